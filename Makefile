@@ -1,0 +1,35 @@
+# Two entry points that set everything up themselves on a fresh machine:
+#   make demo   - the main job on its built-in default
+#   make test   - the test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.neuro-installed
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): setup.cfg Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,lava]'
+	# lava-nc 0.10.0 declares Requires-Python <3.11; on 3.11 install it alone,
+	# after its pinned dependencies (installed above by the [lava] extra).
+	$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' && \
+	  $(BIN)/python -m pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0 || true
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neuro demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check neuro neurons synapses deployment tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

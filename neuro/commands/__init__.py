@@ -1,0 +1,1 @@
+"""One module per ``neuro`` subcommand (see :mod:`neuro.cli`)."""

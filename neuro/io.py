@@ -1,0 +1,102 @@
+"""Safe, atomic file I/O shared by every command: nothing a user made is half-written or executed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import yaml
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    On error the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path, data: Any) -> Path:
+    """Atomically write ``data`` as indented JSON (numpy arrays and scalars allowed)."""
+    return write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def save_figure(fig, path, dpi: int = 120) -> Path:
+    """Atomically save a matplotlib figure (format from the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be read or does not make sense."""
+
+
+def load_config(path) -> dict:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) config with safe loaders.
+
+    Raises :class:`ConfigError` naming the file for a missing file, a syntax
+    error, or a top level that is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{path}: unknown config format {path.suffix!r} (use .yaml, .yml or .toml)")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: malformed config: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def check_keys(section: dict, allowed, where: str) -> None:
+    """Raise :class:`ConfigError` for keys of ``section`` not in ``allowed`` (catches typos)."""
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")

@@ -1,0 +1,21 @@
+"""Neuron dynamics (leaf package: imports only numpy, numba, scipy and torch)."""
+
+from neurons.heterogeneity import sample_timescales
+from neurons.lif import LIF, RESET_MODES
+from neurons.sources import POISSON, SPIKE_SOURCE
+from neurons.spec import NeuronModel, ParamSpec
+
+#: Every neuron model a ``Population`` may name.
+MODELS: dict[str, NeuronModel] = {m.name: m for m in (LIF, SPIKE_SOURCE, POISSON)}
+
+
+def get_model(name: str) -> NeuronModel:
+    """The model called ``name``; a clear error listing the known ones otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown neuron model {name!r}; known models: {sorted(MODELS)}") from None
+
+
+__all__ = ["LIF", "MODELS", "POISSON", "RESET_MODES", "SPIKE_SOURCE", "NeuronModel", "ParamSpec",
+           "get_model", "sample_timescales"]

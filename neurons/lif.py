@@ -1,0 +1,141 @@
+"""Current-based leaky integrate-and-fire (CUBA LIF): the one discrete update.
+
+Every engine in the project (the Numba event simulator here, the torch twin in
+:mod:`neurons.lif_torch`) implements exactly this update, step ``t``::
+
+    i_exc[t] = a_syn[k] * i_exc[t-1] + x_exc[t]            # synaptic currents,
+    i_inh[t] = a_inh[k] * i_inh[t-1] + x_inh[t]            # always updated
+    if refractory[k] > 0:                                   # v is held, no spike
+        refractory[k] -= 1
+    else:
+        v[t] = v_rest + a_mem * (v[t-1] - v_rest) + i_exc[t] + i_inh[t] + bias
+        s[t] = v[t] > v_th                                  # strict, as Lava
+        if s[t]:
+            hard:  v[t] = v_reset
+            soft:  v[t] = v[t] - (v_th - v_reset)          # keeps the residual
+            none:  v[t] unchanged
+            refractory[k] = n_ref
+
+with per-neuron decays ``a = exp(-dt / tau)`` (``tau = inf`` gives ``a = 1``,
+the IF neuron; ``tau = 0`` gives ``a = 0``, no memory) and ``n_ref =
+round(t_ref / dt)`` steps. Currents are in the units of ``v`` per step (the
+convention of Lava and snntorch): a synaptic weight ``w`` raises ``i`` by ``w``.
+Exact integration of the continuous CUBA model is obtained by scaling weights
+(see ``docs/time.md``). The two synaptic channels exist so that excitatory and
+inhibitory synapses may have different time constants (Brette et al. 2007);
+with ``tau_syn_inh == tau_syn`` they are one current.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from neurons.spec import NeuronModel, ParamSpec
+
+RESET_MODES = ("hard", "soft", "none")
+RESET_HARD, RESET_SOFT, RESET_NONE = 0, 1, 2
+
+LIF = NeuronModel(
+    name="lif",
+    params={
+        "tau_mem": ParamSpec(20e-3, "membrane time constant (s); inf gives IF", lower=0.0, allow_inf=True),
+        "tau_syn": ParamSpec(5e-3, "excitatory/primary synaptic time constant (s)", lower=0.0, allow_inf=True,
+                             lower_inclusive=True),
+        "tau_syn_inh": ParamSpec(5e-3, "inhibitory-channel synaptic time constant (s)", lower=0.0,
+                                 allow_inf=True, lower_inclusive=True),
+        "v_th": ParamSpec(1.0, "threshold; a spike when v > v_th"),
+        "v_reset": ParamSpec(0.0, "reset potential (hard reset) / reference of the soft reset"),
+        "v_rest": ParamSpec(0.0, "resting potential the membrane leaks towards"),
+        "bias": ParamSpec(0.0, "constant input added to v every step"),
+        "t_ref": ParamSpec(0.0, "refractory period (s)", lower=0.0, lower_inclusive=True),
+    },
+    state=("v", "i_exc", "i_inh"),
+    options={"reset": RESET_MODES},
+)
+
+# Rows of the discretised coefficient matrix shared by every engine.
+A_MEM, A_SYN, A_INH, V_TH, V_RESET, V_REST, BIAS, N_REF, RESET = range(9)
+COEFFICIENTS = ("a_mem", "a_syn", "a_inh", "v_th", "v_reset", "v_rest", "bias", "n_ref", "reset")
+
+
+def decay(tau: np.ndarray, dt: float) -> np.ndarray:
+    """``exp(-dt / tau)`` with ``tau = inf -> 1`` and ``tau = 0 -> 0``."""
+    tau = np.asarray(tau, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.exp(-dt / tau)
+
+
+def refractory_steps(t_ref: np.ndarray, dt: float) -> np.ndarray:
+    """Refractory period in whole steps, ``round(t_ref / dt)``."""
+    return np.rint(np.asarray(t_ref, dtype=np.float64) / dt)
+
+
+def discretize(params: dict, dt: float, reset: str = "hard", dtype=np.float64) -> np.ndarray:
+    """Per-neuron coefficient matrix ``[len(COEFFICIENTS), n]`` for step size ``dt``."""
+    if reset not in RESET_MODES:
+        raise ValueError(f"unknown reset mode {reset!r}; expected one of {RESET_MODES}")
+    n = len(params["v_th"])
+    coef = np.empty((len(COEFFICIENTS), n), dtype=dtype)
+    coef[A_MEM] = decay(params["tau_mem"], dt)
+    coef[A_SYN] = decay(params["tau_syn"], dt)
+    coef[A_INH] = decay(params["tau_syn_inh"], dt)
+    coef[V_TH] = params["v_th"]
+    coef[V_RESET] = params["v_reset"]
+    coef[V_REST] = params["v_rest"]
+    coef[BIAS] = params["bias"]
+    coef[N_REF] = refractory_steps(params["t_ref"], dt)
+    coef[RESET] = RESET_MODES.index(reset)
+    return coef
+
+
+@njit(cache=True, nogil=True)
+def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, lo, hi, fired, n_fired):
+    """Advance neurons ``lo..hi-1`` by one step (module docstring); append spikes to ``fired``.
+
+    ``x_exc``/``x_inh`` are this step's inputs; they are consumed (zeroed).
+    Returns the new number of entries in ``fired``.
+    """
+    for k in range(lo, hi):
+        ie = coef[A_SYN, k] * i_exc[k] + x_exc[k]
+        ii = coef[A_INH, k] * i_inh[k] + x_inh[k]
+        x_exc[k] = 0.0
+        x_inh[k] = 0.0
+        i_exc[k] = ie
+        i_inh[k] = ii
+        if refr[k] > 0:
+            refr[k] -= 1
+            continue
+        v_rest = coef[V_REST, k]
+        vk = v_rest + coef[A_MEM, k] * (v[k] - v_rest) + ie + ii + coef[BIAS, k]
+        if vk > coef[V_TH, k]:
+            fired[n_fired] = k
+            n_fired += 1
+            mode = coef[RESET, k]
+            if mode == RESET_HARD:
+                vk = coef[V_RESET, k]
+            elif mode == RESET_SOFT:
+                vk = vk - (coef[V_TH, k] - coef[V_RESET, k])
+            refr[k] = coef[N_REF, k]
+        v[k] = vk
+    return n_fired
+
+
+def lif_run_numpy(coef: np.ndarray, x_exc: np.ndarray, x_inh: np.ndarray | None = None, v0=None):
+    """Run one population of ``n`` neurons over inputs ``x[T, n]``; returns ``(spikes, v)``.
+
+    A convenience driver around :func:`lif_update` for tests and small studies.
+    """
+    x_exc = np.ascontiguousarray(x_exc, dtype=coef.dtype)
+    steps, n = x_exc.shape
+    x_inh = np.zeros_like(x_exc) if x_inh is None else np.ascontiguousarray(x_inh, dtype=coef.dtype)
+    v = np.array(coef[V_REST] if v0 is None else v0, dtype=coef.dtype)
+    i_exc, i_inh, refr = (np.zeros(n, coef.dtype) for _ in range(3))
+    fired = np.empty(n, np.int64)
+    spikes = np.zeros((steps, n), dtype=bool)
+    trace = np.empty((steps, n), dtype=coef.dtype)
+    for t in range(steps):
+        nf = lif_update(v, i_exc, i_inh, refr, x_exc[t].copy(), x_inh[t].copy(), coef, 0, n, fired, 0)
+        spikes[t, fired[:nf]] = True
+        trace[t] = v
+    return spikes, trace

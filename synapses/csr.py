@@ -1,0 +1,123 @@
+"""Compressed sparse row synapse storage: one row per presynaptic neuron.
+
+Row ``j`` lists the synapses of presynaptic neuron ``j``:
+``indices[indptr[j]:indptr[j+1]]`` are postsynaptic neurons with matching
+``weights`` and integer ``delays`` (in time steps). Dense matrices follow the
+torch / Lava / NIR convention ``W[post, pre]`` (``y = W x``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True, eq=False)
+class CSR:
+    """Validated CSR connectivity from ``n_pre`` to ``n_post`` neurons."""
+
+    n_pre: int
+    n_post: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    delays: np.ndarray
+
+    def __post_init__(self):
+        n_pre, n_post = int(self.n_pre), int(self.n_post)
+        if n_pre < 0 or n_post < 0:
+            raise ValueError(f"sizes must be >= 0, got n_pre={n_pre}, n_post={n_post}")
+        indptr = np.asarray(self.indptr, dtype=np.int64)
+        indices = np.asarray(self.indices, dtype=np.int32 if n_post < 2**31 else np.int64)
+        nnz = len(indices)
+        weights = np.broadcast_to(np.asarray(self.weights, dtype=np.float64), (nnz,)).copy()
+        delays_in = np.asarray(self.delays)
+        if delays_in.size and not np.all(np.isfinite(delays_in)) or np.any(delays_in != np.round(delays_in)):
+            raise ValueError("delays must be whole numbers of time steps")
+        delays = np.broadcast_to(delays_in.astype(np.int64), (nnz,)).copy()
+        if indptr.shape != (n_pre + 1,) or indptr[0] != 0 or indptr[-1] != nnz or np.any(np.diff(indptr) < 0):
+            raise ValueError(f"indptr must be non-decreasing, of length n_pre+1={n_pre + 1}, "
+                             f"from 0 to nnz={nnz}")
+        if nnz and (indices.min() < 0 or indices.max() >= n_post):
+            bad = int(np.flatnonzero((indices < 0) | (indices >= n_post))[0])
+            raise ValueError(f"synapse {bad} targets neuron {indices[bad]}, outside 0..{n_post - 1}")
+        if not np.all(np.isfinite(weights)):
+            bad = int(np.flatnonzero(~np.isfinite(weights))[0])
+            raise ValueError(f"weight of synapse {bad} is {weights[bad]!r} (NaN/inf weights are not allowed)")
+        if nnz and delays.min() < 0:
+            raise ValueError(f"delays must be >= 0 steps, got {delays.min()}")
+        for name, value in (("n_pre", n_pre), ("n_post", n_post), ("indptr", indptr), ("indices", indices),
+                            ("weights", weights), ("delays", delays)):
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def pre_indices(self) -> np.ndarray:
+        """Presynaptic neuron of every synapse (the expanded ``indptr``)."""
+        return np.repeat(np.arange(self.n_pre, dtype=np.int64), np.diff(self.indptr))
+
+    def out_degree(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def in_degree(self) -> np.ndarray:
+        return np.bincount(self.indices, minlength=self.n_post)
+
+    def to_scipy(self) -> sp.csr_matrix:
+        """Weights as a ``scipy.sparse`` matrix of shape ``(n_post, n_pre)``."""
+        pre_major = sp.csr_matrix((self.weights, self.indices, self.indptr), shape=(self.n_pre, self.n_post))
+        return pre_major.T.tocsr()
+
+    def to_dense(self) -> np.ndarray:
+        """Dense ``W[post, pre]`` (parallel synapses are summed)."""
+        return self.to_scipy().toarray()
+
+    def with_weights(self, weights) -> "CSR":
+        return CSR(self.n_pre, self.n_post, self.indptr, self.indices, weights, self.delays)
+
+    def select(self, keep: np.ndarray) -> "CSR":
+        """The synapses where boolean ``keep`` is true (same sizes)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.nnz,):
+            raise ValueError(f"keep mask has shape {keep.shape}, expected ({self.nnz},)")
+        counts = np.add.reduceat(keep.astype(np.int64), self.indptr[:-1]) if self.nnz else np.zeros(self.n_pre, int)
+        counts[np.diff(self.indptr) == 0] = 0
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        return CSR(self.n_pre, self.n_post, indptr, self.indices[keep], self.weights[keep], self.delays[keep])
+
+
+def from_coo(pre, post, weights, delays, n_pre: int, n_post: int) -> CSR:
+    """CSR from synapse lists; synapses are sorted by (pre, post)."""
+    pre = np.asarray(pre, dtype=np.int64)
+    post = np.asarray(post, dtype=np.int64)
+    if pre.shape != post.shape:
+        raise ValueError(f"pre and post lists differ in length: {pre.shape} vs {post.shape}")
+    if pre.size and (pre.min() < 0 or pre.max() >= n_pre):
+        raise ValueError(f"presynaptic index outside 0..{n_pre - 1}")
+    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), pre.shape)
+    delays = np.broadcast_to(np.asarray(delays), pre.shape)
+    order = np.lexsort((post, pre))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
+    return CSR(n_pre, n_post, indptr, post[order], weights[order], delays[order])
+
+
+def from_dense(matrix, delays=1, keep_zeros: bool = False) -> CSR:
+    """CSR from a dense ``W[post, pre]``; zero entries are not synapses unless ``keep_zeros``."""
+    w = np.asarray(matrix, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError(f"weight matrix must be 2-D [post, pre], got shape {w.shape}")
+    post, pre = np.nonzero(np.ones_like(w, dtype=bool) if keep_zeros else w)
+    d = np.asarray(delays)
+    d = d[post, pre] if d.ndim == 2 else d
+    return from_coo(pre, post, w[post, pre], d, w.shape[1], w.shape[0])
+
+
+def from_scipy(matrix, delays=1) -> CSR:
+    """CSR from a ``scipy.sparse`` matrix of shape ``(n_post, n_pre)`` (stored entries are synapses)."""
+    coo = sp.coo_matrix(matrix)
+    return from_coo(coo.col, coo.row, coo.data, delays, coo.shape[1], coo.shape[0])
