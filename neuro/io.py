@@ -6,11 +6,12 @@ import contextlib
 import json
 import os
 import tempfile
-import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
+import tomllib
 import yaml
 
 

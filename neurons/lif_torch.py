@@ -7,7 +7,8 @@ Gradients flow through the reset (not detached, as in Guo et al. 2022).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ class LIFCoef(NamedTuple):
     n_ref: torch.Tensor
 
     @classmethod
-    def from_matrix(cls, coef: np.ndarray, dtype=torch.float32, device=None) -> "LIFCoef":
+    def from_matrix(cls, coef: np.ndarray, dtype=torch.float32, device=None) -> LIFCoef:
         rows = torch.as_tensor(np.asarray(coef), dtype=dtype, device=device)
         return cls(*(rows[i] for i in range(len(cls._fields))))
 

@@ -77,10 +77,10 @@ class CSR:
         """Dense ``W[post, pre]`` (parallel synapses are summed)."""
         return self.to_scipy().toarray()
 
-    def with_weights(self, weights) -> "CSR":
+    def with_weights(self, weights) -> CSR:
         return CSR(self.n_pre, self.n_post, self.indptr, self.indices, weights, self.delays)
 
-    def select(self, keep: np.ndarray) -> "CSR":
+    def select(self, keep: np.ndarray) -> CSR:
         """The synapses where boolean ``keep`` is true (same sizes)."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.nnz,):

@@ -1,0 +1,426 @@
+"""The event simulator: the whole time loop compiled with Numba, only spikes propagate.
+
+Time semantics (``docs/time.md``), every step ``t`` and every stage in order:
+
+1. inputs due at ``t`` (synaptic events scheduled earlier, external currents,
+   zero-delay spikes of earlier stages this step) are in the input buffer;
+2. neurons charge, fire (``v > v_th``) and reset (:mod:`neurons.lif`);
+3. each spike of a neuron at ``t`` adds ``w`` to its targets' input at ``t + d``
+   (``d`` = synaptic delay in steps) through a ring buffer of ``max_delay + 1`` slots.
+
+Only the CSR rows of neurons that fired are touched. Independent trials (other
+inputs or seeds, same network) run in parallel across cores with ``prange``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from neuro.network import Network
+from neurons import lif
+
+MODEL_CODES = {"lif": 0, "spike_source": 1, "poisson": 2}
+STATE_VARS = ("v", "i_exc", "i_inh")
+
+
+@njit(inline="always")
+def _uniform(rng, r):
+    """xorshift64* step of trial ``r``'s generator; a float in [0, 1)."""
+    x = rng[r]
+    x ^= x >> numba.uint64(12)
+    x ^= x << numba.uint64(25)
+    x ^= x >> numba.uint64(27)
+    rng[r] = x
+    return ((x * numba.uint64(2685821657736338717)) >> numba.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
+                  ptr_e, idx_e, w_e, d_e, ptr_i, idx_i, w_i, d_i,
+                  src_ptr, src_idx, cur_idx, cur,
+                  v, i_exc, i_inh, refr, buf_e, buf_i, rng,
+                  rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace):
+    n_trials, n = v.shape
+    slots = buf_e.shape[1]
+    for r in prange(n_trials):
+        fired = np.empty(n, np.int64)
+        t = t_done[r]
+        while t < t1:
+            if n_rec[r] + max_new > rec_t.shape[1]:
+                break  # recording buffer full: the caller grows it and resumes
+            slot = t % slots
+            x_exc = buf_e[r, slot]
+            x_inh = buf_i[r, slot]
+            for j in range(cur_idx.size):
+                x_exc[cur_idx[j]] += cur[r, t, j]
+            for s in range(stage_ptr.size - 1):
+                nf = 0
+                for p in range(stage_ptr[s], stage_ptr[s + 1]):
+                    lo, hi, model = pop_lo[p], pop_hi[p], pop_model[p]
+                    if model == 0:
+                        nf = lif.lif_update(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, lo, hi, fired, nf)
+                    elif model == 1:
+                        for q in range(src_ptr[r, t], src_ptr[r, t + 1]):
+                            k = src_idx[q]
+                            if lo <= k < hi:
+                                fired[nf] = k
+                                nf += 1
+                    else:
+                        for k in range(lo, hi):
+                            if _uniform(rng, r) < prob[k]:
+                                fired[nf] = k
+                                nf += 1
+                for q in range(nf):
+                    k = fired[q]
+                    if rec_mask[k]:
+                        rec_t[r, n_rec[r]] = t
+                        rec_n[r, n_rec[r]] = k
+                        n_rec[r] += 1
+                    for syn in range(ptr_e[k], ptr_e[k + 1]):
+                        buf_e[r, (t + d_e[syn]) % slots, idx_e[syn]] += w_e[syn]
+                    for syn in range(ptr_i[k], ptr_i[k + 1]):
+                        buf_i[r, (t + d_i[syn]) % slots, idx_i[syn]] += w_i[syn]
+            for j in range(tr_idx.size):
+                k = tr_idx[j]
+                for a in range(tr_vars.size):
+                    var = tr_vars[a]
+                    trace[r, t, a, j] = v[r, k] if var == 0 else (i_exc[r, k] if var == 1 else i_inh[r, k])
+            t += 1
+        t_done[r] = t
+
+
+_advance_serial = njit(cache=True, nogil=True)(_advance_impl)
+_advance_parallel = njit(cache=True, parallel=True)(_advance_impl)
+
+
+@dataclass
+class SimulationResult:
+    """Spikes as ``(time step, neuron)`` arrays per trial, optional state traces, final state.
+
+    Neuron indices are local to their population in every accessor.
+    """
+
+    network: Network
+    steps: int
+    layout: dict  # population name -> (lo, hi) in the simulator's global index space
+    times: list  # per trial: int64 array of time steps
+    neurons: list  # per trial: int64 array of global neuron indices
+    traces: dict  # (population, var) -> array [trials, steps, k]
+    trace_neurons: dict  # population -> local indices traced
+    final_state: dict  # var -> array [trials, N] (global order)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.times)
+
+    @property
+    def dt(self) -> float:
+        return self.network.dt
+
+    def spikes(self, population: str, trial: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(time steps, local neuron indices)`` of one population's spikes in one trial."""
+        lo, hi = self._range(population)
+        t, k = self.times[trial], self.neurons[trial]
+        sel = (k >= lo) & (k < hi)
+        return t[sel], k[sel] - lo
+
+    def raster(self, population: str, trial: int = 0) -> np.ndarray:
+        """Boolean ``[steps, n]`` spike raster."""
+        lo, hi = self._range(population)
+        out = np.zeros((self.steps, hi - lo), dtype=bool)
+        t, k = self.spikes(population, trial)
+        out[t, k] = True
+        return out
+
+    def counts(self, population: str, trial: int | None = None) -> np.ndarray:
+        """Spike count per neuron (``[trials, n]`` when ``trial`` is None)."""
+        lo, hi = self._range(population)
+        trials = range(self.n_trials) if trial is None else [trial]
+        c = np.stack([np.bincount(self.spikes(population, r)[1], minlength=hi - lo) for r in trials])
+        return c if trial is None else c[0]
+
+    def rates(self, population: str, trial: int | None = None) -> np.ndarray:
+        """Mean firing rate per neuron in Hz."""
+        return self.counts(population, trial) / (self.steps * self.dt)
+
+    def trace(self, population: str, var: str = "v") -> np.ndarray:
+        """Recorded state ``[trials, steps, k]`` for the neurons in ``trace_neurons[population]``."""
+        try:
+            return self.traces[(population, var)]
+        except KeyError:
+            raise KeyError(f"state {var!r} of {population!r} was not recorded; pass record_state=") from None
+
+    def final(self, population: str, var: str = "v") -> np.ndarray:
+        lo, hi = self._range(population)
+        return self.final_state[var][:, lo:hi]
+
+    def _range(self, population):
+        try:
+            return self.layout[population]
+        except KeyError:
+            raise KeyError(f"no population {population!r}; known: {sorted(self.layout)}") from None
+
+
+class Simulator:
+    """Compile a :class:`Network` once into flat arrays; :meth:`run` it many times.
+
+    ``dtype`` is the float type of state, weights and coefficients (float32 by
+    default: faster, and the precision of the torch twin).
+    """
+
+    def __init__(self, network: Network, dtype=np.float32):
+        self.network = network
+        self.dtype = np.dtype(dtype)
+        order = [network.population(n) for stage in network.stages() for n in stage]
+        stage_sizes = [len(stage) for stage in network.stages()]
+        self.stage_ptr = np.concatenate([[0], np.cumsum(stage_sizes)]).astype(np.int64)
+        bounds = np.concatenate([[0], np.cumsum([p.size for p in order])]).astype(np.int64)
+        self.layout = {p.name: (int(bounds[i]), int(bounds[i + 1])) for i, p in enumerate(order)}
+        self.pop_lo, self.pop_hi = bounds[:-1].copy(), bounds[1:].copy()
+        self.pop_model = np.array([MODEL_CODES[p.model] for p in order], np.int64)
+        self.n = int(bounds[-1])
+        self.coef = np.zeros((len(lif.COEFFICIENTS), self.n), self.dtype)
+        self.prob = np.zeros(self.n, np.float64)
+        self.initial = {var: np.zeros(self.n, self.dtype) for var in STATE_VARS}
+        for p in order:
+            lo, hi = self.layout[p.name]
+            if p.model == "lif":
+                self.coef[:, lo:hi] = lif.discretize(p.params, network.dt, p.reset)
+                self.initial["v"][lo:hi] = p.initial.get("v", p.params["v_rest"])
+                for var in ("i_exc", "i_inh"):
+                    self.initial[var][lo:hi] = p.initial.get(var, 0.0)
+            elif p.model == "poisson":
+                self.prob[lo:hi] = np.minimum(p.params["rate"] * network.dt, 1.0)
+        self.csr = {rec: self._global_csr(rec) for rec in ("exc", "inh")}
+        max_delay = max([int(c[3].max()) for c in self.csr.values() if c[3].size] + [0])
+        self.slots = max_delay + 1
+
+    def _global_csr(self, receptor):
+        """All active synapses onto ``receptor`` as one CSR over global neuron indices."""
+        pre, post, w, d = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)], [np.empty(0, np.int64)]
+        for proj in self.network.projections:
+            if proj.receptor != receptor:
+                continue
+            s = proj.active()
+            pre.append(s.pre_indices() + self.layout[proj.pre][0])
+            post.append(s.indices.astype(np.int64) + self.layout[proj.post][0])
+            w.append(s.weights)
+            d.append(s.delays)
+        pre, post, w, d = (np.concatenate(a) for a in (pre, post, w, d))
+        order = np.argsort(pre, kind="stable")
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=self.n))]).astype(np.int64)
+        delay_dtype = np.uint8 if d.size == 0 or d.max() < 256 else np.int32
+        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d[order].astype(delay_dtype))
+
+    # --------------------------------------------------------------------------------------------
+    def run(self, steps: int, inputs=None, *, trials: int | None = None, seed: int = 0, record=True,
+            record_state: dict | None = None, state_vars=("v",), initial: dict | None = None,
+            progress: bool = False, chunk: int = 2000) -> SimulationResult:
+        """Simulate ``steps`` time steps.
+
+        ``inputs``: ``None``, one dict for all trials, or a list of dicts (one
+        per trial) mapping a population name to its input: for ``spike_source``
+        populations a boolean ``[steps, n]`` raster or a ``(times, indices)``
+        pair; for ``lif`` populations an external current ``[steps, n]`` or
+        ``[n]`` (constant) added to the excitatory channel.
+        ``record``: True (all populations), False, or a list of population names.
+        ``record_state``: ``{population: local indices or None (all)}`` with
+        ``state_vars`` from ``("v", "i_exc", "i_inh")``.
+        ``initial``: ``{population: {var: [n] or [trials, n]}}`` overrides the network's initial state.
+        ``seed`` drives the Poisson sources (one independent stream per trial).
+        """
+        steps = _positive_int(steps, "steps")
+        per_trial = self._normalise_inputs(inputs, trials)
+        n_trials = len(per_trial)
+        src_ptr, src_idx = self._pack_spike_inputs(per_trial, steps)
+        cur_idx, cur = self._pack_currents(per_trial, steps)
+        state = self._initial_state(n_trials, initial)
+        buf_e = np.zeros((n_trials, self.slots, self.n), self.dtype)
+        buf_i = np.zeros_like(buf_e)
+        rng = np.array([s.generate_state(1, np.uint64)[0] | np.uint64(1)
+                        for s in np.random.SeedSequence(seed).spawn(n_trials)], dtype=np.uint64)
+        rec_mask = self._record_mask(record)
+        tr_idx, tr_vars, trace_neurons = self._trace_spec(record_state, state_vars)
+        trace = np.zeros((n_trials, steps, len(tr_vars), len(tr_idx)), self.dtype)
+        max_new = int(rec_mask.sum())
+        cap = max(1024, min(max_new * steps, 4 * max_new + 100_000))
+        rec_t = np.empty((n_trials, cap), np.int64)
+        rec_n = np.empty((n_trials, cap), np.int64)
+        n_rec = np.zeros(n_trials, np.int64)
+        t_done = np.zeros(n_trials, np.int64)
+        advance = _advance_parallel if n_trials > 1 else _advance_serial
+        bar = _progress(steps, progress)
+        for t1 in range(min(chunk, steps), steps + chunk, chunk):
+            t1 = min(t1, steps)
+            while True:
+                advance(t1, t_done, self.coef, self.prob, self.pop_lo, self.pop_hi, self.pop_model, self.stage_ptr,
+                        *self.csr["exc"], *self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
+                        state["v"], state["i_exc"], state["i_inh"], state["refr"], buf_e, buf_i, rng,
+                        rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace)
+                if (t_done >= t1).all():
+                    break
+                rec_t, rec_n = _grow(rec_t), _grow(rec_n)
+            if bar is not None:
+                bar.update(t1 - bar.n)
+            if t1 == steps:
+                break
+        if bar is not None:
+            bar.close()
+        traces = {(pop, STATE_VARS[v]): trace[:, :, a, sl] for pop, sl in trace_neurons.items()
+                  for a, v in enumerate(tr_vars)}
+        local = {pop: (tr_idx[sl] - self.layout[pop][0]) for pop, sl in trace_neurons.items()}
+        return SimulationResult(self.network, steps, dict(self.layout),
+                                [rec_t[r, :n_rec[r]].copy() for r in range(n_trials)],
+                                [rec_n[r, :n_rec[r]].copy() for r in range(n_trials)],
+                                traces, local, {k: state[k] for k in STATE_VARS})
+
+    # --- input packing ----------------------------------------------------------------------------
+    def _normalise_inputs(self, inputs, trials):
+        if inputs is None or isinstance(inputs, dict):
+            per_trial = [inputs or {}] * (1 if trials is None else _positive_int(trials, "trials"))
+        else:
+            per_trial = list(inputs)
+            if trials is not None and trials != len(per_trial):
+                raise ValueError(f"trials={trials} but {len(per_trial)} input dicts were given")
+            if not per_trial:
+                raise ValueError("inputs is an empty list: give at least one trial")
+        for r, spec in enumerate(per_trial):
+            if not isinstance(spec, dict):
+                raise TypeError(f"inputs of trial {r} must be a dict population -> input, got {type(spec).__name__}")
+            for name in spec:
+                if name not in self.layout:
+                    raise ValueError(f"input for unknown population {name!r}; known: {sorted(self.layout)}")
+                if self.network.population(name).model == "poisson":
+                    raise ValueError(f"population {name!r} is a Poisson source; it takes no input array")
+        return per_trial
+
+    def _pack_spike_inputs(self, per_trial, steps):
+        ptr = np.zeros((len(per_trial), steps + 1), np.int64)
+        chunks, base = [], 0
+        for r, spec in enumerate(per_trial):
+            t_all, k_all = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+            for name, value in spec.items():
+                if self.network.population(name).model != "spike_source":
+                    continue
+                t, k = _spike_events(value, name, steps, self.network.population(name).size)
+                t_all.append(t)
+                k_all.append(k + self.layout[name][0])
+            t, k = np.concatenate(t_all), np.concatenate(k_all)
+            order = np.argsort(t, kind="stable")
+            chunks.append(k[order])
+            ptr[r] = base + np.concatenate([[0], np.cumsum(np.bincount(t, minlength=steps))])
+            base += len(t)
+        return ptr, np.concatenate(chunks).astype(np.int64)
+
+    def _pack_currents(self, per_trial, steps):
+        names = sorted({n for spec in per_trial for n in spec if self.network.population(n).model == "lif"},
+                       key=lambda n: self.layout[n][0])
+        idx = np.concatenate([np.arange(*self.layout[n]) for n in names] + [np.empty(0, np.int64)]).astype(np.int64)
+        cur = np.zeros((len(per_trial), steps if names else 0, len(idx)), self.dtype)
+        col = 0
+        for name in names:
+            size = self.network.population(name).size
+            for r, spec in enumerate(per_trial):
+                if name in spec:
+                    cur[r, :, col:col + size] = _current(spec[name], name, steps, size)
+            col += size
+        return idx, cur
+
+    def _initial_state(self, n_trials, initial):
+        state = {var: np.tile(self.initial[var], (n_trials, 1)) for var in STATE_VARS}
+        for name, values in (initial or {}).items():
+            if name not in self.layout:
+                raise ValueError(f"initial state for unknown population {name!r}")
+            lo, hi = self.layout[name]
+            for var, value in values.items():
+                if var not in STATE_VARS:
+                    raise ValueError(f"unknown state variable {var!r}; expected one of {STATE_VARS}")
+                value = np.asarray(value, dtype=self.dtype)
+                if value.shape not in ((hi - lo,), (n_trials, hi - lo)) or not np.all(np.isfinite(value)):
+                    raise ValueError(f"initial {var} of {name!r} must be finite with shape ({hi - lo},) or "
+                                     f"({n_trials}, {hi - lo}), got {value.shape}")
+                state[var][:, lo:hi] = value
+        state["refr"] = np.zeros((n_trials, self.n), self.dtype)
+        return state
+
+    def _record_mask(self, record):
+        mask = np.zeros(self.n, bool)
+        names = list(self.layout) if record is True else [] if record is False else list(record)
+        for name in names:
+            if name not in self.layout:
+                raise ValueError(f"cannot record unknown population {name!r}; known: {sorted(self.layout)}")
+            mask[slice(*self.layout[name])] = True
+        return mask
+
+    def _trace_spec(self, record_state, state_vars):
+        unknown = [v for v in state_vars if v not in STATE_VARS]
+        if unknown:
+            raise ValueError(f"unknown state variable(s) {unknown}; expected from {STATE_VARS}")
+        idx, spans, start = [], {}, 0
+        for name, local in (record_state or {}).items():
+            if name not in self.layout or self.network.population(name).model != "lif":
+                raise ValueError(f"record_state: {name!r} is not a LIF population of this network")
+            lo, hi = self.layout[name]
+            local = np.arange(hi - lo) if local is None else np.asarray(local, dtype=np.int64).ravel()
+            if local.size and (local.min() < 0 or local.max() >= hi - lo):
+                raise ValueError(f"record_state: indices for {name!r} must be in 0..{hi - lo - 1}")
+            idx.append(local + lo)
+            spans[name] = slice(start, start + local.size)
+            start += local.size
+        tr_idx = np.concatenate(idx).astype(np.int64) if idx else np.empty(0, np.int64)
+        tr_vars = np.array([STATE_VARS.index(v) for v in state_vars], np.int64) if idx else np.empty(0, np.int64)
+        return tr_idx, tr_vars, spans
+
+
+def _positive_int(value, name):
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _spike_events(value, name, steps, size):
+    """``(times, indices)`` from a boolean raster ``[steps, n]`` or a ``(times, indices)`` pair."""
+    if isinstance(value, tuple):
+        t, k = (np.asarray(a, dtype=np.int64).ravel() for a in value)
+        if t.shape != k.shape:
+            raise ValueError(f"input of {name!r}: times and indices differ in length ({t.size} vs {k.size})")
+    else:
+        raster = np.asarray(value)
+        if raster.shape != (steps, size):
+            raise ValueError(f"input raster of {name!r} has shape {raster.shape}, expected ({steps}, {size})")
+        t, k = np.nonzero(raster)
+    if t.size and (t.min() < 0 or t.max() >= steps or k.min() < 0 or k.max() >= size):
+        raise ValueError(f"input spikes of {name!r} must have times in 0..{steps - 1} and indices in 0..{size - 1}")
+    return t.astype(np.int64), k.astype(np.int64)
+
+
+def _current(value, name, steps, size):
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape not in ((size,), (steps, size)):
+        raise ValueError(f"input current of {name!r} has shape {value.shape}, expected ({steps}, {size}) or ({size},)")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"input current of {name!r} contains NaN or inf")
+    return value
+
+
+def _grow(a):
+    out = np.empty((a.shape[0], 2 * a.shape[1]), a.dtype)
+    out[:, :a.shape[1]] = a
+    return out
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", desc="simulate")
+
+
+def simulate(network: Network, steps: int, inputs=None, **kwargs) -> SimulationResult:
+    """One-call convenience: ``Simulator(network).run(steps, inputs, **kwargs)``."""
+    dtype = kwargs.pop("dtype", np.float32)
+    return Simulator(network, dtype=dtype).run(steps, inputs, **kwargs)
