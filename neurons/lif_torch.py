@@ -105,10 +105,10 @@ class LIFCell(nn.Module):
         coef = lif.discretize(full, dt, reset)
         fixed = ("v_th", "v_reset", "v_rest", "bias")
         for name in fixed:
-            self.register_buffer(name, torch.as_tensor(full[name], dtype=torch.float32))
+            self.register_buffer(name, torch.tensor(full[name], dtype=torch.float32))
         self.register_buffer("n_ref", torch.as_tensor(coef[lif.N_REF], dtype=torch.float32))
         self.register_buffer("a_inh", torch.as_tensor(coef[lif.A_INH], dtype=torch.float32))
-        log_tau = {k: torch.log(torch.as_tensor(full[k], dtype=torch.float32)) for k in ("tau_mem", "tau_syn")}
+        log_tau = {k: torch.log(torch.tensor(full[k], dtype=torch.float32)) for k in ("tau_mem", "tau_syn")}
         for name, value in log_tau.items():
             if learn_tau:
                 self.register_parameter(f"log_{name}", nn.Parameter(value))
