@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurons import LIF, get_model, sample_timescales
-from neurons import lif, lif_torch
+from neurons import LIF, get_model, lif, lif_torch, sample_timescales
 from neurons.surrogate import mpr, mpr_derivative, mpr_spike
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import synapses as S
-from neurons import lif
 from neuro import Network, Population, Projection, Simulator
+from neurons import lif
 
 
 def _if_pop(name, n, **params):
