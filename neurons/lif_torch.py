@@ -91,7 +91,7 @@ class LIFCell(nn.Module):
 
     Parameters are per-neuron arrays (scalars broadcast); ``learn_tau=True``
     makes ``tau_mem`` and ``tau_syn`` trainable (kept positive through a log
-    parametrisation). Call ``cell(x, state) -> (spikes, state)`` per step, or
+    parametrisation; a ``tau`` of 0 or inf stays fixed). Call ``cell(x, state) -> (spikes, state)`` per step, or
     ``cell.run(x_seq)`` over a ``[T, batch, n]`` sequence.
     """
 
@@ -110,7 +110,7 @@ class LIFCell(nn.Module):
         self.register_buffer("a_inh", torch.as_tensor(coef[lif.A_INH], dtype=torch.float32))
         log_tau = {k: torch.log(torch.tensor(full[k], dtype=torch.float32)) for k in ("tau_mem", "tau_syn")}
         for name, value in log_tau.items():
-            if learn_tau:
+            if learn_tau and bool(torch.isfinite(value).all()):  # tau = 0 or inf stays fixed (NaN gradient)
                 self.register_parameter(f"log_{name}", nn.Parameter(value))
             else:
                 self.register_buffer(f"log_{name}", value)
