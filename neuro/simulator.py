@@ -47,6 +47,7 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
     slots = buf_e.shape[1]
     for r in prange(n_trials):
         fired = np.empty(n, np.int64)
+        spiked = np.empty(n, np.uint8)
         t = t_done[r]
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
@@ -61,7 +62,8 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                 for p in range(stage_ptr[s], stage_ptr[s + 1]):
                     lo, hi, model = pop_lo[p], pop_hi[p], pop_model[p]
                     if model == 0:
-                        nf = lif.lif_update(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, lo, hi, fired, nf)
+                        nf = lif.lif_update(v[r, lo:hi], i_exc[r, lo:hi], i_inh[r, lo:hi], refr[r, lo:hi],
+                                            x_exc[lo:hi], x_inh[lo:hi], coef, spiked[lo:hi], fired, nf, lo)
                     elif model == 1:
                         for q in range(src_ptr[r, t], src_ptr[r, t + 1]):
                             k = src_idx[q]

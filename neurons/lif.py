@@ -90,34 +90,44 @@ def discretize(params: dict, dt: float, reset: str = "hard", dtype=np.float64) -
 
 
 @njit(cache=True, nogil=True)
-def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, lo, hi, fired, n_fired):
-    """Advance neurons ``lo..hi-1`` by one step (module docstring); append spikes to ``fired``.
+def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, spiked, fired, n_fired, offset):
+    """Advance one population by one step (module docstring); append its spikes to ``fired``.
 
-    ``x_exc``/``x_inh`` are this step's inputs; they are consumed (zeroed).
-    Returns the new number of entries in ``fired``.
+    The state and input arrays are views of this population's ``n`` neurons,
+    whose coefficients are columns ``offset .. offset+n-1`` of ``coef``
+    (``[len(COEFFICIENTS), N]``); ``x_exc``/``x_inh`` are this step's inputs and
+    are consumed (zeroed); ``spiked`` is ``uint8`` scratch. The first,
+    branch-free pass charges every neuron and flags threshold crossings (it
+    vectorises); the second resets the neurons that fired and appends
+    ``offset + k`` to ``fired``. Returns the new number of entries in ``fired``.
     """
-    for k in range(lo, hi):
-        ie = coef[A_SYN, k] * i_exc[k] + x_exc[k]
-        ii = coef[A_INH, k] * i_inh[k] + x_inh[k]
+    end = offset + v.size
+    a_mem, a_syn, a_inh = coef[A_MEM, offset:end], coef[A_SYN, offset:end], coef[A_INH, offset:end]
+    v_th, v_rest, bias = coef[V_TH, offset:end], coef[V_REST, offset:end], coef[BIAS, offset:end]
+    for k in range(v.size):
+        ie = a_syn[k] * i_exc[k] + x_exc[k]
+        ii = a_inh[k] * i_inh[k] + x_inh[k]
         x_exc[k] = 0.0
         x_inh[k] = 0.0
         i_exc[k] = ie
         i_inh[k] = ii
-        if refr[k] > 0:
-            refr[k] -= 1
-            continue
-        v_rest = coef[V_REST, k]
-        vk = v_rest + coef[A_MEM, k] * (v[k] - v_rest) + ie + ii + coef[BIAS, k]
-        if vk > coef[V_TH, k]:
-            fired[n_fired] = k
-            n_fired += 1
-            mode = coef[RESET, k]
-            if mode == RESET_HARD:
-                vk = coef[V_RESET, k]
-            elif mode == RESET_SOFT:
-                vk = vk - (coef[V_TH, k] - coef[V_RESET, k])
-            refr[k] = coef[N_REF, k]
+        r = refr[k]
+        active = r <= 0
+        charged = v_rest[k] + a_mem[k] * (v[k] - v_rest[k]) + ie + ii + bias[k]
+        vk = charged if active else v[k]
         v[k] = vk
+        refr[k] = r - 1 if r > 0 else r
+        spiked[k] = active and vk > v_th[k]
+    v_reset, n_ref, mode = coef[V_RESET, offset:end], coef[N_REF, offset:end], coef[RESET, offset:end]
+    for k in range(v.size):
+        if spiked[k]:
+            fired[n_fired] = offset + k
+            n_fired += 1
+            if mode[k] == RESET_HARD:
+                v[k] = v_reset[k]
+            elif mode[k] == RESET_SOFT:
+                v[k] = v[k] - (v_th[k] - v_reset[k])
+            refr[k] = n_ref[k]
     return n_fired
 
 
@@ -132,10 +142,28 @@ def lif_run_numpy(coef: np.ndarray, x_exc: np.ndarray, x_inh: np.ndarray | None 
     v = np.array(coef[V_REST] if v0 is None else v0, dtype=coef.dtype)
     i_exc, i_inh, refr = (np.zeros(n, coef.dtype) for _ in range(3))
     fired = np.empty(n, np.int64)
+    spiked = np.empty(n, np.uint8)
     spikes = np.zeros((steps, n), dtype=bool)
     trace = np.empty((steps, n), dtype=coef.dtype)
     for t in range(steps):
-        nf = lif_update(v, i_exc, i_inh, refr, x_exc[t].copy(), x_inh[t].copy(), coef, 0, n, fired, 0)
+        nf = lif_update(v, i_exc, i_inh, refr, x_exc[t].copy(), x_inh[t].copy(), coef, spiked, fired, 0, 0)
         spikes[t, fired[:nf]] = True
         trace[t] = v
     return spikes, trace
+
+
+def exact_current_gain(tau_syn, tau_mem, dt: float) -> np.ndarray:
+    """Weight factor that makes the discrete update the exact solution of the continuous CUBA model.
+
+    For ``tau_m dv/dt = -(v - v_rest) + I`` with ``tau_s dI/dt = -I`` and jumps
+    ``I += w`` (``I`` in units of ``v``), integrating one step exactly gives
+    ``v += g * I`` with ``g = tau_s (a_s - a_m) / (tau_s - tau_m)`` (``g = (dt/tau_m) a_m``
+    when ``tau_s == tau_m``). Use weights ``g * w`` and delay 1 to reproduce
+    Brian2's ``method='exact'`` (see ``docs/time.md``).
+    """
+    tau_s = np.asarray(tau_syn, dtype=np.float64)
+    tau_m = np.asarray(tau_mem, dtype=np.float64)
+    a_s, a_m = decay(tau_s, dt), decay(tau_m, dt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = tau_s * (a_s - a_m) / (tau_s - tau_m)
+    return np.where(np.isclose(tau_s, tau_m), dt / tau_m * a_m, g)
