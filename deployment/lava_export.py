@@ -1,0 +1,388 @@
+"""Build the Lava process graph of a network and run it in a watched child process.
+
+Graph (:class:`LavaGraph`, plain data, built here and instantiated in the child):
+
+* each ``spike_source``/``poisson`` population -> a ``RingBuffer`` holding its spikes;
+* each LIF population -> Lava's built-in ``LIF`` when it can hold it (hard reset, no
+  refractory period, one synaptic channel), split into sub-populations of equal
+  ``(du, dv)`` (Lava holds one du/dv/vth per process) when there are at most
+  ``max_groups`` of them, otherwise (or with ``hetero="custom"``) one
+  :class:`~deployment.soft_reset_process.SoftResetLIF` process with per-neuron
+  decays. SoftResetLIF is a custom process, not a built-in Loihi neuron;
+* each projection -> one ``Dense`` (``Sparse`` below 25% density) per pair of
+  (pre group, post group) with synapses, or ``DelayDense(delays = d - 1)`` when a
+  delay exceeds 1 (Dense itself adds one step);
+* a :class:`~deployment.spike_recorder.SpikeRecorder` on each LIF group.
+
+:func:`run_graph` forks a child (its own process group, so Lava's forked workers go
+with it), runs ``Loihi2SimCfg(select_tag="fixed_pt" | "floating_pt")``, and always
+kills the whole group afterwards; a hang becomes :class:`LavaTimeout`, a crash
+:class:`LavaError` with the child's traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuro.fixed_point import FixedPointNetwork
+from neuro.network import Network
+from neurons import lif
+
+HETERO_MODES = ("auto", "split", "custom")
+DEFAULT_MAX_GROUPS = 8
+SPARSE_BELOW = 0.25
+
+
+class LavaError(RuntimeError):
+    """Lava failed to build or run the network."""
+
+
+class LavaTimeout(LavaError):
+    """Lava did not finish within the time limit (its processes were killed)."""
+
+
+@dataclass
+class NeuronGroup:
+    name: str
+    population: str
+    index: np.ndarray  # local neuron indices in the population
+    process: str  # "LIF" or "SoftResetLIF"
+    params: dict
+
+
+@dataclass
+class Block:
+    name: str
+    projection: str
+    pre: str  # group or source name
+    post: str
+    port: str  # "a_in" or "a_in_inh"
+    weights: np.ndarray  # [n_post, n_pre]
+    delays: np.ndarray | None  # Lava delays (d - 1) [n_post, n_pre] or None for plain Dense
+    kwargs: dict
+    sparse: bool
+
+
+@dataclass
+class LavaGraph:
+    mode: str  # "fixed" or "float"
+    steps: int
+    sources: dict  # name -> int raster [n, steps]
+    groups: list
+    blocks: list
+    notes: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        kinds = {}
+        for g in self.groups:
+            kinds.setdefault(g.population, []).append(f"{g.process}({g.index.size})")
+        lines = [f"Lava graph ({self.mode}): {len(self.sources)} RingBuffer source(s), {len(self.groups)} neuron "
+                 f"process(es), {len(self.blocks)} connection process(es)"]
+        lines += [f"  {pop}: {' + '.join(v)}" for pop, v in kinds.items()]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+# --- building ---------------------------------------------------------------------------------------
+def _partition(pop_name, arrays, builtin_ok, hetero, max_groups, notes):
+    """Neuron index sets per process: equal (du, dv) groups for built-in LIF, or one SoftResetLIF."""
+    if builtin_ok and hetero != "custom":
+        keys = np.stack([arrays["du"], arrays["dv"]], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        if len(uniq) <= max_groups:
+            if len(uniq) > 1:
+                notes.append(f"{pop_name}: split into {len(uniq)} LIF sub-populations of equal (du, dv); "
+                             "projections split to match")
+            return [("LIF", np.flatnonzero(inverse == g)) for g in range(len(uniq))]
+        if hetero == "split":
+            raise ValueError(f"population {pop_name!r} has {len(uniq)} distinct (du, dv) pairs, more than "
+                             f"max_groups={max_groups} LIF processes; use hetero='custom' (SoftResetLIF) or fewer "
+                             "distinct time constants")
+        notes.append(f"{pop_name}: {len(uniq)} distinct (du, dv) > max_groups={max_groups}: one SoftResetLIF "
+                     "process with per-neuron decays (custom process, not a built-in Loihi neuron)")
+    elif not builtin_ok:
+        notes.append(f"{pop_name}: SoftResetLIF (custom process, not a built-in Loihi neuron): needs soft/no "
+                     "reset, a refractory period or two synaptic channels")
+    return [("SoftResetLIF", np.arange(len(arrays["dv"])))]
+
+
+def _group_params(process, arrays, idx, reset):
+    """Constructor arguments of one neuron process for neurons ``idx``."""
+    take = {k: np.asarray(v)[idx] for k, v in arrays.items()}
+    if process == "LIF":
+        return {"shape": (idx.size,), "du": take["du"][0].item(), "dv": take["dv"][0].item(),
+                "vth": take["vth"][0].item(), "bias_mant": take["bias_mant"], "bias_exp": take["bias_exp"],
+                "u": take["u"], "v": take["v"]}
+    return {"shape": (idx.size,), "reset": reset, **take}
+
+
+def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, steps) -> LavaGraph:
+    if hetero not in HETERO_MODES:
+        raise ValueError(f"hetero must be one of {HETERO_MODES}, got {hetero!r}")
+    notes, groups, where = [], [], {}
+    for pop in network.populations:
+        if pop.model == "lif":
+            arrays, builtin_ok, reset, two = per_pop[pop.name]
+            parts = _partition(pop.name, arrays, builtin_ok, hetero, max_groups, notes)
+            slot = np.zeros(pop.size, np.int64)
+            local = np.zeros(pop.size, np.int64)
+            names = []
+            for g, (process, idx) in enumerate(parts):
+                name = pop.name if len(parts) == 1 else f"{pop.name}#{g}"
+                groups.append(NeuronGroup(name, pop.name, idx, process, _group_params(process, arrays, idx, reset)))
+                slot[idx], local[idx] = g, np.arange(idx.size)
+                names.append((name, idx.size, process, two))
+            where[pop.name] = (slot, local, names)
+        else:
+            where[pop.name] = (np.zeros(pop.size, np.int64), np.arange(pop.size), [(pop.name, pop.size, "src", False)])
+    blocks = []
+    for proj in network.projections:
+        s = proj.active()
+        if not s.nnz:
+            continue
+        weights, kwargs = per_proj[proj.name]
+        pre, post = s.pre_indices(), s.indices.astype(np.int64)
+        pslot, plocal, pnames = where[proj.pre]
+        qslot, qlocal, qnames = where[proj.post]
+        for gp, gq in sorted(set(zip(pslot[pre].tolist(), qslot[post].tolist()))):
+            sel = (pslot[pre] == gp) & (qslot[post] == gq)
+            (pre_name, n_pre, _, _), (post_name, n_post, process, two) = pnames[gp], qnames[gq]
+            rows, cols = qlocal[post[sel]], plocal[pre[sel]]
+            if np.unique(rows * n_pre + cols).size != rows.size:
+                raise ValueError(f"projection {proj.name!r} has several synapses between one pair of neurons; "
+                                 "Lava's Dense holds one weight per pair: merge them (or give them separate "
+                                 "projections)")
+            w = np.zeros((n_post, n_pre), weights.dtype)
+            w[rows, cols] = weights[sel]
+            d = s.delays[sel]
+            delays = None
+            if d.max() > 1:
+                delays = np.zeros((n_post, n_pre), np.int64)
+                delays[rows, cols] = d - 1
+            port = "a_in_inh" if (process == "SoftResetLIF" and two and proj.receptor == "inh") else "a_in"
+            blocks.append(Block(f"{proj.name}[{pre_name}->{post_name}]", proj.name, pre_name, post_name, port, w,
+                                delays, dict(kwargs), sparse=delays is None and sel.sum() < SPARSE_BELOW * w.size))
+    return LavaGraph(mode, steps, sources, groups, blocks, notes)
+
+
+def _source_rasters(network: Network, source_spikes: dict, steps: int) -> dict:
+    out = {}
+    for pop in network.populations:
+        if pop.model == "lif":
+            continue
+        if pop.name not in source_spikes:
+            raise ValueError(f"no spikes given for input population {pop.name!r}")
+        t, k = source_spikes[pop.name]
+        raster = np.zeros((pop.size, steps), np.int32)
+        raster[np.asarray(k, np.int64), np.asarray(t, np.int64)] = 1
+        out[pop.name] = raster
+    return out
+
+
+def fixed_graph(fixed: FixedPointNetwork, source_spikes: dict, steps: int, hetero="auto",
+                max_groups=DEFAULT_MAX_GROUPS) -> LavaGraph:
+    """The bit-accurate graph of a quantized network. ``source_spikes``: input population -> ``(t, k)``."""
+    net = fixed.network
+    per_pop = {}
+    for name, f in fixed.neurons.items():
+        arrays = {"du": f.du, "dv": f.dv, "vth": f.vth, "bias_mant": f.bias_mant, "bias_exp": f.bias_exp,
+                  "u": f.u0, "v": f.v0, "du_inh": f.du_inh, "u_inh": f.u_inh0, "n_ref": f.n_ref}
+        per_pop[name] = (arrays, f.builtin, f.reset, f.two_channels)
+    per_proj = {name: (syn.weights, {"weight_exp": syn.weight_exp, "num_weight_bits": 8,
+                                     "sign_mode": syn.sign_mode}) for name, syn in fixed.synapses.items()}
+    return _assemble(net, "fixed", per_pop, per_proj, _source_rasters(net, source_spikes, steps), hetero,
+                     max_groups, steps)
+
+
+def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto",
+                max_groups=DEFAULT_MAX_GROUPS) -> LavaGraph:
+    """The float graph: voltages normalised per neuron to reset 0 and threshold 1 (module ``quantize``)."""
+    per_pop, theta = {}, {}
+    for pop in network.populations:
+        if pop.model != "lif":
+            continue
+        p = pop.params
+        th = p["v_th"] - p["v_reset"]
+        if np.any(th <= 0):
+            raise ValueError(f"population {pop.name!r}: v_th must exceed v_reset for Lava's reset-to-0 neuron")
+        theta[pop.name] = th
+        coef = lif.discretize(p, network.dt, pop.reset)
+        receptors = {q.receptor for q in network.projections if q.post == pop.name and q.active().nnz}
+        primary = lif.A_INH if receptors == {"inh"} else lif.A_SYN
+        two = bool(receptors == {"exc", "inh"} and np.any(coef[lif.A_INH] != coef[lif.A_SYN]))
+        arrays = {"du": 1.0 - coef[primary], "dv": 1.0 - coef[lif.A_MEM], "vth": np.ones(pop.size),
+                  "bias_mant": (p["bias"] + (1.0 - coef[lif.A_MEM]) * (p["v_rest"] - p["v_reset"])) / th,
+                  "bias_exp": np.zeros(pop.size),
+                  "u": pop.initial.get("i_exc" if primary == lif.A_SYN else "i_inh", np.zeros(pop.size)) / th,
+                  "v": (pop.initial.get("v", p["v_rest"]) - p["v_reset"]) / th,
+                  "du_inh": 1.0 - coef[lif.A_INH], "u_inh": pop.initial.get("i_inh", np.zeros(pop.size)) / th,
+                  "n_ref": coef[lif.N_REF].astype(np.int64)}
+        if not two:
+            arrays["u_inh"] = np.zeros(pop.size)
+        builtin = pop.reset == "hard" and not two and not arrays["n_ref"].any()
+        per_pop[pop.name] = (arrays, builtin, pop.reset, two)
+    per_proj = {}
+    for proj in network.projections:
+        s = proj.active()
+        per_proj[proj.name] = (s.weights / theta[proj.post][s.indices], {})
+    return _assemble(network, "float", per_pop, per_proj, _source_rasters(network, source_spikes, steps), hetero,
+                     max_groups, steps)
+
+
+# --- running --------------------------------------------------------------------------------------------
+def _instantiate(graph: LavaGraph, outdir: Path):
+    """Create the Lava processes (in the child); returns the list of processes to run, one per component."""
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.sparse.process import Sparse
+    from lava.utils.weightutils import SignMode
+    from scipy.sparse import csr_matrix
+
+    from deployment.soft_reset_process import SoftResetLIF
+    from deployment.spike_recorder import SpikeRecorder
+
+    fixed = graph.mode == "fixed"
+    procs, component = {}, {}
+    for name, raster in graph.sources.items():
+        procs[name] = RingBuffer(data=raster if fixed else raster.astype(float))
+    for g in graph.groups:
+        params = dict(g.params)
+        if g.process == "LIF":
+            procs[g.name] = LIF(**params)
+        else:
+            procs[g.name] = SoftResetLIF(**params)
+        rec = SpikeRecorder(shape=params["shape"], path=str(outdir / f"group{graph.groups.index(g)}.npz"),
+                            steps=graph.steps)
+        procs[g.name].s_out.connect(rec.s_in)
+    parent = {name: name for name in procs}
+
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for b in graph.blocks:
+        kwargs = dict(b.kwargs)
+        if "sign_mode" in kwargs:
+            kwargs["sign_mode"] = SignMode[kwargs["sign_mode"].upper()]
+        if b.delays is not None:
+            conn = DelayDense(weights=b.weights, delays=b.delays, **kwargs)
+        elif b.sparse:
+            conn = Sparse(weights=csr_matrix(b.weights), **kwargs)
+        else:
+            conn = Dense(weights=b.weights, **kwargs)
+        procs[b.pre].s_out.connect(conn.s_in)
+        conn.a_out.connect(getattr(procs[b.post], b.port))
+        parent[root(b.pre)] = root(b.post)
+    for name in procs:
+        component.setdefault(root(name), procs[name])
+    return [p for p in component.values()]
+
+
+def _child(graph: LavaGraph, outdir: str, errfile: str):
+    """Body of the forked child: build and run the graph, leave spikes in ``outdir``; never returns."""
+    code = 1
+    try:
+        os.setpgid(0, 0)  # Lava's workers inherit this group: the parent kills them all at once
+        from deployment import lava_compat
+
+        lava_compat.install()
+        warnings.filterwarnings("ignore", message="Cannot import module")  # Lava scans sibling modules
+        from lava.magma.core.run_conditions import RunSteps
+        from lava.magma.core.run_configs import Loihi2SimCfg
+
+        tag = "fixed_pt" if graph.mode == "fixed" else "floating_pt"
+        for proc in _instantiate(graph, Path(outdir)):
+            proc.run(condition=RunSteps(num_steps=graph.steps), run_cfg=Loihi2SimCfg(select_tag=tag))
+            proc.stop()
+        code = 0
+    except BaseException:
+        Path(errfile).write_text(traceback.format_exc())
+    finally:
+        os._exit(code)
+
+
+def _kill_group(pid: int):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    """Exit status of child ``pid``, or None if it is still running after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+@dataclass
+class LavaResult:
+    """Spikes per population as ``(t, local index)``, sorted by time then index, and the run's wall time."""
+
+    spikes: dict
+    seconds: float
+    graph: LavaGraph
+
+
+def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
+    """Run ``graph`` in Lava in a child process group; raise :class:`LavaTimeout` / :class:`LavaError`."""
+    if graph.steps < 1:
+        raise ValueError("steps must be >= 1")
+    with tempfile.TemporaryDirectory(prefix="neuro-lava-") as tmp:
+        errfile = os.path.join(tmp, "error.txt")
+        start = time.perf_counter()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(graph, tmp, errfile)
+        code = None
+        try:
+            code = _wait(pid, timeout)
+            if code is None:
+                raise LavaTimeout(f"Lava did not finish {graph.steps} steps within {timeout:.0f} s; its processes "
+                                  "were killed (raise the timeout for larger networks: Lava takes ~1-3 ms per step "
+                                  "per process plus a few seconds to start)")
+        finally:
+            _kill_group(pid)
+            if code is None:
+                _wait(pid, 10)
+        seconds = time.perf_counter() - start
+        if code != 0:
+            detail = Path(errfile).read_text() if os.path.exists(errfile) else f"exit code {code}"
+            last = detail.strip().splitlines()[-1] if detail.strip() else detail
+            raise LavaError(f"Lava failed: {last}\n--- Lava traceback ---\n{detail}")
+        spikes = {}
+        for i, g in enumerate(graph.groups):
+            path = os.path.join(tmp, f"group{i}.npz")
+            if not os.path.exists(path):
+                raise LavaError(f"Lava finished but wrote no spikes for {g.name!r}")
+            with np.load(path) as data:
+                t, k = data["t"], g.index[data["k"]]
+            spikes.setdefault(g.population, []).append((t, k))
+    out = {}
+    for pop, parts in spikes.items():
+        t = np.concatenate([p[0] for p in parts])
+        k = np.concatenate([p[1] for p in parts])
+        order = np.lexsort((k, t))
+        out[pop] = (t[order], k[order])
+    return LavaResult(out, seconds, graph)

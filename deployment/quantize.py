@@ -1,0 +1,230 @@
+"""Quantize a :class:`~neuro.network.Network` to Loihi fixed point (a :class:`~neuro.fixed_point.FixedPointNetwork`).
+
+Each LIF neuron ``k`` is first normalised so that reset is 0 and threshold is the
+population's common ``vth`` (Lava's ``vth`` is one value per process): with
+``theta_k = v_th - v_reset`` and ``V`` = the population's threshold mantissa, one
+volt of neuron ``k`` is ``s_k = 64 V / theta_k`` integer voltage units. Then::
+
+    dv        = round((1 - a_mem) 4096)            a_mem = exp(-dt / tau_mem), clipped to 0..4095
+    du        = round((1 - a_syn) 4096) - 1        (Lava adds ds_offset = 1)
+    bias_eff  = s_k (bias + dv/4096 (v_rest - v_reset))  -> bias_mant << bias_exp, mantissa 13 bit, exp 0..7
+    v0        = s_k (v_init - v_reset),   u0 = s_k i_init
+    W         = round(w s_k / 64 / 2^weight_exp)   per projection, 8 bit by sign mode
+
+The leak towards ``v_rest`` becomes part of the bias (exact in the algebra:
+``a v' + (1 - a) v'_rest`` with ``v' = v - v_reset``). ``V`` is the largest value
+with ``V <= 2^17 / headroom`` (headroom keeps ``v`` and ``u`` far from the 24-bit
+limits) and every incoming weight within 8 bits at ``weight_exp <= 7``; the
+exponent is the smallest that fits (always ``>= 0``, so splitting a projection
+into blocks never changes Lava's per-sum rounding). Sign modes: excitatory
+``0..255``, inhibitory ``-255..0``, mixed even values ``-256..254`` (Lava drops
+the mixed mode's last bit).
+
+Refused with a ``QuantizationError`` naming the neuron or synapse: a threshold
+not above the reset, ``tau_syn = inf``, a bias beyond ``4095 * 2^7`` units, a
+nonzero weight that rounds to 0 (dynamic range of a projection beyond 8 bits),
+an initial state outside 24 bits, delays outside ``1..64`` steps, current inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neuro.fixed_point import MAX_DELAY, FixedNeurons, FixedPointNetwork, FixedSynapses
+from neuro.network import Network
+from neurons import lif, loihi
+
+DEFAULT_HEADROOM = 16
+DEFAULT_MAX_LOST = 0.05  # refuse a projection when more of its synapses than this round to 0
+MAX_WEIGHT_EXP = 7
+SIGN_LIMITS = {"excitatory": (0, 255, 1), "inhibitory": (-255, 0, 1), "mixed": (-256, 254, 2)}
+
+
+class QuantizationError(ValueError):
+    """A parameter of the network cannot be represented in Loihi fixed point."""
+
+
+@dataclass
+class QuantizationReport:
+    """Quantization error per parameter: rows of ``(where, parameter, max abs error, max rel error, note)``.
+
+    Absolute errors of voltages, biases and weights are in threshold units (``theta``); of time
+    constants in seconds.
+    """
+
+    rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def add(self, where, parameter, abs_err, rel_err, note=""):
+        self.rows.append((where, parameter, float(abs_err), float(rel_err), note))
+
+    def table(self) -> str:
+        head = f"{'where':<24} {'parameter':<12} {'max abs err':>12} {'max rel err':>12}  note"
+        lines = [head, "-" * len(head)]
+        for where, param, a, r, note in self.rows:
+            lines.append(f"{where:<24} {param:<12} {a:>12.3g} {r:>12.3g}  {note}")
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+
+def _decay_code(a: np.ndarray, offset: int, where: str, what: str) -> np.ndarray:
+    """``round((1 - a) 4096) - offset`` clipped to 0..4095; ``a = 1`` with offset 1 (no decay) is refused."""
+    code = np.rint((1.0 - a) * loihi.DECAY_UNITY).astype(np.int64) - offset
+    if offset and np.any(a >= 1.0):
+        k = int(np.flatnonzero(a >= 1.0)[0])
+        raise QuantizationError(f"{where}: {what} of neuron {k} is inf (a current that never decays); Loihi's "
+                                "current decays by at least 1/4096 per step (du >= 0): give a finite tau")
+    return np.clip(code, 0, loihi.DU_MAX)
+
+
+def _tau_error(report, where, what, a_true, code, offset, dt):
+    a_q = 1.0 - (code + offset) / loihi.DECAY_UNITY
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau_true = np.where(a_true > 0, -dt / np.log(a_true), 0.0)
+        tau_q = np.where(a_q > 0, -dt / np.log(np.where(a_q > 0, a_q, 1.0)), 0.0)
+        abs_err = np.abs(tau_q - tau_true)
+        rel = np.where(tau_true > 0, abs_err / tau_true, 0.0)
+    report.add(where, what, abs_err.max(initial=0.0), rel.max(initial=0.0),
+               f"{np.unique(code).size} distinct code(s)")
+
+
+def _split_bias(b: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mantissa (13-bit signed) and smallest exponent (0..7) with ``mant << exp ~ b``."""
+    mant = np.zeros(b.shape, np.int64)
+    exp = np.full(b.shape, -1, np.int64)
+    for e in range(loihi.BIAS_EXP_MAX + 1):
+        m = np.rint(b / 2**e).astype(np.int64)
+        ok = (exp < 0) & (m >= loihi.BIAS_MANT_MIN) & (m <= loihi.BIAS_MANT_MAX)
+        mant[ok], exp[ok] = m[ok], e
+    if (exp < 0).any():
+        k = int(np.flatnonzero(exp < 0)[0])
+        raise QuantizationError(f"{where}: bias of neuron {k} is {b[k]:.4g} voltage units, beyond Loihi's "
+                                f"{loihi.BIAS_MANT_MAX} << {loihi.BIAS_EXP_MAX}; lower the bias or the resting "
+                                "potential's distance from the reset, or raise headroom")
+    return mant, exp
+
+
+def _fit_weights(w_units: np.ndarray, where: str, pairs: np.ndarray, max_lost: float) -> FixedSynapses:
+    """8-bit weights with the smallest exponent ``0..7`` for ``w_units`` (in vth-mantissa units)."""
+    if w_units.size == 0:
+        return FixedSynapses(np.zeros(0, np.int64), 0, "mixed")
+    mode = "excitatory" if w_units.min() >= 0 else "inhibitory" if w_units.max() <= 0 else "mixed"
+    lo, hi, step = SIGN_LIMITS[mode]
+    for e in range(MAX_WEIGHT_EXP + 1):
+        q = (np.rint(w_units / 2**e / step) * step).astype(np.int64)
+        if q.min() >= lo and q.max() <= hi:
+            break
+    else:
+        raise QuantizationError(f"{where}: weights up to {np.abs(w_units).max():.4g} vth units do not fit 8 bits "
+                                f"with weight_exp <= {MAX_WEIGHT_EXP}")
+    lost = (q == 0) & (w_units != 0)
+    if lost.mean() > max_lost:
+        j = int(np.flatnonzero(lost)[0])
+        pre, post = pairs[j]
+        raise QuantizationError(
+            f"{where}: {int(lost.sum())} of {lost.size} synapses round to 0 (e.g. synapse {j}, pre {pre} -> post "
+            f"{post}, weight {w_units[j]:.3g} vs the largest {np.abs(w_units).max():.3g} vth units): the "
+            f"projection's weights span more than Loihi's 8-bit range (1/{hi} of the largest); allowed: "
+            f"{max_lost:.0%} of the synapses")
+    return FixedSynapses(q, e, mode)
+
+
+def _incoming(network: Network, name: str):
+    return [p for p in network.projections if p.post == name]
+
+
+def _threshold_mantissa(network, pop, theta, headroom, where) -> int:
+    """Largest ``V <= 2^17 / headroom`` with every incoming weight <= 254 * 2^7 units."""
+    cap = (loihi.VTH_MAX + 1) // headroom
+    for proj in _incoming(network, pop.name):
+        s = proj.active()
+        if s.nnz:
+            rel = np.abs(s.weights) / theta[s.indices]
+            cap = min(cap, int(np.floor(254 * 2**MAX_WEIGHT_EXP / rel.max())) if rel.max() > 0 else cap)
+    if cap < 1:
+        raise QuantizationError(f"{where}: incoming weights exceed {254 * 2**MAX_WEIGHT_EXP} thresholds")
+    return int(cap)
+
+
+def _check_delays(network: Network):
+    for proj in network.projections:
+        d = proj.active().delays
+        if d.size and (d.min() < 1 or d.max() > MAX_DELAY):
+            raise QuantizationError(
+                f"projection {proj.name!r}: delays {d.min()}..{d.max()} steps; Loihi/Lava needs 1..{MAX_DELAY} "
+                "(each Dense hop adds one step, DelayDense up to 63 more); a delay of 0 cannot be exported")
+
+
+def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
+             max_lost: float = DEFAULT_MAX_LOST) -> tuple[FixedPointNetwork, QuantizationReport]:
+    """Map ``network`` to Loihi fixed point (module docstring); returns the network and its error report."""
+    if int(headroom) != headroom or headroom < 1:
+        raise ValueError(f"headroom must be a positive integer, got {headroom!r}")
+    _check_delays(network)
+    report = QuantizationReport()
+    dt = network.dt
+    neurons, scale = {}, {}
+    for pop in network.populations:
+        if pop.model != "lif":
+            continue
+        where = f"population {pop.name!r}"
+        p = pop.params
+        theta = p["v_th"] - p["v_reset"]
+        if np.any(theta <= 0):
+            k = int(np.flatnonzero(theta <= 0)[0])
+            raise QuantizationError(f"{where}: neuron {k} has v_th={p['v_th'][k]} <= v_reset={p['v_reset'][k]}; "
+                                    "Loihi needs the threshold above the reset")
+        vth = _threshold_mantissa(network, pop, theta, headroom, where)
+        s = 64.0 * vth / theta  # integer voltage units per volt, per neuron
+        scale[pop.name] = (vth, theta)
+        coef = lif.discretize(p, dt, pop.reset)
+        receptors = {proj.receptor for proj in _incoming(network, pop.name) if proj.active().nnz}
+        dv = _decay_code(coef[lif.A_MEM], 0, where, "tau_mem")
+        primary = lif.A_INH if receptors == {"inh"} else lif.A_SYN
+        du = _decay_code(coef[primary], 1, where, "tau_syn" if primary == lif.A_SYN else "tau_syn_inh")
+        du_inh = _decay_code(coef[lif.A_INH], 1, where, "tau_syn_inh") if "inh" in receptors else du.copy()
+        two = bool(receptors == {"exc", "inh"} and np.any(du_inh != du))
+        _tau_error(report, pop.name, "tau_mem", coef[lif.A_MEM], dv, 0, dt)
+        _tau_error(report, pop.name, "tau_syn", coef[primary], du, 1, dt)
+        if two:
+            _tau_error(report, pop.name, "tau_syn_inh", coef[lif.A_INH], du_inh, 1, dt)
+        bias = s * (p["bias"] + dv / loihi.DECAY_UNITY * (p["v_rest"] - p["v_reset"]))
+        bias_mant, bias_exp = _split_bias(bias, where)
+        bias_q = loihi.effective_bias(bias_mant, bias_exp)
+        report.add(pop.name, "bias", np.max(np.abs(bias_q - bias) / s / theta), 0.0,
+                   "incl. leak to v_rest" if np.any(p["v_rest"] != p["v_reset"]) else "")
+        state = {}
+        for var, value in (("v0", pop.initial.get("v", p["v_rest"]) - p["v_reset"]),
+                           ("u0", pop.initial.get("i_exc" if primary == lif.A_SYN else "i_inh", np.zeros(pop.size))),
+                           ("u_inh0", pop.initial.get("i_inh", np.zeros(pop.size)) if two else np.zeros(pop.size))):
+            q = np.rint(value * s).astype(np.int64)
+            if np.any(np.abs(q) >= loihi.MAX_UV):
+                k = int(np.flatnonzero(np.abs(q) >= loihi.MAX_UV)[0])
+                raise QuantizationError(f"{where}: initial {var[:-1]} of neuron {k} ({value[k]:.4g}) is beyond the "
+                                        "24-bit state range at this scale; lower headroom or the initial state")
+            state[var] = q
+        n_ref = lif.refractory_steps(p["t_ref"], dt).astype(np.int64)
+        neurons[pop.name] = FixedNeurons(du=du, dv=dv, vth=np.full(pop.size, vth, np.int64), bias_mant=bias_mant,
+                                         bias_exp=bias_exp, du_inh=du_inh, n_ref=n_ref, reset=pop.reset,
+                                         two_channels=two, **state)
+        report.add(pop.name, "v_th", 0.0, 0.0, f"vth mantissa {vth} (per-neuron thresholds scale the weights)")
+        if pop.metadata.get("mpr") or pop.metadata.get("use_mpr"):
+            report.notes.append(f"{pop.name}: MPR changes only surrogate gradients; forward spikes are "
+                                "H(v - v_th) and need nothing on chip")
+    synapses = {}
+    for proj in network.projections:
+        s = proj.active()
+        vth, theta = scale[proj.post]
+        w_units = s.weights * vth / theta[s.indices]
+        pairs = np.stack([s.pre_indices(), s.indices], axis=1)
+        syn = _fit_weights(w_units, f"projection {proj.name!r}", pairs, max_lost)
+        synapses[proj.name] = syn
+        w_back = syn.weights * 2.0**syn.weight_exp * theta[s.indices] / vth
+        err = np.abs(w_back - s.weights) / theta[s.indices]
+        rel = np.abs(w_back - s.weights) / np.maximum(np.abs(s.weights), 1e-300)
+        lost = int(((syn.weights == 0) & (s.weights != 0)).sum())
+        report.add(proj.name, "weight", err.max(initial=0.0), rel.max(initial=0.0),
+                   f"{syn.sign_mode}, weight_exp {syn.weight_exp}" + (f", {lost} rounded to 0" if lost else ""))
+    fixed = FixedPointNetwork(network, neurons, synapses, {"headroom": headroom})
+    return fixed, report

@@ -1,0 +1,109 @@
+"""Loihi fixed-point CUBA LIF: the integer update of Lava's ``PyLifModelBitAcc``, per neuron.
+
+State is integer: currents ``u`` (and ``u_inh`` for a second synaptic channel)
+and voltage ``v``, 24 bits wide. Each step, for input ``a`` (the summed Dense
+outputs, int32)::
+
+    decay(x, d) = sgn(x (4096 - d)) * (|x (4096 - d)| >> 12)      # truncates towards 0
+    u   = wrap24(int32(decay(u, du + 1) + int32(a << 6)))           # ds_offset = 1
+    v   = clip(decay(v, dv) + u (+ u_inh) + bias, -(2^23 - 1), 2^23 - 1)
+    s   = v > vth << 6                                              # strict
+    hard: v = 0     soft: v = v - (vth << 6)     none: v unchanged
+    bias = bias_mant << bias_exp
+
+``wrap24`` is Lava's one-sided fold: ``x > 2^23 -> x - 2^24``, ``x <= -2^23 -> x + 2^24``.
+With ``du == du_inh`` and a single channel, hard reset and no refractory period
+this is exactly ``PyLifModelBitAcc`` (du/dv per neuron instead of per process).
+The second channel, soft/no reset and refractory steps (``v`` held, no spike,
+currents still decay) are the custom soft-reset process of ``deployment``, not
+a built-in Loihi neuron. Parameter ranges: du, dv in 0..4095, vth in 0..2^17-1,
+bias_mant in -4096..4095, bias_exp in 0..7.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT
+VTH_SHIFT = 6
+ACT_SHIFT = 6
+DS_OFFSET = 1
+UV_BITS = 24
+MAX_UV = 1 << (UV_BITS - 1)
+DU_MAX = DV_MAX = DECAY_UNITY - 1
+VTH_MAX = (1 << 17) - 1
+BIAS_MANT_MIN, BIAS_MANT_MAX = -(1 << 12), (1 << 12) - 1
+BIAS_EXP_MAX = 7
+RESET_HARD, RESET_SOFT, RESET_NONE = 0, 1, 2
+
+
+@njit(inline="always")
+def wrap32(x):
+    """Two's-complement wrap of an int64 to int32."""
+    return ((x + 2147483648) & 0xFFFFFFFF) - 2147483648
+
+
+@njit(inline="always")
+def decay(x, d):
+    """``sgn(x (4096 - d)) * (|x (4096 - d)| >> 12)``, in int64."""
+    p = x * (DECAY_UNITY - d)
+    return p >> DECAY_SHIFT if p >= 0 else -((-p) >> DECAY_SHIFT)
+
+
+@njit(inline="always")
+def current_step(u, du, a):
+    """One current update with input ``a`` (int32 Dense sum): decay, add ``a << 6``, fold to 24 bits."""
+    x = wrap32(wrap32(decay(u, du + DS_OFFSET)) + wrap32(wrap32(a) << ACT_SHIFT))
+    if x > MAX_UV:
+        return x - 2 * MAX_UV
+    if x <= -MAX_UV:
+        return x + 2 * MAX_UV
+    return x
+
+
+@njit(cache=True, nogil=True)
+def loihi_lif_update(u, u_inh, v, refr, a_exc, a_inh, du, du_inh, dv, vth, bias, reset, n_ref, two_channels,
+                     lo, hi, fired, n_fired):
+    """Advance neurons ``lo..hi-1`` one step (module docstring); append spikes to ``fired``.
+
+    ``vth`` and ``bias`` are the effective values (``vth << 6``, ``bias_mant << bias_exp``).
+    Without ``two_channels[k]`` the inhibitory input ``a_inh`` is added to ``a_exc``
+    (one Lava InPort). Inputs are consumed (zeroed). Returns the new spike count.
+    """
+    for k in range(lo, hi):
+        if two_channels[k]:
+            u[k] = current_step(u[k], du[k], a_exc[k])
+            u_inh[k] = current_step(u_inh[k], du_inh[k], a_inh[k])
+        else:
+            u[k] = current_step(u[k], du[k], wrap32(a_exc[k] + a_inh[k]))
+        a_exc[k] = 0
+        a_inh[k] = 0
+        if refr[k] > 0:
+            refr[k] -= 1
+            continue
+        vk = decay(v[k], dv[k]) + u[k] + bias[k]
+        if two_channels[k]:
+            vk += u_inh[k]
+        vk = min(max(vk, 1 - MAX_UV), MAX_UV - 1)
+        if vk > vth[k]:
+            fired[n_fired] = k
+            n_fired += 1
+            if reset[k] == RESET_HARD:
+                vk = 0
+            elif reset[k] == RESET_SOFT:
+                vk -= vth[k]
+            refr[k] = n_ref[k]
+        v[k] = vk
+    return n_fired
+
+
+def effective_bias(bias_mant, bias_exp) -> np.ndarray:
+    """``bias_mant << bias_exp`` as int64 (exponent 0..7)."""
+    return np.left_shift(np.asarray(bias_mant, np.int64), np.asarray(bias_exp, np.int64))
+
+
+def effective_threshold(vth) -> np.ndarray:
+    """``vth << 6`` as int64."""
+    return np.left_shift(np.asarray(vth, np.int64), VTH_SHIFT)
