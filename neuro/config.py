@@ -1,0 +1,147 @@
+"""Build a :class:`Network` from a plain config mapping (YAML/TOML ``neuro simulate`` files).
+
+Schema (every random draw uses the config's ``seed``)::
+
+    dt: 1.0e-3                       # seconds
+    seed: 0
+    populations:
+      - name: exc
+        size: 800
+        model: lif                   # lif | poisson | spike_source
+        reset: soft                  # hard | soft | none
+        params:                      # scalar, list (one per neuron) or a distribution:
+          tau_mem: {dist: gamma, mean: 0.02, cv: 0.5, minimum: 0.001}
+          v_th: 1.0
+        initial: {v: {dist: uniform, low: 0.0, high: 1.0}}
+    projections:
+      - name: exc-exc
+        pre: exc
+        post: exc
+        connectivity: {kind: bernoulli, p: 0.1}   # bernoulli | fixed_indegree (k) | small_world (k, beta)
+                                                  # | all_to_all; autapses: false for recurrent ones
+        weight: {dist: normal, mean: 0.1, std: 0.02}   # or a number; dist: normal|uniform|lognormal|exponential
+        sign: 1                      # optional: force all weights to +|w| (1) or -|w| (-1)
+        delay: 1                     # steps, or {dist: randint, low: 1, high: 5}
+        receptor: exc                # exc | inh
+
+Distributions for neuron parameters: ``gamma``, ``lognormal``, ``uniform``,
+``fixed`` (:func:`neurons.sample_timescales`, keys ``mean``, ``cv``, ``low``,
+``high``, ``minimum``) and ``normal`` (``mean``, ``std``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import synapses as S
+from neuro.io import ConfigError, check_keys
+from neuro.network import Network, Population, Projection
+from neurons import sample_timescales
+
+POPULATION_KEYS = ("name", "size", "model", "reset", "params", "initial", "metadata")
+PROJECTION_KEYS = ("name", "pre", "post", "connectivity", "weight", "sign", "delay", "receptor", "metadata")
+CONNECTIVITY = {"bernoulli": ("p",), "fixed_indegree": ("k",), "small_world": ("k", "beta"), "all_to_all": ()}
+
+
+SAMPLERS = {
+    "normal": (("mean", "std"), lambda rng, n, mean=0.0, std=1.0: rng.normal(mean, std, n)),
+    "exponential": (("mean",), lambda rng, n, mean: rng.exponential(mean, n)),
+    "randint": (("low", "high"), lambda rng, n, low, high: rng.integers(low, high + 1, n)),
+    "uniform": (("low", "high"), lambda rng, n, low, high: rng.uniform(low, high, n)),
+}
+TIMESCALE_KEYS = ("mean", "cv", "low", "high", "minimum")
+
+
+def _draw(spec, n: int, rng: np.random.Generator, where: str) -> np.ndarray:
+    """A scalar, a list of ``n`` values, or ``n`` draws from a distribution mapping."""
+    if not isinstance(spec, dict):
+        value = np.asarray(spec, dtype=np.float64)
+        if value.ndim and value.shape != (n,):
+            raise ConfigError(f"{where}: expected a number or {n} values, got {value.shape[0]} values")
+        return np.broadcast_to(value, (n,))
+    spec = dict(spec)
+    dist = spec.pop("dist", None)
+    try:
+        if dist in ("gamma", "lognormal", "fixed") or (dist == "uniform" and "mean" in spec):
+            check_keys(spec, TIMESCALE_KEYS, where)
+            return sample_timescales(n, spec.pop("mean"), dist, seed=rng, **spec)
+        if dist in SAMPLERS:
+            keys, sample = SAMPLERS[dist]
+            check_keys(spec, keys, where)
+            return np.asarray(sample(rng, n, **spec), dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: bad {dist!r} distribution: {exc}") from None
+    raise ConfigError(f"{where}: unknown distribution {dist!r}; expected one of "
+                      f"{sorted(SAMPLERS) + ['fixed', 'gamma', 'lognormal']}")
+
+
+def _population(cfg: dict, rng, index: int) -> Population:
+    where = f"populations[{index}]"
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    check_keys(cfg, POPULATION_KEYS, where)
+    for key in ("name", "size"):
+        if key not in cfg:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    size = cfg["size"]
+    if not isinstance(size, int) or size < 1:
+        raise ConfigError(f"{where}: size must be a positive integer, got {size!r}")
+    params = {k: _draw(v, size, rng, f"{where}.params.{k}") for k, v in (cfg.get("params") or {}).items()}
+    initial = {k: _draw(v, size, rng, f"{where}.initial.{k}") for k, v in (cfg.get("initial") or {}).items()}
+    return Population(str(cfg["name"]), size, cfg.get("model", "lif"), params, cfg.get("reset", "hard"), initial,
+                      cfg.get("metadata") or {})
+
+
+def _projection(cfg: dict, sizes: dict, rng, index: int) -> Projection:
+    where = f"projections[{index}]"
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    check_keys(cfg, PROJECTION_KEYS, where)
+    for key in ("pre", "post", "connectivity"):
+        if key not in cfg:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    pre, post = cfg["pre"], cfg["post"]
+    for end in (pre, post):
+        if end not in sizes:
+            raise ConfigError(f"{where}: unknown population {end!r}; known: {sorted(sizes)}")
+    conn = dict(cfg["connectivity"])
+    kind = conn.pop("kind", None)
+    if kind not in CONNECTIVITY:
+        raise ConfigError(f"{where}.connectivity: unknown kind {kind!r}; expected one of {sorted(CONNECTIVITY)}")
+    check_keys(conn, CONNECTIVITY[kind] + ("autapses",), f"{where}.connectivity")
+
+    def weight(r, n):
+        w = _draw(cfg.get("weight", 1.0), n, r, f"{where}.weight")
+        sign = cfg.get("sign")
+        if sign not in (None, 1, -1):
+            raise ConfigError(f"{where}.sign must be 1 or -1, got {sign!r}")
+        return w if sign is None else sign * np.abs(w)
+
+    def delay(r, n):
+        return _draw(cfg.get("delay", 1), n, r, f"{where}.delay")
+
+    n_pre, n_post = sizes[pre], sizes[post]
+    if kind == "small_world":
+        if n_pre != n_post:
+            raise ConfigError(f"{where}: small_world needs a recurrent projection (equal sizes)")
+        csr = S.small_world(n_pre, conn["k"], conn["beta"], weight, delay, seed=rng)
+    else:
+        builder = {"bernoulli": S.bernoulli, "fixed_indegree": S.fixed_indegree, "all_to_all": S.all_to_all}[kind]
+        args = [conn.pop(k) for k in CONNECTIVITY[kind]]
+        csr = builder(n_pre, n_post, *args, weight, delay, autapses=conn.get("autapses", True), seed=rng)
+    name = cfg.get("name", f"{pre}-{post}")
+    return Projection(str(name), pre, post, csr, cfg.get("receptor", "exc"), metadata=cfg.get("metadata") or {})
+
+
+def network_from_config(cfg: dict, seed: int | None = None) -> Network:
+    """The network a config describes; ``seed`` overrides ``cfg['seed']``."""
+    if not isinstance(cfg.get("populations"), list) or not cfg["populations"]:
+        raise ConfigError("config needs a non-empty list 'populations'")
+    rng = np.random.default_rng(cfg.get("seed", 0) if seed is None else seed)
+    try:
+        pops = [_population(p, rng, i) for i, p in enumerate(cfg["populations"])]
+        sizes = {p.name: p.size for p in pops}
+        projs = [_projection(p, sizes, rng, i) for i, p in enumerate(cfg.get("projections") or [])]
+        return Network(pops, projs, dt=float(cfg.get("dt", 1e-3)), metadata=cfg.get("metadata") or {})
+    except KeyError as exc:
+        raise ConfigError(f"missing key {exc}") from None
