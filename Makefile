@@ -16,8 +16,8 @@ $(STAMP): setup.cfg Makefile
 	$(BIN)/python -m pip install -q -e '.[dev,lava]'
 	# lava-nc 0.10.0 declares Requires-Python <3.11; on 3.11 install it alone,
 	# after its pinned dependencies (installed above by the [lava] extra).
-	$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' && \
-	  $(BIN)/python -m pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0 || true
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
+	  $(BIN)/python -m pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0; fi
 	touch $(STAMP)
 
 install: $(STAMP)
