@@ -22,6 +22,7 @@ kills the whole group afterwards; a hang becomes :class:`LavaTimeout`, a crash
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from neuro.fixed_point import FixedPointNetwork
+from neuro.io import atomic_path
 from neuro.network import Network
 from neurons import lif
 
@@ -44,7 +46,11 @@ SPARSE_BELOW = 0.25
 
 
 class LavaError(RuntimeError):
-    """Lava failed to build or run the network."""
+    """Lava failed to build or run the network; ``pid`` is the child (and process group) that ran it."""
+
+    def __init__(self, message: str, pid: int | None = None):
+        super().__init__(message)
+        self.pid = pid
 
 
 class LavaTimeout(LavaError):
@@ -171,7 +177,7 @@ def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, ste
                 delays[rows, cols] = d - 1
             port = "a_in_inh" if (process == "SoftResetLIF" and two and proj.receptor == "inh") else "a_in"
             blocks.append(Block(f"{proj.name}[{pre_name}->{post_name}]", proj.name, pre_name, post_name, port, w,
-                                delays, dict(kwargs), sparse=delays is None and sel.sum() < SPARSE_BELOW * w.size))
+                                delays, dict(kwargs), sparse=bool(delays is None and sel.sum() < SPARSE_BELOW * w.size)))
     return LavaGraph(mode, steps, sources, groups, blocks, notes)
 
 
@@ -240,8 +246,8 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
 
 
 # --- running --------------------------------------------------------------------------------------------
-def _instantiate(graph: LavaGraph, outdir: Path):
-    """Create the Lava processes (in the child); returns the list of processes to run, one per component."""
+def build_processes(graph: LavaGraph, outdir: Path):
+    """Create the Lava processes of ``graph`` (recorders write to ``outdir``); one process to run per component."""
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
@@ -303,7 +309,7 @@ def _child(graph: LavaGraph, outdir: str, errfile: str):
         from lava.magma.core.run_configs import Loihi2SimCfg
 
         tag = "fixed_pt" if graph.mode == "fixed" else "floating_pt"
-        for proc in _instantiate(graph, Path(outdir)):
+        for proc in build_processes(graph, Path(outdir)):
             proc.run(condition=RunSteps(num_steps=graph.steps), run_cfg=Loihi2SimCfg(select_tag=tag))
             proc.stop()
         code = 0
@@ -361,7 +367,7 @@ def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
             if code is None:
                 raise LavaTimeout(f"Lava did not finish {graph.steps} steps within {timeout:.0f} s; its processes "
                                   "were killed (raise the timeout for larger networks: Lava takes ~1-3 ms per step "
-                                  "per process plus a few seconds to start)")
+                                  "per process plus a few seconds to start)", pid)
         finally:
             _kill_group(pid)
             if code is None:
@@ -370,12 +376,12 @@ def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
         if code != 0:
             detail = Path(errfile).read_text() if os.path.exists(errfile) else f"exit code {code}"
             last = detail.strip().splitlines()[-1] if detail.strip() else detail
-            raise LavaError(f"Lava failed: {last}\n--- Lava traceback ---\n{detail}")
+            raise LavaError(f"Lava failed: {last}\n--- Lava traceback ---\n{detail}", pid)
         spikes = {}
         for i, g in enumerate(graph.groups):
             path = os.path.join(tmp, f"group{i}.npz")
             if not os.path.exists(path):
-                raise LavaError(f"Lava finished but wrote no spikes for {g.name!r}")
+                raise LavaError(f"Lava finished but wrote no spikes for {g.name!r}", pid)
             with np.load(path) as data:
                 t, k = data["t"], g.index[data["k"]]
             spikes.setdefault(g.population, []).append((t, k))
@@ -386,3 +392,53 @@ def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
         order = np.lexsort((k, t))
         out[pop] = (t[order], k[order])
     return LavaResult(out, seconds, graph)
+
+
+# --- files ---------------------------------------------------------------------------------------------------
+def save_graph(graph: LavaGraph, path) -> Path:
+    """Write ``graph`` (every process's parameters and weights) to ``.npz``: plain arrays plus a JSON header."""
+    arrays, header = {}, {"format": "neuro.LavaGraph", "mode": graph.mode, "steps": graph.steps,
+                          "notes": graph.notes, "sources": list(graph.sources), "groups": [], "blocks": []}
+    for name, raster in graph.sources.items():
+        arrays[f"source/{name}"] = raster
+    for i, g in enumerate(graph.groups):
+        scalars = {k: v for k, v in g.params.items() if not isinstance(v, np.ndarray)}
+        header["groups"].append({"name": g.name, "population": g.population, "process": g.process,
+                                 "scalars": {k: (list(v) if isinstance(v, tuple) else v) for k, v in scalars.items()},
+                                 "arrays": [k for k, v in g.params.items() if isinstance(v, np.ndarray)]})
+        arrays[f"group{i}/index"] = g.index
+        arrays.update({f"group{i}/{k}": v for k, v in g.params.items() if isinstance(v, np.ndarray)})
+    for j, b in enumerate(graph.blocks):
+        header["blocks"].append({"name": b.name, "projection": b.projection, "pre": b.pre, "post": b.post,
+                                 "port": b.port, "kwargs": b.kwargs, "sparse": b.sparse})
+        arrays[f"block{j}/weights"] = b.weights
+        if b.delays is not None:
+            arrays[f"block{j}/delays"] = b.delays
+    arrays["header"] = np.frombuffer(json.dumps(header, default=lambda o: o.item()).encode(), dtype=np.uint8)
+    path = Path(path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return path
+
+
+def load_graph(path) -> LavaGraph:
+    """Read a file written by :func:`save_graph`."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        header = json.loads(arrays.pop("header").tobytes().decode())
+        if header.get("format") != "neuro.LavaGraph":
+            raise ValueError("wrong format tag")
+        groups = []
+        for i, h in enumerate(header["groups"]):
+            params = {k: (tuple(v) if k == "shape" else v) for k, v in h["scalars"].items()}
+            params.update({k: arrays[f"group{i}/{k}"] for k in h["arrays"]})
+            groups.append(NeuronGroup(h["name"], h["population"], arrays[f"group{i}/index"], h["process"], params))
+        blocks = [Block(h["name"], h["projection"], h["pre"], h["post"], h["port"], arrays[f"block{j}/weights"],
+                        arrays.get(f"block{j}/delays"), h["kwargs"], h["sparse"])
+                  for j, h in enumerate(header["blocks"])]
+        sources = {name: arrays[f"source/{name}"] for name in header["sources"]}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: not a readable neuro Lava graph file ({type(exc).__name__}: {exc})") from None
+    return LavaGraph(header["mode"], header["steps"], sources, groups, blocks, header["notes"])

@@ -1,0 +1,308 @@
+"""NIR export and import of a :class:`~neuro.network.Network` (the ``nir`` package, HDF5 files).
+
+NIR describes continuous-time nodes; every NIR consumer (snntorch, Lava's
+``nir_to_lava``) discretises them with forward Euler at a step ``dt``
+(NIR's default and snntorch's: 1e-4 s). Both directions use that reading::
+
+    LIF:     v[t] = a v[t-1] + (1 - a) v_leak + g x[t],  a = 1 - dt/tau,   g = r dt / tau
+    CubaLIF: i[t] = b i[t-1] + (w_in dt / tau_syn) x[t],  b = 1 - dt/tau_syn;  v gets (r dt / tau_mem) i[t]
+
+which maps onto neuro's LIF with ``tau = -dt / ln(a)`` (exact decays), the gains folded into
+the incoming weights, ``v_rest = v_leak``. Export writes ``tau = dt_nir / (1 - a)`` and
+``r = tau / dt_nir`` (gain 1), a bias as ``v_leak = v_rest + bias / (1 - a)``.
+
+What NIR cannot express is kept in node metadata (``neuro_*`` keys) and restored on import:
+the reset mode (NIR only has ``v_reset``), MPR, refractory time, the exact time constants and dt,
+a second (inhibitory) synaptic channel, per-synapse delays and the receptor. Pruned synapses
+(mask False) are not exported.
+
+Import conventions (``convention=``): ``"nir"`` (default) resets to ``v_reset`` at the spike
+(NIR's semantics, and what ``snntorch.import_nir`` builds); ``"snntorch"`` reproduces
+snntorch's default ``Leaky``/``Synaptic`` (reset by subtraction one step late:
+``m[t] = beta m[t-1] + x[t] - H(m[t-1] - thr) thr``), which is neuro's soft reset with
+``v_reset = v_th - thr / beta``. Edges inside one step have no delay; an edge closing a cycle
+(found in depth-first order from the inputs) gets 1 step, as snntorch's recurrent layers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neuro.io import atomic_path
+from neuro.network import Network, Population, Projection
+from neurons import lif
+from synapses.csr import CSR, from_coo, from_dense
+
+NIR_DT = 1e-4
+CONVENTIONS = ("nir", "snntorch")
+LIF_PARAMS = tuple(lif.LIF.params)
+
+
+def _nir():
+    import nir
+
+    return nir
+
+
+# --- export ------------------------------------------------------------------------------------------------
+def _neuron_node(pop: Population, net: Network, dt_nir: float):
+    nir = _nir()
+    p = pop.params
+    coef = lif.discretize(p, net.dt, pop.reset)
+    a_mem = coef[lif.A_MEM]
+    with np.errstate(divide="ignore"):
+        tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
+        v_leak = np.where(a_mem < 1, p["v_rest"] + p["bias"] / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
+    unsupported = []
+    if np.any((a_mem >= 1) & (p["bias"] != 0)):
+        unsupported.append("bias of a non-leaky neuron")
+    if pop.reset != "hard":
+        unsupported.append(f"{pop.reset} reset")
+    if np.any(p["t_ref"] > 0):
+        unsupported.append("refractory period")
+    if np.any(p["tau_syn_inh"] != p["tau_syn"]):
+        unsupported.append("second synaptic channel (tau_syn_inh)")
+    if pop.metadata.get("mpr") or pop.metadata.get("use_mpr"):
+        unsupported.append("MPR")
+    meta = {f"neuro_{k}": np.asarray(v) for k, v in p.items()}
+    meta.update(neuro_reset=pop.reset, neuro_mpr=int(bool(pop.metadata.get("mpr") or pop.metadata.get("use_mpr"))),
+                neuro_unsupported="; ".join(unsupported))
+    common = dict(r=tau / dt_nir, v_leak=v_leak, v_threshold=np.array(p["v_th"]), v_reset=np.array(p["v_reset"]),
+                  metadata=meta)
+    if np.all(coef[lif.A_SYN] == 0):
+        return nir.LIF(tau=tau, **common)
+    a_syn = coef[lif.A_SYN]
+    tau_syn = np.where(a_syn < 1, dt_nir / (1 - a_syn), np.inf)
+    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, w_in=tau_syn / dt_nir, **common)
+
+
+def network_to_nir(network: Network, dt_nir: float | None = None):
+    """The NIR graph of ``network`` (module docstring). ``dt_nir``: the Euler step readers assume."""
+    nir = _nir()
+    dt_nir = float(dt_nir or network.dt)
+    nodes, edges = {}, []
+    for pop in network.populations:
+        if pop.model == "lif":
+            nodes[pop.name] = _neuron_node(pop, network, dt_nir)
+        else:
+            meta = {"neuro_model": pop.model, **{f"neuro_{k}": np.asarray(v) for k, v in pop.params.items()}}
+            nodes[pop.name] = nir.Input(input_type={"input": np.array([pop.size])}, metadata=meta)
+    for proj in network.projections:
+        s = proj.active()
+        w = np.zeros((s.n_post, s.n_pre))
+        pre = s.pre_indices()
+        if np.unique(s.indices.astype(np.int64) * s.n_pre + pre).size != s.nnz:
+            raise ValueError(f"projection {proj.name!r} has several synapses between one pair of neurons; "
+                             "NIR's Linear holds one weight per pair")
+        w[s.indices, pre] = s.weights
+        if proj.name in nodes:
+            raise ValueError(f"projection name {proj.name!r} is also a population name; NIR needs unique node names")
+        nodes[proj.name] = nir.Linear(weight=w, metadata={
+            "neuro_receptor": proj.receptor, "neuro_pre": pre, "neuro_post": s.indices.astype(np.int64),
+            "neuro_weights": s.weights, "neuro_delays": s.delays})
+        edges += [(proj.pre, proj.name), (proj.name, proj.post)]
+    feeds_other = {p.pre for p in network.projections if p.pre != p.post}
+    lif_pops = [p.name for p in network.populations if p.model == "lif"]
+    for name in [n for n in lif_pops if n not in feeds_other] or lif_pops[-1:]:
+        size = network.population(name).size
+        nodes[f"{name}.output"] = nir.Output(output_type={"output": np.array([size])})
+        edges.append((name, f"{name}.output"))
+    meta = {"neuro_format": "neuro.Network", "neuro_dt": network.dt, "dt": dt_nir,
+            "neuro_discretisation": "forward Euler at dt: a = 1 - dt/tau; neuro tau = -dt/ln(a)"}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def export_nir(network: Network, path, dt_nir: float | None = None) -> Path:
+    """Write ``network`` as a NIR HDF5 file (atomically)."""
+    graph = network_to_nir(network, dt_nir)
+    path = Path(path)
+    with atomic_path(path, suffix=".nir") as tmp:
+        _nir().write(str(tmp), graph)
+    return path
+
+
+# --- import ------------------------------------------------------------------------------------------------
+def _flatten(graph, prefix=""):
+    """Nodes and edges with nested NIRGraphs inlined (their ``input``/``output`` nodes become pass-throughs)."""
+    nir = _nir()
+    nodes, edges, alias_in, alias_out = {}, [], {}, {}
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges, sub_in, sub_out = _flatten(node, full + ".")
+            nodes.update(sub_nodes)
+            edges += sub_edges
+            ins = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
+            outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
+            alias_in[full] = [full + "." + n for n in ins]
+            alias_out[full] = [full + "." + n for n in outs]
+            alias_in.update(sub_in)
+            alias_out.update(sub_out)
+        else:
+            nodes[full] = node
+    for a, b in graph.edges:
+        for src in alias_out.get(prefix + a, [prefix + a]):
+            for dst in alias_in.get(prefix + b, [prefix + b]):
+                edges.append((src, dst))
+    return nodes, edges, alias_in, alias_out
+
+
+def _bypass(nodes, edges, kinds):
+    """Remove pass-through nodes of ``kinds`` (inner Input/Output of subgraphs), joining their edges."""
+    for name in [n for n, v in nodes.items() if isinstance(v, kinds)]:
+        ins = [a for a, b in edges if b == name]
+        outs = [b for a, b in edges if a == name]
+        if not ins or not outs:
+            continue
+        edges = [e for e in edges if name not in e] + [(a, b) for a in ins for b in outs]
+        del nodes[name]
+    return edges
+
+
+def _neuron_params(node, dt, convention, name):
+    """neuro LIF parameters, reset mode and input gain of a NIR LIF / CubaLIF node."""
+    nir = _nir()
+    meta = getattr(node, "metadata", {}) or {}
+    if "neuro_v_th" in meta:
+        params = {k: np.asarray(meta[f"neuro_{k}"], float) for k in LIF_PARAMS}
+        return params, str(meta["neuro_reset"]), 1.0, bool(meta.get("neuro_mpr", 0))
+    if isinstance(node, nir.CubaLIF):
+        tau_mem, tau_syn = np.asarray(node.tau_mem, float), np.asarray(node.tau_syn, float)
+        gain = np.asarray(node.w_in, float) * dt / tau_syn * np.asarray(node.r, float) * dt / tau_mem
+    else:
+        tau_mem, tau_syn = np.asarray(node.tau, float), None
+        gain = np.asarray(node.r, float) * dt / tau_mem
+    n = np.asarray(node.v_threshold).size
+    a_mem = 1 - dt / tau_mem
+    if np.any(a_mem < 0) or (tau_syn is not None and np.any(dt / tau_syn > 1)):
+        raise ValueError(f"NIR node {name!r}: a time constant shorter than dt={dt} s has no Euler reading "
+                         "(decay factor < 0); pass the dt the file was written for")
+    with np.errstate(divide="ignore"):
+        tau = np.where(a_mem > 0, -dt / np.log(np.where(a_mem > 0, a_mem, 1.0)), 0.0)
+        params = {"tau_mem": np.broadcast_to(np.where(a_mem > 0, tau, 1e-300), (n,))}
+        if tau_syn is None:
+            params["tau_syn"] = np.zeros(n)
+        else:
+            a_syn = 1 - dt / tau_syn
+            params["tau_syn"] = np.broadcast_to(np.where(a_syn > 0, -dt / np.log(np.where(a_syn > 0, a_syn, 0.5)),
+                                                         0.0), (n,))
+    params["tau_syn_inh"] = params["tau_syn"]
+    v_th = np.broadcast_to(np.asarray(node.v_threshold, float), (n,))
+    v_reset = np.zeros(n) if node.v_reset is None else np.broadcast_to(np.asarray(node.v_reset, float), (n,))
+    params.update(v_th=v_th, v_rest=np.broadcast_to(np.asarray(node.v_leak, float), (n,)), v_reset=v_reset)
+    if convention == "snntorch":
+        if np.any(a_mem <= 0):
+            raise ValueError(f"NIR node {name!r}: snntorch's delayed subtract reset needs beta > 0")
+        params["v_reset"] = v_th - (v_th - v_reset) / a_mem
+        return params, "soft", gain, False
+    return params, "hard", gain, False
+
+
+def _order(names, edges, inputs):
+    """Depth-first preorder from the inputs; an edge to an earlier (or the same) node closes a cycle."""
+    succ = {n: [b for a, b in edges if a == n] for n in names}
+    order, stack = {}, [n for n in reversed(names) if n not in inputs] + list(reversed(inputs))
+    while stack:
+        n = stack.pop()
+        if n in order:
+            continue
+        order[n] = len(order)
+        stack += [m for m in reversed(succ[n]) if m not in order]
+    return order
+
+
+def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> Network:
+    """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported."""
+    nir = _nir()
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    gmeta = graph.metadata if isinstance(graph.metadata, dict) else {}
+    dt = float(dt or gmeta.get("dt", NIR_DT))
+    nodes, edges, _, _ = _flatten(graph)
+    edges = _bypass(nodes, edges, (nir.Input, nir.Output))
+    weight_kinds, neuron_kinds = (nir.Linear, nir.Affine), (nir.LIF, nir.CubaLIF)
+    for name, node in nodes.items():
+        if not isinstance(node, weight_kinds + neuron_kinds + (nir.Input, nir.Output)):
+            raise ValueError(f"NIR node {name!r} is a {type(node).__name__}; supported: Input, Output, Linear, "
+                             "Affine, LIF, CubaLIF")
+    pops, gains, biases = {}, {}, {}
+    for name, node in nodes.items():
+        if isinstance(node, nir.Input):
+            meta = node.metadata or {}
+            size = int(np.prod(np.asarray(node.input_type["input"])))
+            model = str(meta.get("neuro_model", "spike_source"))
+            params = {"rate": np.asarray(meta["neuro_rate"])} if model == "poisson" else {}
+            pops[name] = Population(name, size, model, params)
+        elif isinstance(node, neuron_kinds):
+            params, reset, gain, mpr = _neuron_params(node, dt, convention, name)
+            gains[name] = np.broadcast_to(gain, (np.asarray(params["v_th"]).size,))
+            pops[name] = (params, reset, mpr)
+            biases[name] = np.zeros(gains[name].size)
+    leaky_only = {n: bool(np.all(np.asarray(v[0]["tau_syn"]) == 0)) for n, v in pops.items() if isinstance(v, tuple)}
+    projections = []
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    order = _order(list(nodes), edges, inputs)
+    for name, node in nodes.items():
+        if not isinstance(node, weight_kinds):
+            continue
+        pre = [a for a, b in edges if b == name]
+        post = [b for a, b in edges if a == name]
+        if len(pre) != 1 or len(post) != 1 or pre[0] not in pops or post[0] not in gains:
+            raise ValueError(f"NIR node {name!r}: a weight node must connect one neuron/input node to one "
+                             f"neuron node (got {pre} -> {post})")
+        projections.append(_projection(name, node, pre[0], post[0], gains, biases, leaky_only, order))
+    for a, b in edges:
+        if a in pops and b in gains:  # a direct neuron -> neuron edge is the identity
+            eye = nir.Linear(weight=np.eye(gains[b].size))
+            projections.append(_projection(f"{a}->{b}", eye, a, b, gains, biases, leaky_only, order))
+    populations = []
+    for name, value in pops.items():
+        if isinstance(value, tuple):
+            params, reset, mpr = value
+            params = dict(params)
+            params["bias"] = np.asarray(params.get("bias", 0.0)) + biases[name]
+            populations.append(Population(name, len(params["v_th"]), "lif", params, reset,
+                                          metadata={"mpr": True} if mpr else {}))
+        else:
+            populations.append(value)
+    return Network(tuple(populations), tuple(projections), float(gmeta.get("neuro_dt", dt)),
+                   {"source": "nir", "convention": convention})
+
+
+def _projection(name, node, pre, post, gains, biases, leaky_only, order):
+    nir = _nir()
+    meta = getattr(node, "metadata", {}) or {}
+    if "neuro_weights" in meta:
+        csr = _csr_from_meta(meta, node.weight.shape)
+        return Projection(name, pre, post, csr, str(meta["neuro_receptor"]))
+    w = np.asarray(node.weight, float) * gains[post][:, None]
+    if isinstance(node, nir.Affine) and np.any(node.bias != 0):
+        if not leaky_only[post]:
+            raise ValueError(f"NIR node {name!r}: a bias into {post!r} (CubaLIF) is not supported: it would feed "
+                             "the synaptic current, not the membrane")
+        biases[post] = biases[post] + np.asarray(node.bias, float) * gains[post]
+    delay = 1 if order[post] <= order[pre] else 0
+    return Projection(name, pre, post, from_dense(w, delays=delay))
+
+
+def _csr_from_meta(meta, shape) -> CSR:
+    n_post, n_pre = shape
+    return from_coo(np.asarray(meta["neuro_pre"]), np.asarray(meta["neuro_post"]),
+                    np.asarray(meta["neuro_weights"], float), np.asarray(meta["neuro_delays"]), n_pre, n_post)
+
+
+def import_nir(source, dt: float | None = None, convention: str = "nir") -> Network:
+    """Read a NIR file (or take a ``nir.NIRGraph``) and build a :class:`Network`; clear errors for bad files."""
+    nir = _nir()
+    if isinstance(source, nir.NIRGraph):
+        return nir_to_network(source, dt, convention)
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such NIR file")
+    try:
+        graph = nir.read(str(path))
+    except Exception as exc:  # h5py / nir raise many types on a corrupt or foreign file
+        raise ValueError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
+    return nir_to_network(graph, dt, convention)
