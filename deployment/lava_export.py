@@ -176,8 +176,9 @@ def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, ste
                 delays = np.zeros((n_post, n_pre), np.int64)
                 delays[rows, cols] = d - 1
             port = "a_in_inh" if (process == "SoftResetLIF" and two and proj.receptor == "inh") else "a_in"
+            sparse = bool(delays is None and sel.sum() < SPARSE_BELOW * w.size)
             blocks.append(Block(f"{proj.name}[{pre_name}->{post_name}]", proj.name, pre_name, post_name, port, w,
-                                delays, dict(kwargs), sparse=bool(delays is None and sel.sum() < SPARSE_BELOW * w.size)))
+                                delays, dict(kwargs), sparse))
     return LavaGraph(mode, steps, sources, groups, blocks, notes)
 
 

@@ -1,0 +1,107 @@
+"""Lava against neuro spike for spike: built-in LIF (split), the custom SoftResetLIF, wraps, hangs, failures.
+
+Each Lava run costs a few seconds of process start-up; the networks are small on purpose.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from deployment import lava_compat
+
+if not lava_compat.available():
+    pytest.skip("lava-nc is not importable (install it with `make install`)", allow_module_level=True)
+
+from deployment.lava_export import LavaError, LavaTimeout, fixed_graph, run_graph  # noqa: E402
+from deployment.verify import verify_network  # noqa: E402
+from neuro.fixed_point import FixedNeurons, FixedPointNetwork, FixedPointSimulator, FixedSynapses  # noqa: E402
+from neuro.network import Network, Population, Projection  # noqa: E402
+from synapses import bernoulli  # noqa: E402
+from synapses.csr import from_dense  # noqa: E402
+
+
+def _group_gone(pid):
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def hetero_network(n_e=40, n_i=10, seed=0):
+    """E: hard reset, two membrane time constants (-> 2 LIF processes); I: soft reset, refractory period,
+    inhibitory channel with its own tau (-> SoftResetLIF); Poisson and given input spikes."""
+    rng = np.random.default_rng(seed)
+    pops = (Population("in", 10, "spike_source"), Population("noise", 5, "poisson", {"rate": 100.0}),
+            Population("E", n_e, params=dict(tau_mem=rng.choice([10e-3, 25e-3], n_e), tau_syn=5e-3,
+                                              tau_syn_inh=5e-3, v_th=rng.uniform(0.9, 1.1, n_e), v_rest=-0.05)),
+            Population("I", n_i, reset="soft", params=dict(tau_mem=rng.uniform(5e-3, 15e-3, n_i), tau_syn=3e-3,
+                                                           tau_syn_inh=8e-3, t_ref=2e-3)))
+    w = lambda lo, hi: (lambda r, k: r.uniform(lo, hi, k))  # noqa: E731
+    d = lambda r, k: r.integers(1, 4, k)  # noqa: E731
+    projs = (Projection("in_E", "in", "E", bernoulli(10, n_e, 0.3, weight=w(0.3, 0.6), seed=seed + 1)),
+             Projection("noise_I", "noise", "I", bernoulli(5, n_i, 0.5, weight=0.4, seed=seed + 2)),
+             Projection("EE", "E", "E", bernoulli(n_e, n_e, 0.1, weight=w(0.0, 0.25), delay=d, seed=seed + 3)),
+             Projection("EI", "E", "I", bernoulli(n_e, n_i, 0.2, weight=w(0.1, 0.4), seed=seed + 4)),
+             Projection("IE", "I", "E", bernoulli(n_i, n_e, 0.3, weight=w(-0.6, -0.2), delay=d, seed=seed + 5),
+                        receptor="inh"),
+             Projection("II", "I", "I", bernoulli(n_i, n_i, 0.3, weight=w(-0.3, -0.1), seed=seed + 6),
+                        receptor="inh"))
+    return Network(pops, projs)
+
+
+def test_fixed_and_float_match_lava_spike_for_spike():
+    net = hetero_network()
+    steps = 100
+    x = np.random.default_rng(1).random((steps, 10)) < 0.15
+    report = verify_network(net, steps, {"in": x}, seed=2, timeout=240)
+    table = report.table()
+    assert report.all_match, table
+    assert {(r.mode, r.population) for r in report.rows} == {(m, p) for m in ("fixed", "float") for p in "EI"}
+    assert all(r.ours > 10 for r in report.rows), table  # both populations are active
+    assert "2x LIF" in table and "SoftResetLIF" in table and "NOT a built-in Loihi neuron" in table
+
+
+def test_overflowing_currents_wrap_exactly_as_lava():
+    """Weights 255 << 7 from 10 simultaneous inputs: the int32 Dense sum exceeds 16 bits and u wraps at 24 bits."""
+    steps = 12
+    net = Network((Population("in", 10, "spike_source"), Population("n", 2)),
+                  (Projection("p", "in", "n", from_dense(np.ones((2, 10)))),))
+    n = lambda x: np.full(2, x, np.int64)  # noqa: E731
+    neurons = FixedNeurons(du=n(100), dv=n(300), vth=n(131071), bias_mant=n(0), bias_exp=n(0), v0=n(0), u0=n(0),
+                           du_inh=n(100), u_inh0=n(0), n_ref=n(0))
+    w = np.array([255, 255] * 5 + [-256, 254] * 5, np.int64)
+    fixed = FixedPointNetwork(net, {"n": neurons}, {"p": FixedSynapses(w, 7, "mixed")})
+    t = np.repeat(np.arange(steps), 10)
+    k = np.tile(np.arange(10), steps)
+    ours = FixedPointSimulator(fixed).run(steps, {"in": (t, k)}, record_state={"n": None}, state_vars=("u",))
+    u = ours.trace("n", "u")[0]
+    assert u.max() > 2**22 or u.min() < -(2**22)  # the currents reach the wrap region
+    lava = run_graph(fixed_graph(fixed, {"in": (t, k)}, steps), timeout=120)
+    got = ours.spikes("n")
+    order = np.lexsort((got[1], got[0]))
+    assert np.array_equal(lava.spikes.get("n", (np.empty(0), np.empty(0)))[0], got[0][order])
+    assert np.array_equal(lava.spikes.get("n", (np.empty(0), np.empty(0)))[1], got[1][order])
+
+
+def test_hang_times_out_and_leaves_no_process():
+    net = hetero_network(10, 4)
+    from deployment.quantize import quantize
+    from deployment.verify import source_spikes
+
+    fixed, _ = quantize(net)
+    graph = fixed_graph(fixed, source_spikes(net, 100_000, seed=0), 100_000)
+    with pytest.raises(LavaTimeout, match="did not finish 100000 steps within 2 s") as info:
+        run_graph(graph, timeout=2)
+    _group_gone(info.value.pid)
+
+
+def test_lava_failure_is_a_clear_error_and_leaves_no_process():
+    net = hetero_network(10, 4)
+    from deployment.quantize import quantize
+    from deployment.verify import source_spikes
+
+    fixed, _ = quantize(net)
+    graph = fixed_graph(fixed, source_spikes(net, 5, seed=0), 5)
+    graph.blocks[0].weights = graph.blocks[0].weights[:, :1]  # shape no longer matches its source
+    with pytest.raises(LavaError, match="Lava failed") as info:
+        run_graph(graph, timeout=120)
+    _group_gone(info.value.pid)

@@ -1,0 +1,111 @@
+"""Quantization to Loihi fixed point and the fixed-point engine (no Lava needed)."""
+
+import numpy as np
+import pytest
+
+from deployment.quantize import QuantizationError, quantize
+from neuro.fixed_point import FixedNeurons, FixedPointNetwork, FixedPointSimulator, FixedSynapses
+from neuro.network import Network, Population, Projection
+from neuro.simulator import Simulator
+from neurons import loihi
+from synapses import bernoulli
+from synapses.csr import from_dense
+
+
+def _one_neuron(bias_mant, bias_exp, vth, dv=0, reset="hard", n_ref=0):
+    net = Network((Population("n", 1),))
+    one = lambda x: np.array([x], np.int64)  # noqa: E731
+    neurons = FixedNeurons(du=one(0), dv=one(dv), vth=one(vth), bias_mant=one(bias_mant), bias_exp=one(bias_exp),
+                           v0=one(0), u0=one(0), du_inh=one(0), u_inh0=one(0), n_ref=one(n_ref), reset=reset)
+    return FixedPointNetwork(net, {"n": neurons}, {})
+
+
+def test_bias_integration_spikes_at_pinned_steps():
+    # v grows by 100 << 6 = 6400 per step; vth << 6 = 64000: v > vth first at v = 70400 (step index 10)
+    res = FixedPointSimulator(_one_neuron(100, 6, 1000)).run(35)
+    assert res.spikes("n")[0].tolist() == [10, 21, 32]
+
+
+def test_soft_reset_and_refractory_steps():
+    soft = FixedPointSimulator(_one_neuron(100, 6, 1000, reset="soft")).run(35)
+    # soft reset keeps 70400 - 64000 = 6400: next spike after 10 more steps
+    assert soft.spikes("n")[0].tolist() == [10, 20, 30]
+    refr = FixedPointSimulator(_one_neuron(100, 6, 1000, n_ref=2)).run(35)
+    assert refr.spikes("n")[0].tolist() == [10, 23]
+
+
+def test_voltage_decay_truncates_towards_zero():
+    # v = decay(v, dv) + bias: dv = 2048 halves v each step (truncating), bias 1000
+    res = FixedPointSimulator(_one_neuron(1000, 0, 100000, dv=2048)).run(5, record_state={"n": None})
+    v = res.trace("n", "v")[0, :, 0]
+    expected, x = [], 0
+    for _ in range(5):
+        x = x // 2 + 1000
+        expected.append(x)
+    assert v.tolist() == expected
+
+
+def test_wrap24_folds_like_lava():
+    from neurons.loihi import current_step
+
+    assert current_step(0, 4095, (1 << 23) >> 6) == 1 << 23  # exactly 2^23 stays (Lava's one-sided fold)
+    assert current_step(0, 4095, ((1 << 23) >> 6) + 1) == (1 << 23) + 64 - (1 << 24)
+    assert current_step(0, 4095, -((1 << 23) >> 6)) == 1 << 23  # -2^23 folds up
+
+
+def _small_network(seed=0, weight_fn=None):
+    rng = np.random.default_rng(seed)
+    n = 30
+    pops = (Population("in", 10, "spike_source"),
+            Population("E", n, params=dict(tau_mem=rng.uniform(10e-3, 30e-3, n), v_th=rng.uniform(0.8, 1.2, n),
+                                           v_rest=-0.2, v_reset=-0.1)))
+    weight = weight_fn or (lambda r, k: r.uniform(-0.2, 0.3, k))
+    projs = (Projection("in_E", "in", "E", bernoulli(10, n, 0.4, weight=0.5, seed=seed)),
+             Projection("EE", "E", "E", bernoulli(n, n, 0.2, weight=weight, delay=lambda r, k: r.integers(1, 4, k),
+                                                  seed=seed + 1)))
+    return Network(pops, projs)
+
+
+def test_quantized_network_tracks_the_float_network():
+    net = _small_network()
+    fixed, report = quantize(net)
+    assert {row[1] for row in report.rows} >= {"tau_mem", "tau_syn", "bias", "weight"}
+    assert max(r[3] for r in report.rows if r[1] == "tau_mem") < 0.01
+    x = np.random.default_rng(5).random((200, 10)) < 0.2
+    ours = FixedPointSimulator(fixed).run(200, {"in": x}).counts("E")
+    ref = Simulator(net, dtype=np.float64).run(200, {"in": x}).counts("E")
+    assert ours.sum() > 0 and ref.sum() > 0
+    assert abs(int(ours.sum()) - int(ref.sum())) <= 0.1 * ref.sum()
+
+
+def test_refuses_unrepresentable_weight_range():
+    net = _small_network(weight_fn=lambda r, k: np.where(r.random(k) < 0.5, 1e-6, 1.0))
+    with pytest.raises(QuantizationError, match="round to 0.*synapse.*8-bit"):
+        quantize(net)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(v_th=0.0, v_reset=0.0), "v_th=0.0 <= v_reset"),
+    (dict(tau_syn=np.inf, tau_syn_inh=np.inf), "tau_syn of neuron 0 is inf"),
+    (dict(bias=1e4), "bias of neuron 0"),
+])
+def test_refuses_unrepresentable_neurons(params, match):
+    net = Network((Population("in", 2, "spike_source"), Population("E", 3, params=params)),
+                  (Projection("p", "in", "E", from_dense(np.ones((3, 2)) * 0.5)),))
+    with pytest.raises(QuantizationError, match=match):
+        quantize(net)
+
+
+def test_refuses_zero_delay():
+    net = Network((Population("in", 2, "spike_source"), Population("E", 3)),
+                  (Projection("p", "in", "E", from_dense(np.ones((3, 2)), delays=0)),))
+    with pytest.raises(QuantizationError, match="delay of 0 cannot be exported"):
+        quantize(net)
+
+
+def test_fixed_types_validate_ranges():
+    with pytest.raises(ValueError, match="dv of neuron 0 is 5000"):
+        _one_neuron(0, 0, 10, dv=5000)
+    with pytest.raises(ValueError, match="8-bit"):
+        FixedSynapses(np.array([300]))
+    assert loihi.effective_threshold([1]).tolist() == [64]
