@@ -83,14 +83,14 @@ def check_bin(path, sensor_size=SENSOR_SIZE, expected_size: int | None = None) -
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise DatasetCorruptError(f"{path}: cannot read N-MNIST file: {exc}") from None
-    if expected_size is not None and raw.size != expected_size:
-        raise DatasetCorruptError(f"{path}: {raw.size} bytes, but the dataset manifest records {expected_size} "
-                                  "(truncated or overwritten file)")
     if raw.size == 0:
         raise DatasetCorruptError(f"{path}: empty N-MNIST file (no events)")
     if raw.size % BYTES_PER_EVENT:
         raise DatasetCorruptError(f"{path}: {raw.size} bytes is not a multiple of {BYTES_PER_EVENT} "
                                   "(N-MNIST events are 40 bits): truncated or not an N-MNIST file")
+    if expected_size is not None and raw.size != expected_size:
+        raise DatasetCorruptError(f"{path}: {raw.size} bytes, but the dataset manifest records {expected_size} "
+                                  "(truncated or overwritten file)")
     x, y = raw[0::BYTES_PER_EVENT], raw[1::BYTES_PER_EVENT]
     spikes = y != OVERFLOW_Y
     width, height = sensor_size[0], sensor_size[1]

@@ -122,13 +122,14 @@ def _trajectories(word: str, alpha: float, rate: float, rng: np.random.Generator
 
 def _excitation(formants, voice_amp, band, noise_amp) -> np.ndarray:
     """Filterbank excitation [n_bins, 700] from formant and noise-band trajectories."""
-    formant_gain = np.array([1.0, 0.7, 0.4])
-    distance = CHANNEL_ERB[None, None, :] - erb_number(formants)[:, :, None]
-    voiced = (formant_gain[None, :, None] * np.exp(-0.5 * (distance / TUNING_WIDTH_ERB) ** 2)).sum(1)
-    low, high = erb_number(band[:, :1]), erb_number(band[:, 1:])
-    below, above = np.clip(low - CHANNEL_ERB, 0, None), np.clip(CHANNEL_ERB - high, 0, None)
-    noise = np.exp(-0.5 * ((below + above) / TUNING_WIDTH_ERB) ** 2)
-    return voice_amp[:, None] * voiced + noise_amp[:, None] * noise
+    channels = CHANNEL_ERB.astype(np.float32) / TUNING_WIDTH_ERB
+    excitation = np.zeros((len(formants), N_CHANNELS), np.float32)
+    for k, gain in enumerate((1.0, 0.7, 0.4)):
+        centre = (erb_number(formants[:, k]) / TUNING_WIDTH_ERB).astype(np.float32)
+        excitation += (gain * voice_amp[:, None]).astype(np.float32) * np.exp(-0.5 * (channels - centre[:, None]) ** 2)
+    low, high = (erb_number(band[:, i:i + 1]).astype(np.float32) / TUNING_WIDTH_ERB for i in (0, 1))
+    outside = np.clip(low - channels, 0, None) + np.clip(channels - high, 0, None)
+    return excitation + noise_amp[:, None].astype(np.float32) * np.exp(-0.5 * outside**2)
 
 
 def synthesize_utterance(word: str, alpha: float, rate: float, rng: np.random.Generator,
