@@ -214,7 +214,10 @@ def _order(names, edges, inputs):
 
 
 def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> Network:
-    """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported."""
+    """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported.
+
+    ``network.metadata["outputs"]`` lists the populations that feed the graph's Output nodes.
+    """
     nir = _nir()
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
@@ -267,8 +270,9 @@ def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> N
                                           metadata={"mpr": True} if mpr else {}))
         else:
             populations.append(value)
+    outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
     return Network(tuple(populations), tuple(projections), float(gmeta.get("neuro_dt", dt)),
-                   {"source": "nir", "convention": convention})
+                   {"source": "nir", "convention": convention, "outputs": outputs})
 
 
 def _projection(name, node, pre, post, gains, biases, leaky_only, order):

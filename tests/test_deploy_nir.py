@@ -1,0 +1,138 @@
+"""NIR: snntorch -> NIR -> neuro reproduces snntorch's spikes; neuro -> NIR -> neuro is lossless; bad files."""
+
+import numpy as np
+import pytest
+import torch
+
+from deployment.nir_io import export_nir, import_nir, network_to_nir, nir_to_network
+from neuro.network import Network, Population, Projection
+from neuro.simulator import Simulator
+from synapses import bernoulli
+from synapses.csr import from_dense
+
+snn = pytest.importorskip("snntorch")
+pytest.importorskip("nirtorch", reason="snntorch's NIR export needs nirtorch")
+from snntorch import utils  # noqa: E402
+from snntorch.export_nir import export_to_nir  # noqa: E402
+
+N_IN, N_H, N_OUT, T = 6, 10, 4, 80
+
+
+def _snntorch_model(recurrent: bool):
+    torch.manual_seed(1)
+    hidden = (snn.RLeaky(beta=torch.full((N_H,), 0.9), threshold=torch.full((N_H,), 0.5), linear_features=N_H,
+                         init_hidden=True) if recurrent else
+              snn.Leaky(beta=torch.full((N_H,), 0.9), threshold=torch.full((N_H,), 0.5), init_hidden=True))
+    model = torch.nn.Sequential(torch.nn.Linear(N_IN, N_H), hidden, torch.nn.Linear(N_H, N_OUT),
+                                snn.Leaky(beta=torch.full((N_OUT,), 0.8), threshold=torch.full((N_OUT,), 0.5),
+                                          init_hidden=True))
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+    return model
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_snntorch_export_is_reproduced_exactly(recurrent, tmp_path):
+    model = _snntorch_model(recurrent)
+    x = (torch.rand(T, N_IN, generator=torch.Generator().manual_seed(2)) < 0.4).float()
+    utils.reset(model)
+    with torch.no_grad():
+        expected = torch.stack([model(x[t]) for t in range(T)]).numpy().astype(bool)
+    import nir
+
+    path = tmp_path / "model.nir"
+    nir.write(str(path), export_to_nir(model, x[0]))
+    net = import_nir(path, convention="snntorch")
+    assert any(p.synapses.delays.min() == 1 and p.pre == p.post for p in net.projections) == recurrent
+    out = net.metadata["outputs"][0]
+    got = Simulator(net, dtype=np.float32).run(T, {"input": x.numpy().astype(bool)}).raster(out)
+    assert expected.sum() > 20
+    assert np.array_equal(got, expected)
+
+
+def _rich_network():
+    rng = np.random.default_rng(0)
+    pops = (Population("in", 5, "spike_source"), Population("rate", 3, "poisson", {"rate": 30.0}),
+            Population("E", 12, reset="soft", params=dict(tau_mem=rng.uniform(5e-3, 30e-3, 12), tau_syn=4e-3,
+                                                          tau_syn_inh=9e-3, v_th=rng.uniform(0.8, 1.2, 12),
+                                                          v_rest=-0.1, bias=0.01, t_ref=2e-3),
+                       metadata={"mpr": True}),
+            Population("O", 4, params=dict(tau_mem=10e-3, tau_syn=0.0, tau_syn_inh=0.0)))
+    projs = (Projection("inE", "in", "E", bernoulli(5, 12, 0.5, weight=0.5, seed=1)),
+             Projection("rE", "rate", "E", bernoulli(3, 12, 0.5, weight=0.3, seed=2)),
+             Projection("EE", "E", "E", bernoulli(12, 12, 0.3, weight=-0.2, delay=lambda r, k: r.integers(1, 5, k),
+                                                  seed=3), receptor="inh"),
+             Projection("EO", "E", "O", bernoulli(12, 4, 0.5, weight=0.4, delay=0, seed=4)))
+    return Network(pops, projs, dt=5e-4)
+
+
+def test_round_trip_is_lossless_for_supported_fields(tmp_path):
+    net = _rich_network()
+    back = import_nir(export_nir(net, tmp_path / "net.nir"))
+    assert back.dt == net.dt
+    for p in net.populations:
+        q = back.population(p.name)
+        assert (q.size, q.model, q.reset) == (p.size, p.model, p.reset)
+        assert q.params.keys() == p.params.keys()
+        for k in p.params:
+            np.testing.assert_array_equal(q.params[k], p.params[k])
+    assert back.population("E").metadata.get("mpr") is True
+    for p in net.projections:
+        q = back.projection(p.name)
+        assert (q.pre, q.post, q.receptor) == (p.pre, p.post, p.receptor)
+        np.testing.assert_array_equal(q.synapses.to_dense(), p.synapses.to_dense())
+        assert sorted(zip(q.synapses.pre_indices(), q.synapses.indices, q.synapses.delays)) == \
+            sorted(zip(p.synapses.pre_indices(), p.synapses.indices, p.synapses.delays))
+    x = np.random.default_rng(3).random((60, 5)) < 0.3
+    a = Simulator(net, dtype=np.float64).run(60, {"in": x}, seed=4)
+    b = Simulator(back, dtype=np.float64).run(60, {"in": x}, seed=4)
+    assert np.array_equal(a.raster("E"), b.raster("E")) and a.counts("E").sum() > 0
+
+
+def test_unsupported_fields_are_recorded_in_metadata():
+    graph = network_to_nir(_rich_network())
+    note = graph.nodes["E"].metadata["neuro_unsupported"]
+    for what in ("soft reset", "refractory", "second synaptic channel", "MPR"):
+        assert what in note
+    assert graph.metadata["dt"] == 5e-4 and "Euler" in graph.metadata["neuro_discretisation"]
+
+
+def test_our_export_runs_in_snntorch_import_nir():
+    from snntorch.import_nir import import_from_nir
+
+    rng = np.random.default_rng(0)
+    pops = (Population("inp", 5, "spike_source"),
+            Population("h", 8, params=dict(tau_mem=5e-3, tau_syn=0.0, v_th=0.5)),
+            Population("o", 3, params=dict(tau_mem=10e-3, tau_syn=0.0, v_th=0.5)))
+    net = Network(pops, (Projection("w1", "inp", "h", from_dense(rng.normal(0, 0.8, (8, 5)), 0)),
+                         Projection("w2", "h", "o", from_dense(rng.normal(0, 0.8, (3, 8)), 0))))
+    x = rng.random((60, 5)) < 0.4
+    expected = Simulator(net, dtype=np.float32).run(60, {"inp": x}).raster("o")
+    model = import_from_nir(network_to_nir(net, dt_nir=1e-4))  # snntorch assumes dt = 1e-4
+    state, got = None, []
+    with torch.no_grad():
+        for t in range(60):
+            out, state = model(torch.tensor(x[t], dtype=torch.float32), state)
+            got.append(out.numpy())
+    assert expected.sum() > 10
+    assert np.array_equal(np.array(got).astype(bool), expected)
+
+
+def test_malformed_nir_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"this is not HDF5")
+    with pytest.raises(ValueError, match="not a readable NIR file"):
+        import_nir(bad)
+    with pytest.raises(FileNotFoundError):
+        import_nir(tmp_path / "missing.nir")
+
+
+def test_unsupported_node_is_named():
+    import nir
+
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                "pool": nir.Threshold(threshold=np.ones(2)),
+                                "output": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("input", "pool"), ("pool", "output")])
+    with pytest.raises(ValueError, match="'pool' is a Threshold"):
+        nir_to_network(graph)
