@@ -99,9 +99,15 @@ class LavaGraph:
 
 
 # --- building ---------------------------------------------------------------------------------------
-def _partition(pop_name, arrays, builtin_ok, hetero, max_groups, notes):
+def _custom_reasons(reset, n_ref, two_channels) -> list:
+    """Why Lava's built-in LIF cannot hold a population (empty: it can)."""
+    return ([f"{reset} reset"] if reset != "hard" else []) + (["a refractory period"] if np.any(n_ref) else []) + \
+        (["two synaptic channels (tau_syn_inh != tau_syn)"] if two_channels else [])
+
+
+def _partition(pop_name, arrays, reasons, hetero, max_groups, notes):
     """Neuron index sets per process: equal (du, dv) groups for built-in LIF, or one SoftResetLIF."""
-    if builtin_ok and hetero != "custom":
+    if not reasons and hetero != "custom":
         keys = np.stack([arrays["du"], arrays["dv"]], axis=1)
         uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
         inverse = inverse.ravel()
@@ -116,9 +122,9 @@ def _partition(pop_name, arrays, builtin_ok, hetero, max_groups, notes):
                              "distinct time constants")
         notes.append(f"{pop_name}: {len(uniq)} distinct (du, dv) > max_groups={max_groups}: one SoftResetLIF "
                      "process with per-neuron decays (custom process, not a built-in Loihi neuron)")
-    elif not builtin_ok:
-        notes.append(f"{pop_name}: SoftResetLIF (custom process, not a built-in Loihi neuron): needs soft/no "
-                     "reset, a refractory period or two synaptic channels")
+    elif reasons:
+        notes.append(f"{pop_name}: SoftResetLIF (custom process, not a built-in Loihi neuron) for "
+                     f"{', '.join(reasons)}")
     return [("SoftResetLIF", np.arange(len(arrays["dv"])))]
 
 
@@ -138,8 +144,8 @@ def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, ste
     notes, groups, where = [], [], {}
     for pop in network.populations:
         if pop.model == "lif":
-            arrays, builtin_ok, reset, two = per_pop[pop.name]
-            parts = _partition(pop.name, arrays, builtin_ok, hetero, max_groups, notes)
+            arrays, reasons, reset, two = per_pop[pop.name]
+            parts = _partition(pop.name, arrays, reasons, hetero, max_groups, notes)
             slot = np.zeros(pop.size, np.int64)
             local = np.zeros(pop.size, np.int64)
             names = []
@@ -204,7 +210,7 @@ def fixed_graph(fixed: FixedPointNetwork, source_spikes: dict, steps: int, heter
     for name, f in fixed.neurons.items():
         arrays = {"du": f.du, "dv": f.dv, "vth": f.vth, "bias_mant": f.bias_mant, "bias_exp": f.bias_exp,
                   "u": f.u0, "v": f.v0, "du_inh": f.du_inh, "u_inh": f.u_inh0, "n_ref": f.n_ref}
-        per_pop[name] = (arrays, f.builtin, f.reset, f.two_channels)
+        per_pop[name] = (arrays, _custom_reasons(f.reset, f.n_ref, f.two_channels), f.reset, f.two_channels)
     per_proj = {name: (syn.weights, {"weight_exp": syn.weight_exp, "num_weight_bits": 8,
                                      "sign_mode": syn.sign_mode}) for name, syn in fixed.synapses.items()}
     return _assemble(net, "fixed", per_pop, per_proj, _source_rasters(net, source_spikes, steps), hetero,
@@ -236,8 +242,7 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
                   "n_ref": coef[lif.N_REF].astype(np.int64)}
         if not two:
             arrays["u_inh"] = np.zeros(pop.size)
-        builtin = pop.reset == "hard" and not two and not arrays["n_ref"].any()
-        per_pop[pop.name] = (arrays, builtin, pop.reset, two)
+        per_pop[pop.name] = (arrays, _custom_reasons(pop.reset, arrays["n_ref"], two), pop.reset, two)
     per_proj = {}
     for proj in network.projections:
         s = proj.active()

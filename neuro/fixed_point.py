@@ -74,11 +74,6 @@ class FixedNeurons:
                 raise ValueError(f"{name} of neuron {k} is {int(value[k])}, outside the Loihi range {lo}..{hi}")
             object.__setattr__(self, name, value.astype(np.int64))
 
-    @property
-    def builtin(self) -> bool:
-        """Whether Lava's built-in ``LIF`` can run it: hard reset, no refractory period, one channel."""
-        return self.reset == "hard" and not self.two_channels and not self.n_ref.any()
-
 
 @dataclass(frozen=True, eq=False)
 class FixedSynapses:

@@ -13,11 +13,11 @@ from deployment import lava_compat
 if not lava_compat.available():
     pytest.skip("lava-nc is not importable (install it with `make install`)", allow_module_level=True)
 
+from deployment.examples import hetero_ei_network  # noqa: E402
 from deployment.lava_export import LavaError, LavaTimeout, fixed_graph, run_graph  # noqa: E402
 from deployment.verify import verify_network  # noqa: E402
 from neuro.fixed_point import FixedNeurons, FixedPointNetwork, FixedPointSimulator, FixedSynapses  # noqa: E402
 from neuro.network import Network, Population, Projection  # noqa: E402
-from synapses import bernoulli  # noqa: E402
 from synapses.csr import from_dense  # noqa: E402
 
 
@@ -26,30 +26,8 @@ def _group_gone(pid):
         os.killpg(pid, 0)
 
 
-def hetero_network(n_e=40, n_i=10, seed=0):
-    """E: hard reset, two membrane time constants (-> 2 LIF processes); I: soft reset, refractory period,
-    inhibitory channel with its own tau (-> SoftResetLIF); Poisson and given input spikes."""
-    rng = np.random.default_rng(seed)
-    pops = (Population("in", 10, "spike_source"), Population("noise", 5, "poisson", {"rate": 100.0}),
-            Population("E", n_e, params=dict(tau_mem=rng.choice([10e-3, 25e-3], n_e), tau_syn=5e-3,
-                                              tau_syn_inh=5e-3, v_th=rng.uniform(0.9, 1.1, n_e), v_rest=-0.05)),
-            Population("I", n_i, reset="soft", params=dict(tau_mem=rng.uniform(5e-3, 15e-3, n_i), tau_syn=3e-3,
-                                                           tau_syn_inh=8e-3, t_ref=2e-3)))
-    w = lambda lo, hi: (lambda r, k: r.uniform(lo, hi, k))  # noqa: E731
-    d = lambda r, k: r.integers(1, 4, k)  # noqa: E731
-    projs = (Projection("in_E", "in", "E", bernoulli(10, n_e, 0.3, weight=w(0.3, 0.6), seed=seed + 1)),
-             Projection("noise_I", "noise", "I", bernoulli(5, n_i, 0.5, weight=0.4, seed=seed + 2)),
-             Projection("EE", "E", "E", bernoulli(n_e, n_e, 0.1, weight=w(0.0, 0.25), delay=d, seed=seed + 3)),
-             Projection("EI", "E", "I", bernoulli(n_e, n_i, 0.2, weight=w(0.1, 0.4), seed=seed + 4)),
-             Projection("IE", "I", "E", bernoulli(n_i, n_e, 0.3, weight=w(-0.6, -0.2), delay=d, seed=seed + 5),
-                        receptor="inh"),
-             Projection("II", "I", "I", bernoulli(n_i, n_i, 0.3, weight=w(-0.3, -0.1), seed=seed + 6),
-                        receptor="inh"))
-    return Network(pops, projs)
-
-
 def test_fixed_and_float_match_lava_spike_for_spike():
-    net = hetero_network()
+    net = hetero_ei_network(50, seed=0)  # E: 2 time constants -> 2 LIF; I: soft reset -> SoftResetLIF
     steps = 100
     x = np.random.default_rng(1).random((steps, 10)) < 0.15
     report = verify_network(net, steps, {"in": x}, seed=2, timeout=240)
@@ -83,7 +61,7 @@ def test_overflowing_currents_wrap_exactly_as_lava():
 
 
 def test_hang_times_out_and_leaves_no_process():
-    net = hetero_network(10, 4)
+    net = hetero_ei_network(14, seed=0)
     from deployment.quantize import quantize
     from deployment.verify import source_spikes
 
@@ -95,7 +73,7 @@ def test_hang_times_out_and_leaves_no_process():
 
 
 def test_lava_failure_is_a_clear_error_and_leaves_no_process():
-    net = hetero_network(10, 4)
+    net = hetero_ei_network(14, seed=0)
     from deployment.quantize import quantize
     from deployment.verify import source_spikes
 
