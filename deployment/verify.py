@@ -57,6 +57,7 @@ class VerificationReport:
     quantization: QuantizationReport | None = None
     notes: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
+    spikes: dict = field(default_factory=dict)  # (mode, population) -> (neuro (t, k), Lava (t, k))
 
     @property
     def all_match(self) -> bool:
@@ -138,6 +139,33 @@ def verify_network(network: Network, steps: int, inputs=None, seed: int = 0, tim
         report.notes += [f"{mode}: {n}" for n in graph.notes]
         empty = (np.empty(0, np.int64), np.empty(0, np.int64))
         for pop in lif_pops:
-            counts = compare(ours.spikes(pop), lava.spikes.get(pop, empty))
+            report.spikes[(mode, pop)] = (ours.spikes(pop), lava.spikes.get(pop, empty))
+            counts = compare(*report.spikes[(mode, pop)])
             report.rows.append(MatchRow(mode, pop, _processes(graph, pop), *counts))
     return report
+
+
+def plot_report(report: VerificationReport, path, max_neurons: int = 100):
+    """Raster per (mode, population): neuro's spikes as dots, Lava's as rings, mismatches in red; saves a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuro.io import save_figure
+
+    keys = list(report.spikes)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.2 * len(keys)), squeeze=False, sharex=True)
+    for ax, key in zip(axes[:, 0], keys):
+        (t_a, k_a), (t_b, k_b) = report.spikes[key]
+        a, b = set(zip(t_a.tolist(), k_a.tolist())), set(zip(t_b.tolist(), k_b.tolist()))
+        for spikes, style in ((a & b, dict(c="k", s=4)), (a - b, dict(c="r", s=12)),
+                              (b - a, dict(facecolors="none", edgecolors="r", s=20))):
+            pts = np.array([p for p in spikes if p[1] < max_neurons]).reshape(-1, 2)
+            ax.scatter(pts[:, 0], pts[:, 1], marker="o", linewidths=0.6, **style)
+        row = next(r for r in report.rows if (r.mode, r.population) == key)
+        ax.set_ylabel(f"{key[1]}\nneuron")
+        ax.set_title(f"{key[0]}: {row.matched}/{max(row.ours, row.lava)} spikes identical ({row.percent:.2f}%)",
+                     fontsize=9)
+    axes[-1, 0].set_xlabel("time step (black: neuro = Lava; red dot: neuro only; red ring: Lava only)")
+    return save_figure(fig, path)

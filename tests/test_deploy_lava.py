@@ -4,6 +4,7 @@ Each Lava run costs a few seconds of process start-up; the networks are small on
 """
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ if not lava_compat.available():
 
 from deployment.examples import hetero_ei_network  # noqa: E402
 from deployment.lava_export import LavaError, LavaTimeout, fixed_graph, run_graph  # noqa: E402
-from deployment.verify import verify_network  # noqa: E402
+from neuro.cli import main  # noqa: E402
 from neuro.fixed_point import FixedNeurons, FixedPointNetwork, FixedPointSimulator, FixedSynapses  # noqa: E402
 from neuro.network import Network, Population, Projection  # noqa: E402
 from synapses.csr import from_dense  # noqa: E402
@@ -26,16 +27,19 @@ def _group_gone(pid):
         os.killpg(pid, 0)
 
 
-def test_fixed_and_float_match_lava_spike_for_spike():
-    net = hetero_ei_network(50, seed=0)  # E: 2 time constants -> 2 LIF; I: soft reset -> SoftResetLIF
-    steps = 100
-    x = np.random.default_rng(1).random((steps, 10)) < 0.15
-    report = verify_network(net, steps, {"in": x}, seed=2, timeout=240)
-    table = report.table()
-    assert report.all_match, table
-    assert {(r.mode, r.population) for r in report.rows} == {(m, p) for m in ("fixed", "float") for p in "EI"}
-    assert all(r.ours > 10 for r in report.rows), table  # both populations are active
-    assert "2x LIF" in table and "SoftResetLIF" in table and "NOT a built-in Loihi neuron" in table
+def test_neuro_verify_fixed_and_float_match_lava_spike_for_spike(tmp_path, capsys):
+    """``neuro verify`` on a heterogeneous E/I network: both modes identical, table, exit 0, PNG."""
+    path = hetero_ei_network(50, seed=0).save(tmp_path / "net.npz")  # E: 2 LIF processes, I: SoftResetLIF
+    rc = main(["verify", str(path), "--steps", "100", "--rate", "150", "--seed", "2", "--timeout", "240",
+               "--plot", str(tmp_path / "verify.png")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = re.findall(r"^(fixed|float)\s+(E|I)\s+.*?\s(\d+)\s+(\d+)\s+(\d+)\s+100\.00%", out, re.MULTILINE)
+    assert {(m, p) for m, p, *_ in rows} == {(m, p) for m in ("fixed", "float") for p in "EI"}, out
+    assert all(int(ours) == int(lava) == int(matched) > 10 for *_, ours, lava, matched in rows), out
+    assert "all spikes identical: yes" in out and "2x LIF" in out and "NOT a built-in Loihi neuron" in out
+    assert "tau_mem" in out and "weight_exp" in out  # the quantization report
+    assert (tmp_path / "verify.png").stat().st_size > 0
 
 
 def test_overflowing_currents_wrap_exactly_as_lava():

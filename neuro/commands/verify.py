@@ -21,6 +21,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hetero", choices=("auto", "split", "custom"), default="auto")
     parser.add_argument("--max-groups", type=int, default=8)
     parser.add_argument("--headroom", type=int, default=16)
+    parser.add_argument("--plot", help="write a PNG raster of neuro vs Lava spikes to this path")
 
 
 def random_inputs(network, steps: int, rate: float, seed: int) -> dict:
@@ -37,7 +38,7 @@ def random_inputs(network, steps: int, rate: float, seed: int) -> dict:
 
 def run(args) -> int:
     from deployment.lava_export import LavaError
-    from deployment.verify import verify_network
+    from deployment.verify import plot_report, verify_network
     from neuro.network import Network
 
     net = Network.load(args.network)
@@ -53,4 +54,6 @@ def run(args) -> int:
         print(report.quantization.table())
         print()
     print(report.table())
+    if args.plot:
+        print(f"wrote {plot_report(report, args.plot)}")
     return 0 if report.all_match else 1
