@@ -28,11 +28,13 @@ def hetero_ei_network(n: int = 50, seed: int = 0, n_in: int = 10, builtin: bool 
     k = 10 / max(n, 10)  # about 10 recurrent inputs per neuron and type
     pops = (Population("in", n_in, "spike_source"), Population("noise", 5, "poisson", {"rate": 50.0}),
             Population("E", n_e, params=dict(tau_mem=rng.choice([10e-3, 25e-3], n_e), tau_syn=5e-3,
-                                              tau_syn_inh=5e-3, v_th=rng.uniform(0.9, 1.1, n_e), v_rest=-0.05)),
+                                              tau_syn_inh=5e-3, v_th=rng.uniform(0.9, 1.1, n_e), v_rest=-0.05),
+                       initial={"v": rng.uniform(-0.05, 0.8, n_e)}),
             Population("I", n_i, reset="hard", params=dict(tau_mem=rng.choice([5e-3, 12e-3], n_i), tau_syn=3e-3,
                                                            tau_syn_inh=3e-3)) if builtin else
             Population("I", n_i, reset="soft", params=dict(tau_mem=rng.uniform(5e-3, 15e-3, n_i), tau_syn=3e-3,
-                                                           tau_syn_inh=8e-3, t_ref=2e-3)))
+                                                           tau_syn_inh=8e-3, t_ref=2e-3),
+                       initial={"v": rng.uniform(0.0, 0.8, n_i), "i_inh": rng.uniform(-0.2, 0.0, n_i)}))
 
     def uniform(lo, hi):
         return lambda r, size: r.uniform(lo, hi, size)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deployment.quantize import initial_currents, receptors_of
 from neuro.fixed_point import FixedPointNetwork
 from neuro.io import atomic_path
 from neuro.network import Network
@@ -230,18 +231,17 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
             raise ValueError(f"population {pop.name!r}: v_th must exceed v_reset for Lava's reset-to-0 neuron")
         theta[pop.name] = th
         coef = lif.discretize(p, network.dt, pop.reset)
-        receptors = {q.receptor for q in network.projections if q.post == pop.name and q.active().nnz}
+        receptors = receptors_of(network, pop)
         primary = lif.A_INH if receptors == {"inh"} else lif.A_SYN
         two = bool(receptors == {"exc", "inh"} and np.any(coef[lif.A_INH] != coef[lif.A_SYN]))
+        u0, u_inh0 = initial_currents(pop, two)
         arrays = {"du": 1.0 - coef[primary], "dv": 1.0 - coef[lif.A_MEM], "vth": np.ones(pop.size),
                   "bias_mant": (p["bias"] + (1.0 - coef[lif.A_MEM]) * (p["v_rest"] - p["v_reset"])) / th,
                   "bias_exp": np.zeros(pop.size),
-                  "u": pop.initial.get("i_exc" if primary == lif.A_SYN else "i_inh", np.zeros(pop.size)) / th,
+                  "u": u0 / th,
                   "v": (pop.initial.get("v", p["v_rest"]) - p["v_reset"]) / th,
-                  "du_inh": 1.0 - coef[lif.A_INH], "u_inh": pop.initial.get("i_inh", np.zeros(pop.size)) / th,
+                  "du_inh": 1.0 - coef[lif.A_INH], "u_inh": u_inh0 / th,
                   "n_ref": coef[lif.N_REF].astype(np.int64)}
-        if not two:
-            arrays["u_inh"] = np.zeros(pop.size)
         per_pop[pop.name] = (arrays, _custom_reasons(pop.reset, arrays["n_ref"], two), pop.reset, two)
     per_proj = {}
     for proj in network.projections:

@@ -130,6 +130,19 @@ def _fit_weights(w_units: np.ndarray, where: str, pairs: np.ndarray, max_lost: f
     return FixedSynapses(q, e, mode)
 
 
+def receptors_of(network: Network, pop) -> set:
+    """Receptors (``exc``/``inh``) that feed ``pop``: by a projection or a nonzero initial current."""
+    used = {p.receptor for p in network.projections if p.post == pop.name and p.active().nnz}
+    used |= {r for r in ("exc", "inh") if np.any(pop.initial.get(f"i_{r}", 0.0))}
+    return used
+
+
+def initial_currents(pop, two_channels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Initial ``(u, u_inh)``: both currents in ``u`` when Lava holds one channel."""
+    i_exc, i_inh = (np.broadcast_to(pop.initial.get(f"i_{r}", 0.0), (pop.size,)) for r in ("exc", "inh"))
+    return (i_exc, i_inh) if two_channels else (i_exc + i_inh, np.zeros(pop.size))
+
+
 def _incoming(network: Network, name: str):
     return [p for p in network.projections if p.post == name]
 
@@ -179,7 +192,7 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         s = 64.0 * vth / theta  # integer voltage units per volt, per neuron
         scale[pop.name] = (vth, theta)
         coef = lif.discretize(p, dt, pop.reset)
-        receptors = {proj.receptor for proj in _incoming(network, pop.name) if proj.active().nnz}
+        receptors = receptors_of(network, pop)
         dv = _decay_code(coef[lif.A_MEM], 0, where, "tau_mem")
         primary = lif.A_INH if receptors == {"inh"} else lif.A_SYN
         du = _decay_code(coef[primary], 1, where, "tau_syn" if primary == lif.A_SYN else "tau_syn_inh")
@@ -195,9 +208,8 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         report.add(pop.name, "bias", np.max(np.abs(bias_q - bias) / s / theta), 0.0,
                    "incl. leak to v_rest" if np.any(p["v_rest"] != p["v_reset"]) else "")
         state = {}
-        for var, value in (("v0", pop.initial.get("v", p["v_rest"]) - p["v_reset"]),
-                           ("u0", pop.initial.get("i_exc" if primary == lif.A_SYN else "i_inh", np.zeros(pop.size))),
-                           ("u_inh0", pop.initial.get("i_inh", np.zeros(pop.size)) if two else np.zeros(pop.size))):
+        u0, u_inh0 = initial_currents(pop, two)
+        for var, value in (("v0", pop.initial.get("v", p["v_rest"]) - p["v_reset"]), ("u0", u0), ("u_inh0", u_inh0)):
             q = np.rint(value * s).astype(np.int64)
             if np.any(np.abs(q) >= loihi.MAX_UV):
                 k = int(np.flatnonzero(np.abs(q) >= loihi.MAX_UV)[0])
