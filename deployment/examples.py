@@ -12,6 +12,7 @@ import argparse
 
 import numpy as np
 
+from neuro.fixed_point import FixedNeurons, FixedPointNetwork
 from neuro.network import Network, Population, Projection
 from synapses import bernoulli
 
@@ -53,6 +54,15 @@ def hetero_ei_network(n: int = 50, seed: int = 0, n_in: int = 10, builtin: bool 
              Projection("II", "I", "I", bernoulli(n_i, n_i, min(1.0, 3 * k), weight=uniform(-0.3, -0.1),
                                                   seed=s + 6), receptor="inh"))
     return Network(pops, projs)
+
+
+def single_neuron_fixed(bias_mant: int, bias_exp: int, vth: int, dv: int = 0, reset: str = "hard",
+                        n_ref: int = 0) -> FixedPointNetwork:
+    """One fixed-point neuron driven only by its bias (``du = 0``, no synapses): for pinned spike times."""
+    one = lambda x: np.array([x], np.int64)  # noqa: E731
+    neurons = FixedNeurons(du=one(0), dv=one(dv), vth=one(vth), bias_mant=one(bias_mant), bias_exp=one(bias_exp),
+                           v0=one(0), u0=one(0), du_inh=one(0), u_inh0=one(0), n_ref=one(n_ref), reset=reset)
+    return FixedPointNetwork(Network((Population("n", 1),)), {"n": neurons}, {})
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ from deployment import lava_compat
 if not lava_compat.available():
     pytest.skip("lava-nc is not importable (install it with `make install`)", allow_module_level=True)
 
-from deployment.examples import hetero_ei_network  # noqa: E402
+from deployment.examples import hetero_ei_network, single_neuron_fixed  # noqa: E402
 from deployment.lava_export import LavaError, LavaTimeout, fixed_graph, run_graph  # noqa: E402
 from neuro.cli import main  # noqa: E402
 from neuro.fixed_point import FixedNeurons, FixedPointNetwork, FixedPointSimulator, FixedSynapses  # noqa: E402
@@ -40,6 +40,13 @@ def test_neuro_verify_fixed_and_float_match_lava_spike_for_spike(tmp_path, capsy
     assert "all spikes identical: yes" in out and "2x LIF" in out and "NOT a built-in Loihi neuron" in out
     assert "tau_mem" in out and "weight_exp" in out  # the quantization report
     assert (tmp_path / "verify.png").stat().st_size > 0
+
+
+def test_lava_pins_the_bias_integration_spike_times():
+    """v grows by 100 << 6 per step and resets to 0 above 1000 << 6: spikes at steps 10, 21, 32 (0-based)."""
+    lava = run_graph(fixed_graph(single_neuron_fixed(100, 6, 1000), {}, 35), timeout=120)
+    assert lava.spikes["n"][0].tolist() == [10, 21, 32]
+    assert FixedPointSimulator(single_neuron_fixed(100, 6, 1000)).run(35).spikes("n")[0].tolist() == [10, 21, 32]
 
 
 def test_overflowing_currents_wrap_exactly_as_lava():

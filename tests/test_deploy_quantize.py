@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from deployment.examples import single_neuron_fixed
 from deployment.quantize import QuantizationError, quantize
-from neuro.fixed_point import FixedNeurons, FixedPointNetwork, FixedPointSimulator, FixedSynapses
+from neuro.fixed_point import FixedPointSimulator, FixedSynapses
 from neuro.network import Network, Population, Projection
 from neuro.simulator import Simulator
 from neurons import loihi
@@ -12,31 +13,23 @@ from synapses import bernoulli
 from synapses.csr import from_dense
 
 
-def _one_neuron(bias_mant, bias_exp, vth, dv=0, reset="hard", n_ref=0):
-    net = Network((Population("n", 1),))
-    one = lambda x: np.array([x], np.int64)  # noqa: E731
-    neurons = FixedNeurons(du=one(0), dv=one(dv), vth=one(vth), bias_mant=one(bias_mant), bias_exp=one(bias_exp),
-                           v0=one(0), u0=one(0), du_inh=one(0), u_inh0=one(0), n_ref=one(n_ref), reset=reset)
-    return FixedPointNetwork(net, {"n": neurons}, {})
-
-
 def test_bias_integration_spikes_at_pinned_steps():
     # v grows by 100 << 6 = 6400 per step; vth << 6 = 64000: v > vth first at v = 70400 (step index 10)
-    res = FixedPointSimulator(_one_neuron(100, 6, 1000)).run(35)
+    res = FixedPointSimulator(single_neuron_fixed(100, 6, 1000)).run(35)
     assert res.spikes("n")[0].tolist() == [10, 21, 32]
 
 
 def test_soft_reset_and_refractory_steps():
-    soft = FixedPointSimulator(_one_neuron(100, 6, 1000, reset="soft")).run(35)
+    soft = FixedPointSimulator(single_neuron_fixed(100, 6, 1000, reset="soft")).run(35)
     # soft reset keeps 70400 - 64000 = 6400: next spike after 10 more steps
     assert soft.spikes("n")[0].tolist() == [10, 20, 30]
-    refr = FixedPointSimulator(_one_neuron(100, 6, 1000, n_ref=2)).run(35)
+    refr = FixedPointSimulator(single_neuron_fixed(100, 6, 1000, n_ref=2)).run(35)
     assert refr.spikes("n")[0].tolist() == [10, 23]
 
 
 def test_voltage_decay_truncates_towards_zero():
     # v = decay(v, dv) + bias: dv = 2048 halves v each step (truncating), bias 1000
-    res = FixedPointSimulator(_one_neuron(1000, 0, 100000, dv=2048)).run(5, record_state={"n": None})
+    res = FixedPointSimulator(single_neuron_fixed(1000, 0, 100000, dv=2048)).run(5, record_state={"n": None})
     v = res.trace("n", "v")[0, :, 0]
     expected, x = [], 0
     for _ in range(5):
@@ -105,7 +98,7 @@ def test_refuses_zero_delay():
 
 def test_fixed_types_validate_ranges():
     with pytest.raises(ValueError, match="dv of neuron 0 is 5000"):
-        _one_neuron(0, 0, 10, dv=5000)
+        single_neuron_fixed(0, 0, 10, dv=5000)
     with pytest.raises(ValueError, match="8-bit"):
         FixedSynapses(np.array([300]))
     assert loihi.effective_threshold([1]).tolist() == [64]
