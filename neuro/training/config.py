@@ -1,0 +1,163 @@
+"""The ``neuro train`` configuration: defaults, validation, and the model it describes.
+
+Schema (every key optional; the defaults are the built-in digits-as-N-MNIST run)::
+
+    seed: 0                       # model init, heterogeneity, shuffling
+    epochs: 8
+    data:
+      dataset: digits_nmnist      # digits_nmnist (generated offline) | nmnist (real files under root)
+      root: ~/.cache/neuro/digits-nmnist  # dataset folder (digits_nmnist writes it once, then reuses it)
+      n_train: 2700               # digits_nmnist only: samples per split written by the generator
+      n_test: 900
+      generator_seed: 0
+      time_bins: 10               # tonic ToFrame n_time_bins over the whole recording
+      downsample: 0.5             # tonic Downsample spatial_factor (34x34 -> 17x17)
+      batch_size: 64
+    model:
+      layers:                     # hidden layers in order; the readout is appended
+        - {type: dense, size: 256}            # dense | recurrent: size
+                                              # conv: channels, kernel, stride (1), padding (0)
+      readout: membrane           # membrane (non-spiking Readout, logits = mean v) | count (spike counts)
+      reset: soft                 # hard | soft | none
+      use_mpr: false              # MPR gradient (Guo et al. 2022)
+      surrogate: fast_sigmoid     # ours, or any snntorch.surrogate function name (atan, sigmoid, ...)
+      surrogate_slope: 25.0       # fast_sigmoid only
+      dt: 1.0e-3
+      tau_mem: 20.0e-3            # seconds (mean when heterogeneous)
+      tau_mem_cv: 0.0             # > 0: per-neuron tau_mem ~ gamma(mean tau_mem, cv) (heterogeneity)
+      tau_syn: 0.0                # 0: no synaptic current memory (the synapse bias maps onto the neuron bias)
+      v_th: 1.0
+      learn_tau: false
+    optim:
+      lr: 2.0e-3                  # Adam
+      weight_decay: 0.0
+      schedule: cosine            # cosine (to 0 over the epochs) | constant
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+
+from neuro.io import ConfigError, check_keys
+from neuro.training.layers import Conv, Dense, Readout, Recurrent, conv_output_shape
+from neuro.training.model import READOUTS, SpikingNet
+from neurons import RESET_MODES, sample_timescales
+from neurons.surrogate import fast_sigmoid
+
+DEFAULTS = {
+    "seed": 0,
+    "epochs": 8,
+    "data": {"dataset": "digits_nmnist", "root": "~/.cache/neuro/digits-nmnist", "n_train": 2700, "n_test": 900,
+             "generator_seed": 0, "time_bins": 10, "downsample": 0.5, "batch_size": 64},
+    "model": {"layers": [{"type": "dense", "size": 256}], "readout": "membrane", "reset": "soft",
+              "use_mpr": False, "surrogate": "fast_sigmoid", "surrogate_slope": 25.0, "dt": 1e-3,
+              "tau_mem": 20e-3, "tau_mem_cv": 0.0, "tau_syn": 0.0, "v_th": 1.0, "learn_tau": False},
+    "optim": {"lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine"},
+}
+LAYER_KEYS = {"dense": ("size",), "recurrent": ("size",), "conv": ("channels", "kernel", "stride", "padding")}
+SCHEDULES = ("cosine", "constant")
+
+
+def resolve(config: dict | None) -> dict:
+    """Defaults merged with ``config`` (one level of sections), unknown keys and bad values rejected."""
+    config = dict(config or {})
+    check_keys(config, DEFAULTS, "train config")
+    out = copy.deepcopy(DEFAULTS)
+    for key, value in config.items():
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"train config: {key!r} must be a mapping, got {type(value).__name__}")
+            check_keys(value, DEFAULTS[key], f"train config [{key}]")
+            out[key].update(value)
+        else:
+            out[key] = value
+    _validate(out)
+    return out
+
+
+def _validate(cfg: dict) -> None:
+    for key in ("epochs",):
+        _positive_int(cfg[key], key)
+    for key in ("n_train", "n_test", "time_bins", "batch_size"):
+        _positive_int(cfg["data"][key], f"data.{key}")
+    if not 0 < cfg["data"]["downsample"] <= 1:
+        raise ConfigError(f"train config: data.downsample must be in (0, 1], got {cfg['data']['downsample']!r}")
+    m = cfg["model"]
+    if m["reset"] not in RESET_MODES:
+        raise ConfigError(f"train config: model.reset must be one of {RESET_MODES}, got {m['reset']!r}")
+    if m["readout"] not in READOUTS:
+        raise ConfigError(f"train config: model.readout must be one of {READOUTS}, got {m['readout']!r}")
+    if not isinstance(m["layers"], list) or not m["layers"]:
+        raise ConfigError("train config: model.layers must be a non-empty list of layer mappings")
+    for i, spec in enumerate(m["layers"]):
+        where = f"train config: model.layers[{i}]"
+        if not isinstance(spec, dict) or spec.get("type") not in LAYER_KEYS:
+            raise ConfigError(f"{where}: needs 'type' in {sorted(LAYER_KEYS)}, got {spec!r}")
+        check_keys(spec, ("type",) + LAYER_KEYS[spec["type"]], where)
+        for key in ("size", "channels", "kernel"):
+            if key in LAYER_KEYS[spec["type"]]:
+                _positive_int(spec.get(key), f"model.layers[{i}].{key}")
+    if cfg["optim"]["schedule"] not in SCHEDULES:
+        raise ConfigError(f"train config: optim.schedule must be one of {SCHEDULES}")
+    if not cfg["optim"]["lr"] > 0:
+        raise ConfigError(f"train config: optim.lr must be positive, got {cfg['optim']['lr']!r}")
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"train config: {name} must be a positive integer, got {value!r}")
+
+
+def spike_function(name: str, slope: float = 25.0):
+    """Our ``fast_sigmoid`` or ``snntorch.surrogate.<name>()`` (same signature: spikes of ``v - v_th``)."""
+    if name == "fast_sigmoid":
+        return fast_sigmoid(slope)
+    import snntorch.surrogate as surrogate
+
+    factory = getattr(surrogate, name, None)
+    if not callable(factory) or name.startswith("_"):
+        raise ConfigError(f"train config: unknown surrogate {name!r}; use fast_sigmoid or a function of "
+                          "snntorch.surrogate (atan, sigmoid, fast_sigmoid, triangular, ...)")
+    return factory()
+
+
+def build_model(model_cfg: dict, input_shape, n_classes: int, seed: int = 0) -> SpikingNet:
+    """The :class:`SpikingNet` of ``model_cfg`` (resolved) for inputs ``input_shape`` (one step of one sample).
+
+    Initial weights come from ``torch.manual_seed(seed)``; heterogeneous ``tau_mem``
+    from ``numpy.random.default_rng(seed)``.
+    """
+    m = model_cfg
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    spike_fn = spike_function(m["surrogate"], m["surrogate_slope"])
+    shape = tuple(int(d) for d in input_shape)
+    layers = []
+
+    def neurons(size):
+        tau = m["tau_mem"] if m["tau_mem_cv"] == 0 else sample_timescales(
+            size, m["tau_mem"], "gamma", cv=m["tau_mem_cv"], minimum=m["dt"], seed=rng)
+        return {"dt": m["dt"], "reset": m["reset"], "use_mpr": m["use_mpr"], "spike_fn": spike_fn,
+                "learn_tau": m["learn_tau"], "tau_mem": tau, "tau_syn": m["tau_syn"], "v_th": m["v_th"],
+                "bias": m["tau_syn"] == 0}
+
+    for spec in m["layers"]:
+        if spec["type"] == "conv":
+            if len(shape) != 3:
+                raise ConfigError(f"train config: a conv layer needs [C, H, W] inputs, got shape {shape}")
+            stride, padding = spec.get("stride", 1), spec.get("padding", 0)
+            out = conv_output_shape(shape, spec["channels"], spec["kernel"], stride, padding)
+            layer = Conv(shape[0], spec["channels"], spec["kernel"], shape[1:], stride, padding,
+                         **neurons(math.prod(out)))
+        else:
+            cls = Dense if spec["type"] == "dense" else Recurrent
+            layer = cls(math.prod(shape), spec["size"], **neurons(spec["size"]))
+        layers.append(layer)
+        shape = layer.out_shape
+    last = Readout if m["readout"] == "membrane" else Dense
+    layers.append(last(math.prod(shape), n_classes, **neurons(n_classes)))
+    return SpikingNet(layers, m["readout"])

@@ -1,0 +1,159 @@
+"""Trainable spiking layers: a synapse (``nn.Linear`` / ``nn.Conv2d``) feeding a :class:`neurons.lif_torch.LIFCell`.
+
+Every layer advances one time step with :func:`neurons.lif_torch.lif_step`,
+the torch twin of the one LIF update (:mod:`neurons.lif`)::
+
+    Dense:      x_exc[t] = W x[t] + b                      -> LIF -> s[t]
+    Conv:       x_exc[t] = conv2d(x[t], W) + b             -> LIF -> s[t]   (one neuron per output pixel)
+    Recurrent:  x_exc[t] = W x[t] + b + R s[t-1]           -> LIF -> s[t]   (recurrence delayed one step)
+    Readout:    x_exc[t] = W x[t] + b                      -> LIF without spikes (reset 'none',
+                                                              unreachable threshold); output v[t]
+
+Inputs within a step pass through all layers with no delay (as in snntorch),
+so a converted :class:`neuro.Network` uses delay 0 for feed-forward projections
+and delay 1 for recurrent ones (:mod:`neuro.training.convert`).
+
+A layer runs over a whole ``[T, B, ...]`` sequence by calling it (this is
+what :class:`neuro.training.model.SpikingNet` does, layer after layer), or
+step by step (``begin`` once per sequence, then ``step``). Per-neuron parameters (``tau_mem``, ``tau_syn``,
+``v_th``, ...) are scalars or arrays of the layer's size (heterogeneity);
+``learn_tau`` makes the finite positive time constants trainable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from neurons.lif_torch import LIFCell, LIFCoef, LIFState, initial_state, lif_step
+
+#: Threshold of the non-spiking readout: never reached, so the readout is a leaky integrator.
+READOUT_THRESHOLD = 1e9
+
+
+class LIFLayer(nn.Module):
+    """``synapse`` (maps ``x[B, ...]`` to a current ``[B, *out_shape]``) followed by LIF neurons.
+
+    ``spike_fn``: surrogate spike function of ``v - v_th`` (ours or snntorch's,
+    e.g. ``snntorch.surrogate.atan()``); ``use_mpr`` switches to the MPR gradient
+    (Guo et al. 2022); ``reset`` is ``'hard'``, ``'soft'`` or ``'none'``.
+    """
+
+    def __init__(self, synapse: nn.Module, out_shape, *, dt: float = 1e-3, reset: str = "soft",
+                 use_mpr: bool = False, spike_fn: Callable | None = None, learn_tau: bool = False,
+                 tau_mem=20e-3, tau_syn=0.0, **params):
+        super().__init__()
+        self.synapse = synapse
+        self.out_shape = tuple(int(d) for d in out_shape)
+        size = 1
+        for d in self.out_shape:
+            size *= d
+        self.cell = LIFCell(size, dt, reset, use_mpr, spike_fn, learn_tau, tau_mem=tau_mem, tau_syn=tau_syn,
+                            **params)
+
+    @property
+    def size(self) -> int:
+        return self.cell.size
+
+    def begin(self, batch: int):
+        """Coefficients (computed once per sequence) and the initial state for ``batch`` samples."""
+        coef = self.cell.coefficients()
+        return coef, initial_state(coef, (batch,))
+
+    def current(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward input current ``x_exc[t]`` flattened to ``[B, size]``."""
+        return self.synapse(x).reshape(x.shape[0], -1)
+
+    def fire(self, current: torch.Tensor, state: LIFState, coef: LIFCoef):
+        """Charge, fire and reset the neurons (:func:`neurons.lif_torch.lif_step`)."""
+        return lif_step(current, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr)
+
+    def step(self, x: torch.Tensor, state, coef: LIFCoef):
+        """One time step of synapse and neurons: ``(output [B, *out_shape], new state)``."""
+        return self.advance(self.current(x), state, coef)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """Run over ``x_seq[T, B, ...]``; returns the outputs ``[T, B, *out_shape]``.
+
+        The synapse is applied to all ``T * B`` inputs at once (one large matrix
+        product), then the neurons advance step by step: the same result as
+        stepping input and neurons together, since the synapse has no state.
+        """
+        steps, batch = x_seq.shape[:2]
+        currents = self.current(x_seq.reshape(steps * batch, *x_seq.shape[2:])).reshape(steps, batch, -1)
+        coef, state = self.begin(batch)
+        out = []
+        for current in currents:
+            y, state = self.advance(current, state, coef)
+            out.append(y)
+        return torch.stack(out)
+
+    def advance(self, current: torch.Tensor, state, coef: LIFCoef):
+        """Neurons only, one step, given this step's feed-forward current: ``(output, new state)``."""
+        s, state = self.fire(current, state, coef)
+        return s.reshape(-1, *self.out_shape), state
+
+
+class Dense(LIFLayer):
+    """Fully connected: ``nn.Linear(in_features, size)`` -> ``size`` LIF neurons (inputs are flattened)."""
+
+    def __init__(self, in_features: int, size: int, bias: bool = True, **kwargs):
+        super().__init__(nn.Linear(in_features, size, bias=bias), (size,), **kwargs)
+
+    def current(self, x):
+        return self.synapse(x.flatten(1))
+
+
+class Readout(Dense):
+    """Non-spiking last layer: ``nn.Linear`` -> leaky integrator; its output is the membrane ``v``."""
+
+    def __init__(self, in_features: int, size: int, bias: bool = True, **kwargs):
+        kwargs.update(reset="none", v_th=READOUT_THRESHOLD)
+        super().__init__(in_features, size, bias, **kwargs)
+
+    def advance(self, current, state, coef):
+        _, state = self.fire(current, state, coef)
+        return state.v, state
+
+
+class Conv(LIFLayer):
+    """``nn.Conv2d`` -> one LIF neuron per output channel and pixel; input ``[B, C, H, W]``.
+
+    ``input_size = (H, W)`` fixes the number of neurons (per-neuron parameters).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, input_size, stride: int = 1,
+                 padding: int = 0, bias: bool = True, **kwargs):
+        h, w = (int(v) for v in input_size)
+        out_shape = conv_output_shape((in_channels, h, w), out_channels, kernel_size, stride, padding)
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
+        super().__init__(conv, out_shape, **kwargs)
+        self.input_size = (h, w)
+
+
+def conv_output_shape(input_shape, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0):
+    """``(C_out, H_out, W_out)`` of a square-kernel convolution of an input ``(C, H, W)``."""
+    _, h, w = input_shape
+    oh, ow = ((n + 2 * padding - kernel_size) // stride + 1 for n in (h, w))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"Conv: kernel {kernel_size} does not fit input {h}x{w} with padding {padding}")
+    return (int(out_channels), oh, ow)
+
+
+class Recurrent(Dense):
+    """``nn.Linear`` input plus a recurrent ``nn.Linear`` (no bias) of last step's spikes, delay 1 step."""
+
+    def __init__(self, in_features: int, size: int, bias: bool = True, **kwargs):
+        super().__init__(in_features, size, bias, **kwargs)
+        self.recurrent = nn.Linear(size, size, bias=False)
+
+    def begin(self, batch):
+        coef, state = super().begin(batch)
+        return coef, (state, torch.zeros_like(state.v))
+
+    def advance(self, current, state, coef):
+        lif_state, s_prev = state
+        s, lif_state = self.fire(current + self.recurrent(s_prev), lif_state, coef)
+        return s, (lif_state, s)

@@ -1,0 +1,63 @@
+"""A trained SpikingNet converted to a neuro.Network gives the same spikes in the event simulator (float64)."""
+
+import numpy as np
+import pytest
+import snntorch as snn
+import torch
+from torch import nn
+
+from neuro.training.convert import compare, conv_synapses, to_network
+from neuro.training.layers import Conv, Dense, Readout, Recurrent
+from neuro.training.model import SpikingNet
+
+
+def _spiking(model, factor=3.0):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(factor)
+    return model.double()
+
+
+def _check_same_outputs(model, input_shape, steps=15, batch=3):
+    torch.manual_seed(10)
+    x = (torch.rand(steps, batch, *input_shape) < 0.3).double()
+    result = compare(model, x, dtype=np.float64)
+    assert list(result) == [f"layer{i}" for i in range(len(model.layers))]
+    for name, r in result.items():
+        if "spikes" in r:
+            assert r["spikes"] > 0, f"{name} is silent: the test would prove nothing"
+            assert r["spike_agreement"] == 1.0, name
+        else:
+            assert r["max_abs_diff_v"] < 1e-12, name
+
+
+def test_feedforward_conv_dense_model_matches_simulator():
+    torch.manual_seed(0)
+    tau = np.random.default_rng(0).uniform(5e-3, 40e-3, 16)
+    model = _spiking(SpikingNet([Conv(2, 3, 3, (6, 6), stride=1, padding=1, reset="hard"),
+                                 Dense(3 * 6 * 6, 16, tau_mem=tau, reset="soft"), Readout(16, 4)]))
+    _check_same_outputs(model, (2, 6, 6))
+
+
+def test_recurrent_model_matches_simulator():
+    torch.manual_seed(1)
+    model = _spiking(SpikingNet([Recurrent(12, 10, reset="soft", v_th=0.8), Dense(10, 5, reset="none", bias=False,
+                                                                                  tau_syn=5e-3)], readout="count"))
+    _check_same_outputs(model, (12,))
+
+
+def test_unrolled_convolution_equals_conv2d():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
+    x = torch.rand(2, 7, 5, dtype=torch.float64)
+    dense = conv_synapses(conv, (7, 5)).to_dense()  # [post, pre]
+    expected = (conv(x[None]) - conv.bias[:, None, None]).detach().numpy().ravel()
+    np.testing.assert_allclose(dense @ x.numpy().ravel(), expected, rtol=1e-12)
+
+
+def test_unconvertible_layers_are_named():
+    model = SpikingNet([nn.Linear(4, 4), snn.Leaky(beta=0.9, init_hidden=True), Readout(4, 2)])
+    with pytest.raises(ValueError, match="layer 0 .*Linear.* has no Network equivalent"):
+        to_network(model, (4,))
+    with pytest.raises(ValueError, match="bias=False"):
+        to_network(SpikingNet([Readout(4, 2, tau_syn=5e-3)]), (4,))
