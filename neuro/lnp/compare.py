@@ -1,0 +1,83 @@
+"""LNP against random and activity-based pruning at equal size, over seeds and tasks.
+
+For every seed: build the dense HRSNN, prune it once with LNP (task-agnostic), build the random
+baseline at LNP's size, and, per task, the activity baseline from the dense network's rates on
+that task; all three share the stabilisation step. Every network is scored on every task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from neuro.builders import build_hrsnn
+from neuro.lnp.lyapunov import largest_lyapunov
+from neuro.lnp.pipeline import baseline_prune, lnp_config, lnp_prune, network_size, summary
+from neuro.lnp.tasks import evaluate
+
+
+def compare_methods(network: dict | None = None, lnp: dict | None = None, seeds=(0, 1, 2),
+                    tasks=("mackey_glass", "digits"), task_options: dict | None = None,
+                    progress: bool = True) -> dict:
+    """Scores of ``dense``, ``lnp``, ``random`` and ``activity`` per task and seed, with mean and std."""
+    cfg = lnp_config(lnp)
+    opts = task_options or {}
+    rows = []
+    bar = tqdm(total=len(seeds) * len(tasks), desc="compare", disable=not progress)
+    for seed in seeds:
+        dense = build_hrsnn(network, seed=seed)
+        lam_dense = largest_lyapunov(dense, **cfg["lyapunov"])
+        pruned = {"lnp": lnp_prune(dense, cfg, seed)}
+        size = network_size(pruned["lnp"][0])
+        pruned["random"] = baseline_prune(dense, "random", size, config=cfg, seed=seed)
+        for task in tasks:
+            ref = evaluate(dense, task, seed=seed, **opts.get(task, {}))
+            nets = dict(pruned)
+            nets["activity"] = baseline_prune(dense, "activity", size, ref.rates, cfg, seed)
+            rows.append({"seed": seed, "task": task, "method": "dense", **summary(dense, lam_dense, ref)})
+            for method, (net, info) in nets.items():
+                result = evaluate(net, task, seed=seed, **opts.get(task, {}))
+                rows.append({"seed": seed, "task": task, "method": method,
+                             **summary(net, info["lambda_after"], result),
+                             "relative_change": result.relative_change(ref),
+                             "sops_fraction": result.sops_per_second / ref.sops_per_second})
+            bar.update()
+    bar.close()
+    return {"rows": rows, "table": aggregate(rows)}
+
+
+def aggregate(rows: list) -> dict:
+    """``table[task][method] = {metric: [mean, std]}`` over seeds."""
+    table = {}
+    for task in dict.fromkeys(r["task"] for r in rows):
+        table[task] = {}
+        for method in dict.fromkeys(r["method"] for r in rows):
+            sel = [r for r in rows if r["task"] == task and r["method"] == method]
+            keys = ("nrmse", "accuracy", "lambda_max_per_second", "sops_per_second", "neurons",
+                    "recurrent_synapses", "relative_change")
+            table[task][method] = {k: [float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel]))]
+                                   for k in keys if sel and k in sel[0]}
+    return table
+
+
+def plot_comparison(table: dict, path):
+    """Bar chart of the task metric (mean +- std over seeds) per task and method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuro.io import save_figure
+
+    fig, axes = plt.subplots(1, len(table), figsize=(4.5 * len(table), 3.5), squeeze=False)
+    for ax, (task, methods) in zip(axes[0], table.items()):
+        metric = "nrmse" if "nrmse" in next(iter(methods.values())) else "accuracy"
+        names = list(methods)
+        mean = [methods[m][metric][0] for m in names]
+        std = [methods[m][metric][1] for m in names]
+        ax.bar(names, mean, yerr=std, capsize=4, color=["grey", "tab:blue", "tab:orange", "tab:green"][:len(names)])
+        ax.set_title(task)
+        ax.set_ylabel(metric)
+        if metric == "accuracy":
+            ax.set_ylim(min(mean) - 0.1, 1.0)
+    return save_figure(fig, path)

@@ -1,0 +1,261 @@
+"""Lyapunov exponents of the recurrent spiking dynamics.
+
+**QR (Benettin) method.** For a map ``z_{t+1} = F_t(z_t)`` with Jacobians ``J_t``, iterate
+``Q_{t+1} R_{t+1} = J_t Q_t`` (``Q`` has ``k`` orthonormal columns) and average
+``lambda_i = (1/T) sum_t log |R_t[i, i]|`` (per step; divide by ``dt`` for 1/s).
+For a linear map ``z_{t+1} = A z_t`` the exponents are ``log |eig(A)|``.
+
+**Jacobian of the discrete LIF network** (:mod:`neurons.lif`, recurrent delays of 1 step).
+The state of neuron ``i`` at step ``t`` is ``(u, i_exc, i_inh)``: ``u`` is the membrane
+potential before the reset (the held ``v`` while refractory). With ``s_t = H(u_t - v_th)``,
+the surrogate ``D_t = diag(sigma'(u_t - v_th))`` (0 for refractory neurons), the reset
+derivative ``P_t = d v_t / d u_t`` (hard: ``(1 - s) + (v_reset - u) D``; soft:
+``1 - (v_th - v_reset) D``; none: ``1``; refractory: ``1``) and ``N_{t+1}`` = 1 for neurons
+that integrate at ``t+1`` (not refractory)::
+
+    d i_exc' = a_syn * d i_exc + W_exc D_t d u
+    d i_inh' = a_inh * d i_inh + W_inh D_t d u
+    d u'     = N_{t+1} * (a_mem * P_t d u + d i_exc' + d i_inh') + (1 - N_{t+1}) * P_t d u
+
+``sigma'(x) = 1 / (2 w (1 + |x| / w)^2)`` is the fast-sigmoid derivative normalised to unit
+area (``w`` = ``surrogate_width`` in units of ``v_th - v_reset``). The trajectory comes from
+the event simulator (float64), so the Jacobian is evaluated on the true spiking orbit.
+
+**Direct estimate.** Two nearby trajectories in the event simulator: trials started from
+``v0`` and ``v0 + eps * xi`` (same inputs); the slope of the mean ``log ||z_a(t) - z_b(t)||``
+over time (``z = (v, i_exc, i_inh)``) estimates the largest exponent while the distance is
+small; a chaotic network's spike trains diverge (``diverged``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from neuro.lnp.graph import Recurrent, recurrent_of
+from neuro.network import Network
+from neuro.simulator import Simulator
+from neurons import lif
+
+
+@dataclass
+class LyapunovResult:
+    """Exponents per step (descending) and per second; ``history`` is the running estimate of the largest."""
+
+    exponents: np.ndarray
+    dt: float
+    steps: int
+    history: np.ndarray
+
+    @property
+    def per_second(self) -> np.ndarray:
+        return self.exponents / self.dt
+
+    @property
+    def largest(self) -> float:
+        return float(self.exponents[0])
+
+
+def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int = 0, seed=None):
+    """Benettin's QR method: ``apply_jacobian(t, Q) -> J_t Q`` for ``t = 0..steps-1``.
+
+    Returns ``(exponents[k] per step, descending; running estimate of the largest [steps - warmup])``.
+    The first ``warmup`` steps only align ``Q`` and are not averaged.
+    """
+    if not 1 <= k <= dim:
+        raise ValueError(f"number of exponents k must be in 1..{dim}, got {k}")
+    if not 0 <= warmup < steps:
+        raise ValueError(f"warmup must be in 0..steps-1 (steps={steps}), got {warmup}")
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, k)))
+    total = np.zeros(k)
+    history = np.empty(steps - warmup)
+    tiny = np.finfo(float).tiny
+    with threadpool_limits(1):  # many small products: threads only add overhead
+        for t in range(steps):
+            q, r = np.linalg.qr(apply_jacobian(t, q))
+            if t >= warmup:
+                total += np.log(np.maximum(np.abs(np.diag(r)), tiny))
+                history[t - warmup] = total[0] / (t - warmup + 1)
+    return np.sort(total / (steps - warmup))[::-1], history
+
+
+def linear_exponents(matrix, steps: int = 2000, k: int | None = None, seed=None) -> np.ndarray:
+    """QR exponents of the linear map ``z -> A z`` (closed form: sorted ``log |eig(A)|``)."""
+    a = np.asarray(matrix, float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"A must be a square matrix, got shape {a.shape}")
+    exps, _ = qr_exponents(lambda t, q: a @ q, a.shape[0], steps, k or a.shape[0], seed=seed)
+    return exps
+
+
+def surrogate_derivative(x: np.ndarray, width: float) -> np.ndarray:
+    """Unit-area fast-sigmoid derivative ``1 / (2 w (1 + |x|/w)^2)``."""
+    return 0.5 / width / (1.0 + np.abs(x) / width) ** 2
+
+
+@dataclass
+class Trajectory:
+    """Per step ``t`` and recurrent neuron: pre-reset potential ``u``, currents, spikes, integrating flag."""
+
+    u: np.ndarray
+    i_exc: np.ndarray
+    i_inh: np.ndarray
+    spikes: np.ndarray
+    integrating: np.ndarray
+
+
+def trajectory(net: Network, rec: Recurrent, steps: int, inputs=None, seed: int = 0) -> Trajectory:
+    """Run the event simulator (float64) and reconstruct the Jacobian's state along the orbit."""
+    sim = Simulator(net, dtype=np.float64)
+    res = sim.run(steps, inputs, seed=seed, record=list(rec.populations),
+                  record_state={p: None for p in rec.populations}, state_vars=("v", "i_exc", "i_inh"))
+    v, ie, ii = (np.concatenate([res.trace(p, var)[0] for p in rec.populations], axis=1)
+                 for var in ("v", "i_exc", "i_inh"))
+    s = np.concatenate([res.raster(p, 0) for p in rec.populations], axis=1)
+    c = rec.coef
+    v0 = np.concatenate([sim.initial["v"][slice(*sim.layout[p])] for p in rec.populations])
+    v_prev = np.vstack([v0, v[:-1]])
+    u = c[lif.V_REST] + c[lif.A_MEM] * (v_prev - c[lif.V_REST]) + ie + ii + c[lif.BIAS]
+    integrating = _integrating(s, c[lif.N_REF].astype(int))
+    u = np.where(integrating, u, v)
+    return Trajectory(u, ie, ii, s, integrating)
+
+
+def _integrating(spikes: np.ndarray, n_ref: np.ndarray) -> np.ndarray:
+    """True where a neuron integrates (is not refractory) at step t: no spike in the previous n_ref steps."""
+    out = np.ones_like(spikes, dtype=bool)
+    for lag in range(1, int(n_ref.max(initial=0)) + 1):
+        out[lag:] &= ~(spikes[:-lag] & (n_ref >= lag))
+    return out
+
+
+def lif_jacobian(rec: Recurrent, traj: Trajectory, reset: np.ndarray, width: float, detach_reset: bool = True):
+    """``apply_jacobian(t, Q)`` for :func:`qr_exponents` over the state ``(u, i_exc, i_inh)`` (3n)."""
+    n, c = rec.n, rec.coef
+    if rec.n_synapses and np.any(rec.delay != 1):
+        raise ValueError("the LIF Jacobian assumes recurrent delays of exactly 1 step")
+    w_exc, w_inh = rec.dense("exc"), rec.dense("inh")
+    scale = c[lif.V_TH] - c[lif.V_RESET]
+    a_mem, a_syn, a_inh = (c[r][:, None] for r in (lif.A_MEM, lif.A_SYN, lif.A_INH))
+    x = traj.u - c[lif.V_TH]
+    d = np.where(traj.integrating, surrogate_derivative(x / scale, width) / scale, 0.0)
+    hard, soft = reset == lif.RESET_HARD, reset == lif.RESET_SOFT
+    p = np.where(hard, (1.0 - traj.spikes) + (c[lif.V_RESET] - traj.u) * d,
+                 np.where(soft, 1.0 - scale * d, 1.0))
+    if detach_reset:
+        p = np.where(hard, 1.0 - traj.spikes, 1.0)
+    p = np.where(traj.integrating, p, 1.0)
+
+    def apply(t, q):
+        du, de, di = q[:n], q[n:2 * n], q[2 * n:]
+        sd = d[t][:, None] * du
+        de2 = a_syn * de + w_exc @ sd
+        di2 = a_inh * di + w_inh @ sd
+        pdu = p[t][:, None] * du
+        nxt = traj.integrating[t + 1][:, None]
+        du2 = np.where(nxt, a_mem * pdu + de2 + di2, pdu)
+        return np.vstack([du2, de2, di2])
+
+    return apply
+
+
+def lyapunov_spectrum(net: Network, k: int = 1, steps: int = 2000, warmup: int = 200, inputs=None,
+                      surrogate_width: float = 0.1, detach_reset: bool = True, seed: int = 0) -> LyapunovResult:
+    """The ``k`` largest Lyapunov exponents of ``net``'s recurrent dynamics (module docstring).
+
+    The simulator runs ``steps + 1`` steps with ``inputs`` (default: none, the network runs on its
+    bias); exponents are averaged over the last ``steps - warmup`` Jacobians.
+    """
+    rec = recurrent_of(net)
+    if not 1 <= k <= 3 * rec.n:
+        raise ValueError(f"k must be in 1..{3 * rec.n} (3 state variables per neuron), got {k}")
+    if surrogate_width <= 0:
+        raise ValueError(f"surrogate_width must be > 0, got {surrogate_width}")
+    traj = trajectory(net, rec, steps + 1, inputs, seed)
+    reset = rec.coef[lif.RESET]
+    apply = lif_jacobian(rec, traj, reset, surrogate_width, detach_reset)
+    exps, history = qr_exponents(apply, 3 * rec.n, steps, k, warmup, seed)
+    return LyapunovResult(exps, net.dt, steps, history)
+
+
+def largest_lyapunov(net: Network, **kwargs) -> float:
+    """Largest exponent per step (:func:`lyapunov_spectrum` with ``k=1``)."""
+    return lyapunov_spectrum(net, k=1, **kwargs).largest
+
+
+@dataclass
+class PerturbationResult:
+    """Direct estimate: slope of the mean log distance (per step) and the divergence record."""
+
+    exponent: float
+    log_distance: np.ndarray  # [steps] mean over perturbed trials
+    diverged: float  # fraction of perturbed trials whose spike trains differ from the reference
+    spike_distance: np.ndarray  # [steps] mean number of differing spikes per step
+
+    @property
+    def per_second(self) -> float:
+        return self.exponent / self.dt
+
+    dt: float = 1e-3
+
+
+def perturbation_exponent(net: Network, steps: int = 300, eps: float = 1e-6, trials: int = 8, fit: tuple = (1, 60),
+                          inputs=None, seed: int = 0, warmup: int = 200) -> PerturbationResult:
+    """Two-trajectory estimate in the event simulator (module docstring).
+
+    A reference run of ``warmup`` steps (no inputs) gives the start state; trial 0 continues from it and trials
+    ``1..trials`` from it plus ``eps * xi`` (``xi`` a random unit vector on ``v``). The exponent is the
+    least-squares slope of the mean log distance over steps ``fit = (first, last)``.
+    """
+    if any(p.model == "poisson" for p in net.populations):
+        raise ValueError("the perturbation estimate needs identical inputs in every trial: "
+                         "replace Poisson populations by spike_source inputs")
+    rec = recurrent_of(net)
+    sim = Simulator(net, dtype=np.float64)
+    start = sim.run(warmup, record=False, seed=seed)
+    rng = np.random.default_rng(seed)
+    xi = rng.standard_normal((trials, rec.n))
+    xi /= np.linalg.norm(xi, axis=1, keepdims=True)
+    initial = {}
+    for p in rec.populations:
+        lo, hi = rec.layout[p]
+        base = {var: start.final(p, var)[0] for var in ("v", "i_exc", "i_inh")}
+        v = np.vstack([base["v"], base["v"] + eps * xi[:, lo:hi]])
+        initial[p] = {"v": v, "i_exc": np.tile(base["i_exc"], (trials + 1, 1)),
+                      "i_inh": np.tile(base["i_inh"], (trials + 1, 1))}
+    res = sim.run(steps, inputs, trials=trials + 1, seed=seed, record=list(rec.populations), initial=initial,
+                  record_state={p: None for p in rec.populations}, state_vars=("v", "i_exc", "i_inh"))
+    z = np.concatenate([res.trace(p, var) for p in rec.populations for var in ("v", "i_exc", "i_inh")], axis=2)
+    dist = np.linalg.norm(z[1:] - z[:1], axis=2)  # [trials, steps]
+    log_d = np.log(np.maximum(dist, 1e-300)).mean(axis=0)
+    rasters = np.stack([np.concatenate([res.raster(p, r) for p in rec.populations], axis=1)
+                        for r in range(trials + 1)])
+    differ = rasters[1:] != rasters[:1]
+    first, last = fit
+    t = np.arange(first, min(last, steps))
+    slope = float(np.polyfit(t, log_d[t], 1)[0]) if len(t) > 1 else float("nan")
+    return PerturbationResult(slope, log_d, float(differ.any(axis=(1, 2)).mean()),
+                              differ.sum(axis=2).mean(axis=0), net.dt)
+
+
+def plot_spectrum(result: LyapunovResult, path, title: str = "Lyapunov spectrum", others: dict | None = None):
+    """Plot the exponents (1/s) against their index; ``others`` adds labelled spectra."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuro.io import save_figure
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, r in {"network": result, **(others or {})}.items():
+        ax.plot(np.arange(1, len(r.exponents) + 1), r.per_second, "o-", ms=3, label=label)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xlabel("index i")
+    ax.set_ylabel("lambda_i (1/s)")
+    ax.set_title(title)
+    ax.legend()
+    return save_figure(fig, path)

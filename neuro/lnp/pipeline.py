@@ -1,0 +1,133 @@
+"""Lyapunov noise pruning (LNP) end to end, and the baselines through the same code path.
+
+``prune_network(net, config, seed) -> (pruned, report)``::
+
+    1. sparsify   keep ~synapse_keep of the recurrent synapses, sampled by noise score, reweighted 1/p
+    2. neurons    keep the neuron_keep best-betweenness neurons per population on the sparsified graph
+    3. stabilise  shorten the membrane time constants until lambda_max <= target
+
+Baselines (``method='random'|'activity'``) replace steps 1-2 by a selection of the same final
+size (neurons per population and recurrent synapses of the LNP result) and share step 3.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from neuro.lnp.baselines import activity_selection, random_selection
+from neuro.lnp.graph import recurrent_of, subnetwork, with_synapses
+from neuro.lnp.lyapunov import largest_lyapunov
+from neuro.lnp.neuron_prune import betweenness_scores, select_top
+from neuro.lnp.sparsify import sparsify_synapses
+from neuro.lnp.stabilize import stabilize
+from neuro.lnp.tasks import TaskResult, evaluate
+from neuro.network import Network
+
+LNP_DEFAULTS = {
+    "synapse_keep": 0.5,  # step 1: expected fraction of recurrent synapses kept
+    "neuron_keep": 0.6,  # step 2: fraction of neurons kept per population
+    "noise_gain": 0.9,  # kappa of the linearised model (sparsify.py)
+    "pivots": 64,  # betweenness: sampled source neurons
+    "stabilize": True,
+    "target": 0.0,  # step 3: lambda_max (per step) must end <= target
+    "min_factor": 0.25,
+    "iterations": 5,
+    "lyapunov": {"steps": 800, "warmup": 200, "surrogate_width": 1.0},
+}
+METHODS = ("lnp", "random", "activity")
+
+
+def lnp_config(config: dict | None) -> dict:
+    cfg = {**LNP_DEFAULTS, **(config or {})}
+    unknown = sorted(set(cfg) - set(LNP_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown LNP option(s) {unknown}; known: {sorted(LNP_DEFAULTS)}")
+    cfg["lyapunov"] = {**LNP_DEFAULTS["lyapunov"], **(cfg["lyapunov"] or {})}
+    return cfg
+
+
+def _finish(net: Network, cfg: dict) -> tuple[Network, dict]:
+    if not cfg["stabilize"]:
+        lam = largest_lyapunov(net, **cfg["lyapunov"])
+        return net, {"lambda_before": lam, "lambda_after": lam, "tau_factor": 1.0, "weight_factor": 1.0}
+    return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"])
+
+
+def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:
+    """The three LNP steps (module docstring); returns the pruned network and step information."""
+    cfg = lnp_config(config)
+    rng = np.random.default_rng(seed)
+    rec = recurrent_of(net)
+    keep, weight, _ = sparsify_synapses(rec, cfg["synapse_keep"], cfg["noise_gain"], rng)
+    sparse = with_synapses(net, rec, keep, weight)
+    scores = betweenness_scores(rec, keep, weight, cfg["pivots"], rng)
+    neurons = select_top(rec, scores, cfg["neuron_keep"])
+    pruned = subnetwork(sparse, neurons)
+    stable, info = _finish(pruned, cfg)
+    return stable, {"synapses_after_sparsify": int(keep.sum()), **info}
+
+
+def baseline_prune(net: Network, method: str, size: dict, rates=None, config: dict | None = None,
+                   seed=0) -> tuple[Network, dict]:
+    """Random or activity-based pruning to ``size = {'neurons': {pop: n}, 'synapses': m}``, then step 3."""
+    cfg = lnp_config(config)
+    rec = recurrent_of(net)
+    if method == "random":
+        neurons, keep = random_selection(rec, size["neurons"], size["synapses"], seed)
+    elif method == "activity":
+        if rates is None:
+            raise ValueError("activity-based pruning needs the dense network's rates")
+        neurons, keep = activity_selection(rec, rates, size["neurons"], size["synapses"])
+    else:
+        raise ValueError(f"unknown pruning method {method!r}; expected one of {METHODS}")
+    pruned = subnetwork(with_synapses(net, rec, keep), neurons)
+    return _finish(pruned, cfg)
+
+
+def network_size(net: Network) -> dict:
+    rec = recurrent_of(net)
+    return {"neurons": {p: hi - lo for p, (lo, hi) in rec.layout.items()}, "synapses": rec.n_synapses}
+
+
+def summary(net: Network, lam: float, task: TaskResult | None) -> dict:
+    """Sizes, lambda_max and (if given) task metric, SOPs and firing statistics of one network."""
+    size = network_size(net)
+    out = {"neurons": int(sum(size["neurons"].values())), "neurons_per_population": size["neurons"],
+           "recurrent_synapses": size["synapses"], "synapses_total": net.n_synapses,
+           "lambda_max_per_step": float(lam), "lambda_max_per_second": float(lam / net.dt)}
+    if task is not None:
+        out.update({"task": task.task, task.metric: task.value, "sops_per_second": task.sops_per_second,
+                    "firing": task.stats})
+    return out
+
+
+def prune_network(net: Network, config: dict | None = None, seed=0, task: str | None = "mackey_glass",
+                  method: str = "lnp", task_options: dict | None = None) -> tuple[Network, dict]:
+    """Prune ``net`` with LNP (or a baseline at LNP's size) and report before/after.
+
+    The report holds ``dense`` and ``pruned`` summaries (:func:`summary`), ratios, the
+    stabilisation record and the wall time. ``task=None`` skips the task evaluation.
+    """
+    start = time.perf_counter()
+    cfg = lnp_config(config)
+    task_options = dict(task_options or {})
+    dense_task = evaluate(net, task, seed=seed, **task_options) if task else None
+    lam_dense = largest_lyapunov(net, **cfg["lyapunov"])
+    pruned, info = lnp_prune(net, cfg, seed)
+    if method != "lnp":
+        rates = dense_task.rates if dense_task is not None else None
+        pruned, info = baseline_prune(net, method, network_size(pruned), rates, cfg, seed)
+    pruned_task = evaluate(pruned, task, seed=seed, **task_options) if task else None
+    dense, after = summary(net, lam_dense, dense_task), summary(pruned, info["lambda_after"], pruned_task)
+    report = {"method": method, "seed": seed, "config": cfg, "dense": dense, "pruned": after,
+              "neuron_fraction": after["neurons"] / dense["neurons"],
+              "synapse_fraction": after["recurrent_synapses"] / max(dense["recurrent_synapses"], 1),
+              "total_synapse_fraction": after["synapses_total"] / max(dense["synapses_total"], 1),
+              "stabilisation": info}
+    if task:
+        report["relative_change"] = pruned_task.relative_change(dense_task)
+        report["sops_fraction"] = after["sops_per_second"] / max(dense["sops_per_second"], 1e-12)
+    report["seconds"] = time.perf_counter() - start
+    return pruned, report

@@ -1,0 +1,49 @@
+import json
+
+import pytest
+import yaml
+
+from neuro.cli import main
+from neuro.network import Network
+
+SMALL = {
+    "network": {"n": 80, "k": 8},
+    "lnp": {"lyapunov": {"steps": 300, "warmup": 100}, "iterations": 3, "pivots": 16},
+    "task": "lorenz",
+    "task_options": {"n_train": 300, "n_test": 100, "segment": 100, "washout": 20},
+    "spectrum": {"k": 4, "steps": 300},
+}
+
+
+def test_prune_command_writes_network_report_and_plots(tmp_path, capsys):
+    cfg = tmp_path / "prune.yaml"
+    cfg.write_text(yaml.safe_dump(SMALL))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out"
+    report = json.loads((out / "report.json").read_text())
+    pruned = Network.load(out / "pruned.npz")
+    assert report["pruned"]["neurons"] == pruned.population("exc").size + pruned.population("inh").size
+    assert report["neuron_fraction"] <= 0.6 and report["synapse_fraction"] <= 0.5
+    assert report["pruned"]["lambda_max_per_step"] <= 0
+    assert "nrmse" in report["dense"] and "sops_per_second" in report["pruned"]
+    assert len(report["spectrum_per_second"]["dense"]) == 4
+    assert (out / "spectrum.png").stat().st_size > 0 and (out / "sizes.png").stat().st_size > 0
+    assert "recurrent synapses" in capsys.readouterr().out
+
+
+def test_prune_config_errors_are_clear(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"netwrk": {}}))
+    assert main(["prune", str(cfg)]) == 1
+    assert "unknown key(s) ['netwrk']" in capsys.readouterr().err
+    cfg.write_text(yaml.safe_dump({"lnp": {"neuron_kept": 0.5}, "task": "none"}))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    assert "unknown LNP option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["cifar"])
+def test_prune_rejects_unknown_tasks(tmp_path, task, capsys):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump({"task": task}))
+    assert main(["prune", str(cfg)]) == 1
+    assert "task must be" in capsys.readouterr().err

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from neuro import Network, Population, Projection
+from neuro.builders import build_hrsnn
+from neuro.lnp.lyapunov import linear_exponents, lyapunov_spectrum, perturbation_exponent, qr_exponents
+from synapses import bernoulli
+
+
+def test_qr_recovers_log_eigenvalues_of_a_linear_map():
+    rng = np.random.default_rng(0)
+    eig = np.array([1.05, 0.9, -0.7, 0.5, 0.2])
+    v = rng.standard_normal((5, 5))
+    a = v @ np.diag(eig) @ np.linalg.inv(v)  # non-normal, real spectrum
+    np.testing.assert_allclose(linear_exponents(a, steps=3000), np.log(np.abs(eig)), atol=5e-3)
+    np.testing.assert_allclose(linear_exponents(np.diag([0.5, 2.0]), steps=2000), np.log([2.0, 0.5]), atol=1e-3)
+
+
+def test_qr_arguments_are_checked():
+    with pytest.raises(ValueError, match="k must"):
+        qr_exponents(lambda t, q: q, 3, 10, k=4)
+    with pytest.raises(ValueError, match="warmup"):
+        qr_exponents(lambda t, q: q, 3, 10, warmup=10)
+
+
+def _quiet_network(n=8, seed=0):
+    """Subthreshold LIF network that never spikes: its Jacobian is constant and triangular."""
+    params = {"tau_mem": np.geomspace(10e-3, 80e-3, n), "tau_syn": np.linspace(1e-3, 3e-3, n),
+              "tau_syn_inh": 2e-3, "bias": 0.01}
+    syn = bernoulli(n, n, 0.5, weight=0.01, autapses=False, seed=seed)
+    return Network((Population("r", n, params=params),), (Projection("rr", "r", "r", syn),))
+
+
+def test_lif_spectrum_matches_the_decays_of_a_silent_network():
+    net = _quiet_network()
+    p = net.population("r").params
+    expected = np.sort(np.log(np.exp(-1e-3 / np.concatenate([p["tau_mem"], p["tau_syn"], p["tau_syn_inh"]]))))[::-1]
+    res = lyapunov_spectrum(net, k=4, steps=1500, warmup=300, surrogate_width=1e-7)
+    np.testing.assert_allclose(res.exponents, expected[:4], atol=5e-4)
+    direct = perturbation_exponent(net, steps=200, eps=1e-6, trials=3, fit=(100, 200))
+    assert direct.diverged == 0.0
+    assert abs(direct.exponent - expected[0]) < 0.01
+
+
+def test_default_hrsnn_has_a_positive_surrogate_exponent():
+    net = build_hrsnn(n=200, k=20, seed=0)
+    res = lyapunov_spectrum(net, k=2, steps=500, warmup=100)
+    assert res.largest > 0 and res.exponents[0] >= res.exponents[1]

@@ -1,0 +1,73 @@
+import numpy as np
+
+from neuro.builders import build_hrsnn
+from neuro.lnp.baselines import activity_selection, random_selection
+from neuro.lnp.graph import recurrent_of
+from neuro.lnp.lyapunov import largest_lyapunov
+from neuro.lnp.neuron_prune import betweenness_scores, select_top
+from neuro.lnp.pipeline import baseline_prune, lnp_prune, network_size
+from neuro.lnp.sparsify import sampling_probabilities, sparsify_synapses
+from neuro.lnp.stabilize import stabilize
+from synapses import obeys_dale
+
+LYAP = {"steps": 300, "warmup": 100}
+
+
+def test_sampling_probabilities_hit_the_target():
+    scores = np.random.default_rng(0).exponential(size=1000)
+    p = sampling_probabilities(scores, 300)
+    assert abs(p.sum() - 300) < 1e-6 and p.max() <= 1
+    assert np.all(np.diff(p[np.argsort(scores)]) >= -1e-12)  # monotone in the score
+
+
+def test_sparsify_keeps_the_fraction_reweights_and_keeps_dale():
+    net = build_hrsnn(n=120, k=12, seed=0)
+    rec = recurrent_of(net)
+    keep, w, p = sparsify_synapses(rec, 0.4, seed=0)
+    assert abs(keep.mean() - 0.4) < 0.05
+    np.testing.assert_allclose(w[keep], rec.weight[keep] / p[keep])
+    assert np.all(np.sign(w) == np.sign(rec.weight))
+    again = sparsify_synapses(rec, 0.4, seed=0)[0]
+    assert np.array_equal(keep, again)
+
+
+def test_neuron_selection_keeps_the_fraction_per_population():
+    rec = recurrent_of(build_hrsnn(n=100, k=10, seed=0))
+    scores = betweenness_scores(rec, np.ones(rec.n_synapses, bool), rec.weight, pivots=20, seed=0)
+    masks = select_top(rec, scores, 0.5)
+    assert masks["exc"].sum() == 40 and masks["inh"].sum() == 10
+
+
+def test_stabilize_brings_the_exponent_to_zero_or_below():
+    net = build_hrsnn(n=100, k=10, seed=0)
+    assert largest_lyapunov(net, **LYAP) > 0
+    stable, info = stabilize(net, lyapunov=LYAP, iterations=3)
+    assert info["lambda_after"] <= 0 and largest_lyapunov(stable, **LYAP) <= 0
+    assert info["tau_factor"] < 1
+
+
+def test_lnp_and_baselines_reach_the_same_size():
+    net = build_hrsnn(n=100, k=10, seed=0)
+    cfg = {"lyapunov": LYAP, "iterations": 3, "pivots": 16}
+    pruned, info = lnp_prune(net, cfg, seed=0)
+    before, after = network_size(net), network_size(pruned)
+    assert sum(after["neurons"].values()) <= 0.6 * sum(before["neurons"].values())
+    assert after["synapses"] <= 0.5 * before["synapses"]
+    assert info["lambda_after"] <= 0
+    for proj in pruned.projections:
+        if proj.pre in ("exc", "inh"):
+            assert obeys_dale(proj.active(), np.full(proj.synapses.n_pre, proj.pre == "exc"))
+    rates = np.random.default_rng(0).random(100)
+    for method in ("random", "activity"):
+        base, binfo = baseline_prune(net, method, after, rates, cfg, seed=0)
+        assert network_size(base) == after and binfo["lambda_after"] <= 0
+
+
+def test_activity_selection_prefers_active_neurons():
+    rec = recurrent_of(build_hrsnn(n=50, k=6, seed=0))
+    rates = np.arange(50, dtype=float)
+    neurons, keep = activity_selection(rec, rates, {"exc": 10, "inh": 5}, 20)
+    assert np.flatnonzero(neurons["exc"]).tolist() == list(range(30, 40))
+    assert keep.sum() == 20
+    rnd, rkeep = random_selection(rec, {"exc": 10, "inh": 5}, 20, seed=0)
+    assert rnd["exc"].sum() == 10 and rkeep.sum() == 20
