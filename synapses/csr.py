@@ -85,8 +85,7 @@ class CSR:
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.nnz,):
             raise ValueError(f"keep mask has shape {keep.shape}, expected ({self.nnz},)")
-        counts = np.add.reduceat(keep.astype(np.int64), self.indptr[:-1]) if self.nnz else np.zeros(self.n_pre, int)
-        counts[np.diff(self.indptr) == 0] = 0
+        counts = np.bincount(self.pre_indices()[keep], minlength=self.n_pre)  # empty trailing rows are fine
         indptr = np.concatenate([[0], np.cumsum(counts)])
         return CSR(self.n_pre, self.n_post, indptr, self.indices[keep], self.weights[keep], self.delays[keep])
 
