@@ -93,8 +93,13 @@ class LavaGraph:
         kinds = {}
         for g in self.groups:
             kinds.setdefault(g.population, []).append(f"{g.process}({g.index.size})")
+        conns = {}
+        for b in self.blocks:
+            kind = "DelayDense" if b.delays is not None else "Sparse" if b.sparse else "Dense"
+            conns[kind] = conns.get(kind, 0) + 1
         lines = [f"Lava graph ({self.mode}): {len(self.sources)} RingBuffer source(s), {len(self.groups)} neuron "
-                 f"process(es), {len(self.blocks)} connection process(es)"]
+                 f"process(es), {len(self.blocks)} connection process(es) "
+                 f"({', '.join(f'{v} {k}' for k, v in sorted(conns.items()))})"]
         lines += [f"  {pop}: {' + '.join(v)}" for pop, v in kinds.items()]
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 

@@ -32,14 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neuro.fixed_point import MAX_DELAY, FixedNeurons, FixedPointNetwork, FixedSynapses
+from neuro.fixed_point import MAX_DELAY, SIGN_MODES, FixedNeurons, FixedPointNetwork, FixedSynapses
 from neuro.network import Network
 from neurons import lif, loihi
 
 DEFAULT_HEADROOM = 16
 DEFAULT_MAX_LOST = 0.05  # refuse a projection when more of its synapses than this round to 0
 MAX_WEIGHT_EXP = 7
-SIGN_LIMITS = {"excitatory": (0, 255, 1), "inhibitory": (-255, 0, 1), "mixed": (-256, 254, 2)}
 
 
 class QuantizationError(ValueError):
@@ -110,7 +109,7 @@ def _fit_weights(w_units: np.ndarray, where: str, pairs: np.ndarray, max_lost: f
     if w_units.size == 0:
         return FixedSynapses(np.zeros(0, np.int64), 0, "mixed")
     mode = "excitatory" if w_units.min() >= 0 else "inhibitory" if w_units.max() <= 0 else "mixed"
-    lo, hi, step = SIGN_LIMITS[mode]
+    lo, hi, step = SIGN_MODES[mode]
     for e in range(MAX_WEIGHT_EXP + 1):
         q = (np.rint(w_units / 2**e / step) * step).astype(np.int64)
         if q.min() >= lo and q.max() <= hi:

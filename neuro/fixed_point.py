@@ -31,6 +31,7 @@ from neurons import loihi
 from neurons.lif import RESET_MODES
 
 FIXED_STATE_VARS = ("v", "u", "u_inh")
+SIGN_MODES = {"excitatory": (0, 255, 1), "inhibitory": (-255, 0, 1), "mixed": (-256, 254, 2)}  # lo, hi, step
 MAX_DELAY = 64  # DelayDense holds delays 0..63 on top of Dense's one step
 _NEURON_RANGES = {"du": (0, loihi.DU_MAX), "du_inh": (0, loihi.DU_MAX), "dv": (0, loihi.DV_MAX),
                   "vth": (0, loihi.VTH_MAX), "bias_mant": (loihi.BIAS_MANT_MIN, loihi.BIAS_MANT_MAX),
@@ -79,7 +80,8 @@ class FixedNeurons:
 class FixedSynapses:
     """Integer weights (one per synapse of ``projection.active()``, in its CSR order) and the shared exponent.
 
-    Weights are what Lava's Dense uses after its clip/truncate, i.e. in ``-256..255``.
+    Weights are what Lava's Dense uses after its clip/truncate (``SIGN_MODES``: excitatory ``0..255``,
+    inhibitory ``-255..0``, mixed even values ``-256..254``), so both sides use the same numbers.
     """
 
     weights: np.ndarray
@@ -90,10 +92,14 @@ class FixedSynapses:
         w = np.asarray(self.weights)
         if not np.issubdtype(w.dtype, np.integer) or w.ndim != 1:
             raise ValueError(f"weights must be a 1-D integer array, got {w.dtype} {w.shape}")
-        if w.size and (w.min() < -256 or w.max() > 255):
-            raise ValueError(f"weights must be 8-bit Loihi weights in -256..255, got {w.min()}..{w.max()}")
-        if self.sign_mode not in ("mixed", "excitatory", "inhibitory"):
-            raise ValueError(f"unknown sign mode {self.sign_mode!r}")
+        if self.sign_mode not in SIGN_MODES:
+            raise ValueError(f"unknown sign mode {self.sign_mode!r}; expected one of {sorted(SIGN_MODES)}")
+        lo, hi, step = SIGN_MODES[self.sign_mode]
+        bad = (w < lo) | (w > hi) | (w % step != 0)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"weight {j} is {int(w[j])}: {self.sign_mode} 8-bit Loihi weights are "
+                             f"{lo}..{hi}{' and even' if step == 2 else ''} (Lava drops the rest)")
         object.__setattr__(self, "weights", w.astype(np.int64))
         object.__setattr__(self, "weight_exp", int(self.weight_exp))
 

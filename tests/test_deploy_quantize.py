@@ -101,4 +101,6 @@ def test_fixed_types_validate_ranges():
         single_neuron_fixed(0, 0, 10, dv=5000)
     with pytest.raises(ValueError, match="8-bit"):
         FixedSynapses(np.array([300]))
+    with pytest.raises(ValueError, match="mixed 8-bit Loihi weights are -256..254 and even"):
+        FixedSynapses(np.array([255, -3]), sign_mode="mixed")
     assert loihi.effective_threshold([1]).tolist() == [64]
