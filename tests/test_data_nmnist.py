@@ -176,3 +176,18 @@ def test_frame_loaders_reject_bad_options(root):
         make_frame_loaders(root, "mnist")
     with pytest.raises(ValueError, match="spatial_factor"):
         make_frame_loaders(root, spatial_factor=2)
+
+
+def test_saccades_are_the_ones_tonic_stabilize_undoes(root):
+    """tonic's ``stabilize`` removes N-MNIST's saccade motion: on our data the event centroid stops wandering."""
+    def wander(dataset):
+        spread = []
+        for i in range(10):
+            events = dataset[i][0]
+            window = events["t"] // 15_000
+            centroid = np.array([[events["x"][window == w].mean(), events["y"][window == w].mean()]
+                                 for w in np.unique(window)])
+            spread.append(centroid.std(0).sum())
+        return np.mean(spread)
+
+    assert wander(NMNIST(str(root), stabilize=True)) < 0.5 * wander(NMNIST(str(root)))

@@ -48,7 +48,14 @@ def _missing_message(what: str, folder: Path, expected: list[tuple[Path | str, s
     return "\n".join(lines)
 
 
-class NMNIST(tonic.datasets.NMNIST):
+class _NoDownload:
+    """Mixin: tonic calls ``download()`` when files are missing; ours have already raised, so this never runs."""
+
+    def download(self) -> None:
+        raise DatasetMissingError(f"{self.location_on_system}: dataset files missing and downloads are disabled")
+
+
+class NMNIST(_NoDownload, tonic.datasets.NMNIST):
     """``tonic.datasets.NMNIST`` reading ``<save_to>/NMNIST`` offline, with validated samples.
 
     Real N-MNIST needs ``train.zip`` (existence only) and >= 10,000 ``.bin`` files
@@ -84,9 +91,6 @@ class NMNIST(tonic.datasets.NMNIST):
             f"{folder} so that {self.folder_name}/ sits beside {self.filename}; or write the offline stand-in "
             f"with neuro.data.digits_nmnist.generate({str(folder.parent)!r})."))
 
-    def download(self) -> None:
-        raise DatasetMissingError(f"{self.location_on_system}: N-MNIST files missing and downloads are disabled")
-
     def __getitem__(self, index):
         path = self.data[index]
         relative = os.path.relpath(path, self.location_on_system).replace(os.sep, "/")
@@ -94,7 +98,7 @@ class NMNIST(tonic.datasets.NMNIST):
         return super().__getitem__(index)
 
 
-class SHD(tonic.datasets.SHD):
+class SHD(_NoDownload, tonic.datasets.SHD):
     """``tonic.datasets.SHD`` reading ``<save_to>/SHD/shd_{train,test}.h5`` offline, with validated samples.
 
     tonic checks that ``shd_train.h5.zip`` exists (an empty file will do) and reads
@@ -143,9 +147,6 @@ class SHD(tonic.datasets.SHD):
             raise DatasetCorruptError(f"{path}: labels outside 0..{n_classes - 1} (extra/keys has {n_classes})")
         return lengths["labels"]
 
-    def download(self) -> None:
-        raise DatasetMissingError(f"{self.location_on_system}: SHD files missing and downloads are disabled")
-
     def __len__(self) -> int:
         return self._length
 
@@ -167,7 +168,7 @@ class SHD(tonic.datasets.SHD):
         return super().__getitem__(index)
 
 
-class DVSGesture(tonic.datasets.DVSGesture):
+class DVSGesture(_NoDownload, tonic.datasets.DVSGesture):
     """``tonic.datasets.DVSGesture`` reading ``<save_to>/DVSGesture`` offline, with validated samples.
 
     tonic reads its own preprocessed release (one ``.npy`` of [x, y, p, t(ms)] rows
@@ -192,9 +193,6 @@ class DVSGesture(tonic.datasets.DVSGesture):
               f"at least {self.tonic_min_files} files; found {len(found)}", len(found) >= self.tonic_min_files)],
             f"Download tonic's preprocessed release {self.url} (saved as {self.filename}; dataset page: "
             f"{self.official_page}) and extract it in {folder} so that {self.folder_name}/ sits beside it."))
-
-    def download(self) -> None:
-        raise DatasetMissingError(f"{self.location_on_system}: DVS Gesture files missing and downloads are disabled")
 
     def __getitem__(self, index):
         path = self.data[index]
