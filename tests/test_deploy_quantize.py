@@ -104,3 +104,15 @@ def test_fixed_types_validate_ranges():
     with pytest.raises(ValueError, match="mixed 8-bit Loihi weights are -256..254 and even"):
         FixedSynapses(np.array([255, -3]), sign_mode="mixed")
     assert loihi.effective_threshold([1]).tolist() == [64]
+
+
+def test_trials_run_independently():
+    net = _small_network(seed=3)
+    sim = FixedPointSimulator(quantize(net)[0])
+    rng = np.random.default_rng(7)
+    xs = [rng.random((80, 10)) < 0.2 for _ in range(2)]
+    both = sim.run(80, [{"in": x} for x in xs])
+    for r, x in enumerate(xs):
+        alone = sim.run(80, {"in": x})
+        assert np.array_equal(both.raster("E", r), alone.raster("E"))
+    assert not np.array_equal(both.raster("E", 0), both.raster("E", 1))
