@@ -11,9 +11,11 @@ from synapses import bernoulli
 from synapses.csr import from_dense
 
 snn = pytest.importorskip("snntorch")
-pytest.importorskip("nirtorch", reason="snntorch's NIR export needs nirtorch")
 from snntorch import utils  # noqa: E402
-from snntorch.export_nir import export_to_nir  # noqa: E402
+
+
+def _needs_nirtorch():
+    pytest.importorskip("nirtorch", reason="snntorch's NIR export and import need nirtorch (pip install nirtorch)")
 
 N_IN, N_H, N_OUT, T = 6, 10, 4, 80
 
@@ -33,6 +35,9 @@ def _snntorch_model(recurrent: bool):
 
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_snntorch_export_is_reproduced_exactly(recurrent, tmp_path):
+    _needs_nirtorch()
+    from snntorch.export_nir import export_to_nir
+
     model = _snntorch_model(recurrent)
     x = (torch.rand(T, N_IN, generator=torch.Generator().manual_seed(2)) < 0.4).float()
     utils.reset(model)
@@ -98,6 +103,7 @@ def test_unsupported_fields_are_recorded_in_metadata():
 
 
 def test_our_export_runs_in_snntorch_import_nir():
+    _needs_nirtorch()
     from snntorch.import_nir import import_from_nir
 
     rng = np.random.default_rng(0)
