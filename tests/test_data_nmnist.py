@@ -167,6 +167,10 @@ def test_frame_loaders_shapes_counts_and_seeded_order(root):
     frames, _ = next(iter(pooled.train))
     assert frames.shape == (4, 4, 2, 17, 17) and pooled.input_shape == (2, 17, 17)
     assert len(pooled.train.dataset) == 9 and len(pooled.test.dataset) == 3
+    dense = make_frame_loaders(root, n_time_bins=4, batch_size=4, seed=0, max_test=4)
+    sparse = make_frame_loaders(root, n_time_bins=4, batch_size=4, seed=0, max_test=4, sparse=True)
+    (x_dense, y_dense), (x_sparse, y_sparse) = next(iter(dense.test)), next(iter(sparse.test))
+    assert x_sparse.is_sparse and torch.equal(x_sparse.to_dense().float(), x_dense) and torch.equal(y_sparse, y_dense)
 
 
 def test_frame_loaders_reject_bad_options(root):

@@ -153,6 +153,7 @@ class SHD(_NoDownload, tonic.datasets.SHD):
     def __getitem__(self, index):
         if not -self._length <= index < self._length:
             raise IndexError(f"{self.h5_path}: sample {index} out of range ({self._length} samples)")
+        index = int(index) % self._length
         where = f"{self.h5_path} sample {index}"
         try:
             with h5py.File(self.h5_path, "r") as file:

@@ -50,6 +50,8 @@ def _float(data):
 
 def _uniform(shape, like, seed):
     if isinstance(like, torch.Tensor):
+        if isinstance(seed, np.random.Generator):
+            raise ValueError("a numpy Generator seed needs numpy input; pass an int or torch.Generator for tensors")
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator(like.device).manual_seed(int(seed))
         return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
     if isinstance(seed, torch.Generator):
@@ -91,19 +93,23 @@ def latency(data, num_steps: int, method: str = "linear", threshold: float = 0.0
 
 
 def delta(data, threshold: float, off_spikes: bool = True, from_zero: bool = False):
-    """Send-on-delta code of a sequence ``data [T, ...]``: +1/-1 spikes where it changed by ``threshold``."""
+    """Send-on-delta code of a sequence ``data [T, ...]``: +1/-1 spikes where it changed by ``threshold``.
+
+    Without ``off_spikes`` the -1 events still move the reference but are not emitted.
+    """
     if threshold <= 0:
         raise ValueError(f"threshold must be > 0, got {threshold}")
     data = _float(data)
     if data.ndim < 1 or data.shape[0] < 1:
         raise ValueError(f"delta needs a sequence with time first, [T, ...], got shape {tuple(data.shape)}")
-    torch_input = isinstance(data, torch.Tensor)
-    spikes = torch.zeros_like(data) if torch_input else np.zeros_like(data)
-    reference = data[0] * 0 if from_zero else data[0].clone() if torch_input else data[0].copy()
+    spikes = data * 0
+    reference = data[0] * 0 if from_zero else data[0] * 1
     for t in range(data.shape[0]):
         up = data[t] - reference >= threshold
-        down = (reference - data[t] >= threshold) if off_spikes else up & False
+        down = reference - data[t] >= threshold
         spikes[t][up] = 1
-        spikes[t][down] = -1
-        reference[up | down] = data[t][up | down]
+        if off_spikes:
+            spikes[t][down] = -1
+        moved = up | down
+        reference[moved] = data[t][moved]
     return spikes

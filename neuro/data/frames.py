@@ -17,6 +17,7 @@ Per sample the pipeline is tonic's (in this order)::
                                               the sample's span;  or time_window=w: frames of w us from t=0
     NumpyAsType(float32)
 
+(``sparse=True`` replaces the last two by ``ToSparseTensor``: sparse int16 frames)
 and batches are collated by ``tonic.collation.PadTensors(batch_first=False)``,
 which stacks time first and zero-pads to the longest sample (only needed with
 ``time_window_us``; with ``n_time_bins`` every sample has exactly T frames).
@@ -59,7 +60,7 @@ def pooled_sensor_size(sensor_size, spatial_factor: float) -> tuple[int, int, in
 
 
 def frame_transform(sensor_size, n_time_bins: int | None = None, time_window_us: float | None = None,
-                    spatial_factor: float = 1.0, denoise_us: float | None = None):
+                    spatial_factor: float = 1.0, denoise_us: float | None = None, sparse: bool = False):
     """The tonic transform chain described in the module docstring; returns it and the pooled sensor size."""
     if (n_time_bins is None) == (time_window_us is None):
         raise ValueError("give exactly one of n_time_bins (fixed number of frames) or time_window_us (frame length)")
@@ -75,12 +76,17 @@ def frame_transform(sensor_size, n_time_bins: int | None = None, time_window_us:
         steps.append(tonic.transforms.Denoise(filter_time=denoise_us))
     if spatial_factor != 1:
         steps.append(tonic.transforms.Downsample(spatial_factor=spatial_factor))
-    if n_time_bins is not None:
+    if sparse:
+        steps.append(tonic.transforms.ToSparseTensor(sensor_size=pooled, n_time_bins=n_time_bins,
+                                                     time_window=time_window_us,
+                                                     include_incomplete=time_window_us is not None))
+    elif n_time_bins is not None:
         steps.append(tonic.transforms.ToFrame(sensor_size=pooled, n_time_bins=int(n_time_bins)))
     else:
         steps.append(tonic.transforms.ToFrame(sensor_size=pooled, time_window=time_window_us, start_time=0,
                                               include_incomplete=True))
-    steps.append(tonic.transforms.NumpyAsType(np.float32))
+    if not sparse:
+        steps.append(tonic.transforms.NumpyAsType(np.float32))
     return tonic.transforms.Compose(steps), pooled
 
 
@@ -98,14 +104,17 @@ def make_frame_loaders(root, dataset: str = "nmnist", *, n_time_bins: int | None
                        time_window_us: float | None = None, batch_size: int = 64, seed: int = 0,
                        spatial_factor: float = 1.0, denoise_us: float | None = None,
                        max_train: int | None = None, max_test: int | None = None, cache: bool = False,
-                       num_workers: int = 0, **dataset_kwargs) -> FrameLoaders:
+                       sparse: bool = False, num_workers: int = 0, **dataset_kwargs) -> FrameLoaders:
     """Train/test DataLoaders of event frames for ``dataset`` (``nmnist``, ``shd``, ``dvsgesture``) under ``root``.
 
     ``n_time_bins`` or ``time_window_us`` (set the other to None) chooses the
     binning; ``spatial_factor`` pools pixels/channels; ``denoise_us`` enables
     tonic's Denoise; ``max_train``/``max_test`` take seeded random subsets;
     ``cache`` keeps transformed samples in memory (tonic's MemoryCachedDataset;
-    per worker process). The train loader shuffles with a ``torch.Generator``
+    per worker process); ``sparse`` uses tonic's ToSparseTensor instead of ToFrame (batches
+    are then sparse int16 tensors: call ``.to_dense().float()``; with ``time_window_us`` its
+    windows start at each sample's first event, tonic's ToSparseTensor has no start_time).
+    The train loader shuffles with a ``torch.Generator``
     seeded by ``seed``; the test loader keeps dataset order. Extra keyword
     arguments go to the dataset class (e.g. ``first_saccade_only=True``).
     """
@@ -114,7 +123,7 @@ def make_frame_loaders(root, dataset: str = "nmnist", *, n_time_bins: int | None
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     sensor_size = DATASETS[dataset.lower()].sensor_size
-    transform, pooled = frame_transform(sensor_size, n_time_bins, time_window_us, spatial_factor, denoise_us)
+    transform, pooled = frame_transform(sensor_size, n_time_bins, time_window_us, spatial_factor, denoise_us, sparse)
     collate = tonic.collation.PadTensors(batch_first=False)
     loaders = []
     for split_id, (train, max_samples) in enumerate(((True, max_train), (False, max_test))):
