@@ -1,0 +1,80 @@
+"""The continual-learning harness: metrics, config checks, the CLI, and HLOP against fine-tuning in one run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neuro.cli import main
+from neuro.hlop.harness import resolve_config, run_experiment
+from neuro.hlop.metrics import continual_metrics
+from neuro.hlop.model import SpikingMLP
+from neuro.hlop.tasks import build_tasks
+from neuro.io import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_metrics_follow_lopez_paz_and_ranzato():
+    a = np.array([[0.9, 0.2, 0.1], [0.6, 0.8, 0.3], [0.5, 0.7, 0.9]])
+    m = continual_metrics(a, initial=[0.1, 0.1, 0.2])
+    assert m["ACC"] == pytest.approx((0.5 + 0.7 + 0.9) / 3)
+    assert m["BWT"] == pytest.approx(((0.5 - 0.9) + (0.7 - 0.8)) / 2)
+    assert m["FWT"] == pytest.approx(((0.2 - 0.1) + (0.3 - 0.2)) / 2)
+    with pytest.raises(ValueError, match="square"):
+        continual_metrics(np.zeros((2, 3)))
+
+
+def test_config_errors_name_the_problem():
+    with pytest.raises(ConfigError, match="unknown key"):
+        resolve_config({"hlop": {"lateral_neurons": 3}})
+    with pytest.raises(ConfigError, match="methods"):
+        resolve_config({"methods": ["gpm"]})
+    with pytest.raises(ConfigError, match="one value per synaptic layer"):
+        resolve_config({"model": {"hidden": [32]}})
+    with pytest.raises(ValueError, match="input must be"):
+        SpikingMLP([4, 3, 2])(torch.zeros(2, 5))
+
+
+def test_task_sequences():
+    perm = build_tasks("permuted_digits", 2, seed=0)
+    assert not torch.equal(perm[0].x_train, perm[1].x_train)
+    assert torch.equal(perm[0].x_train.sort(1).values, perm[1].x_train.sort(1).values)
+    split = build_tasks("split_digits", 5, seed=0)
+    assert [t.classes for t in split] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert set(split[2].y_test.tolist()) == {4, 5}
+
+
+SMALL = {"tasks": {"n_tasks": 3, "test_fraction": 0.5}, "train": {"epochs": 2},
+         "model": {"hidden": [64], "steps": 4},
+         "hlop": {"lateral_first": [16, 24], "lateral_increment": [12, 16], "lr": [0.1, 0.05]}}
+
+
+def test_hlop_forgets_far_less_than_finetuning_in_the_same_run():
+    report = run_experiment(resolve_config({**SMALL, "methods": ["hlop", "finetune"], "seeds": [0]}),
+                            progress=False)
+    hlop, finetune = report["runs"]["hlop"][0], report["runs"]["finetune"][0]
+    assert finetune["matrix"][0, 0] > 0.6 and hlop["matrix"][0, 0] > 0.6  # both learned task 0
+    assert hlop["BWT"] > finetune["BWT"] + 0.1
+    assert hlop["ACC"] > finetune["ACC"]
+
+
+def test_cli_writes_matrix_report_and_heat_map(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("tasks: {n_tasks: 2, test_fraction: 0.8}\ntrain: {epochs: 1}\n"
+                      "model: {hidden: [16], steps: 2}\nseeds: [3]\newc: {fisher_samples: 4}\n"
+                      "hlop: {lateral_first: [4, 4], lateral_increment: [4, 4], lr: [0.1, 0.05], spiking: true}\n")
+    assert main(["continual", str(config), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["summary"]) == {"hlop", "finetune", "ewc", "multitask"}
+    assert np.array(report["runs"]["ewc"][0]["matrix"]).shape == (2, 2)
+    assert "hlop_seed3" in np.load(tmp_path / "out" / "matrices.npz")
+    assert (tmp_path / "out" / "accuracy_matrices.png").stat().st_size > 0
+    assert main(["continual", str(tmp_path / "missing.yaml")]) == 1
