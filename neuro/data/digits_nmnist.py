@@ -61,7 +61,7 @@ import numpy as np
 from numba import njit
 from tqdm import tqdm
 
-from neuro.data.generated import build_dataset_folder, file_sizes, write_placeholder_archive
+from neuro.data.generated import build_dataset_folder, check_sample_counts, file_sizes, write_placeholder_archive
 from neuro.data.nmnist_format import SENSOR_SIZE, make_events, write_bin
 
 GENERATOR = "digits-nmnist"
@@ -248,18 +248,16 @@ def generate(root, n_train: int = 10_000, n_test: int = 10_000, seed: int = 0, m
     Stock ``tonic.datasets.NMNIST`` needs ``n_train, n_test >= 10_000``; any size
     works with :class:`neuro.data.datasets.NMNIST`.
     """
-    for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    n_train, n_test = check_sample_counts(n_train=n_train, n_test=n_test).values()
     if not isinstance(model, SensorModel):
         raise ValueError(f"model must be a SensorModel, got {type(model).__name__}")
-    params = {"n_train": int(n_train), "n_test": int(n_test), "seed": int(seed), "test_fraction": test_fraction,
+    params = {"n_train": n_train, "n_test": n_test, "seed": int(seed), "test_fraction": test_fraction,
               "model": dataclasses.asdict(model)}
 
     def build(folder: Path) -> dict[str, int]:
         source = digit_source(seed, test_fraction, model.image_size)
-        _write_split(folder, "train", int(n_train), seed, source["train"], model, progress)
-        _write_split(folder, "test", int(n_test), seed, source["test"], model, progress)
+        _write_split(folder, "train", n_train, seed, source["train"], model, progress)
+        _write_split(folder, "test", n_test, seed, source["test"], model, progress)
         return file_sizes(folder, "*/*/*.bin")
 
     build_dataset_folder(Path(root) / "NMNIST", GENERATOR, params, build, overwrite)

@@ -38,6 +38,14 @@ def file_sizes(folder: Path, pattern: str) -> dict[str, int]:
     return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.glob(pattern))}
 
 
+def check_sample_counts(**counts) -> dict[str, int]:
+    """Raise ``ValueError`` unless every count is a positive integer; return them as ints."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return {name: int(value) for name, value in counts.items()}
+
+
 def build_dataset_folder(target, generator: str, params: dict, build: Callable[[Path], dict[str, int]],
                          overwrite: bool = False) -> Path:
     """Create ``target`` by calling ``build(tmp_folder)`` unless it already holds the same dataset.

@@ -49,7 +49,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from neuro.data.generated import build_dataset_folder, file_sizes, write_placeholder_archive
+from neuro.data.generated import build_dataset_folder, check_sample_counts, file_sizes, write_placeholder_archive
 
 GENERATOR = "synthetic-shd"
 N_CHANNELS = 700
@@ -180,14 +180,12 @@ def generate(root, n_train: int = 1000, n_test: int = 300, seed: int = 0, overwr
     read it. Classes are balanced (sample ``k`` has label ``k % 10``). Idempotent and
     atomic like :func:`neuro.data.digits_nmnist.generate`.
     """
-    for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    params = {"n_train": int(n_train), "n_test": int(n_test), "seed": int(seed)}
+    n_train, n_test = check_sample_counts(n_train=n_train, n_test=n_test).values()
+    params = {"n_train": n_train, "n_test": n_test, "seed": int(seed)}
 
     def build(folder: Path) -> dict[str, int]:
         for split_id, (split, n) in enumerate((("train", n_train), ("test", n_test))):
-            _write_split(folder / f"shd_{split}.h5", split_id, int(n), seed, progress)
+            _write_split(folder / f"shd_{split}.h5", split_id, n, seed, progress)
             write_placeholder_archive(folder / f"shd_{split}.h5.zip", GENERATOR, f"shd_{split}.h5")
         return file_sizes(folder, "*.h5")
 
