@@ -14,7 +14,7 @@ from neuro.data.errors import DatasetCorruptError, DatasetMissingError
 from neuro.data.frames import make_frame_loaders
 from neuro.data.nmnist_format import EVENT_DTYPE, encode_events, make_events, read_bin, write_bin
 
-N_TRAIN, N_TEST = 30, 12
+N_TRAIN, N_TEST = 20, 10
 
 
 @pytest.fixture(scope="module")
