@@ -172,7 +172,7 @@ DEFAULTS = {
         "enabled": True,
         "hidden": [64],
         "activation": "relu",
-        "epochs": 60,
+        "epochs": 40,
         "batch_size": 64,
         "lr": 1e-3,
         "ce_weights": [0.01, 0.1, 1.0, 10.0],
