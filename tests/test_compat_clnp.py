@@ -4,16 +4,14 @@ import pytest
 import torch
 
 from neuro.compat import clnp as C
-from neuro.compat.common import load_digits_split
+from neuro.compat.common import load_digits_split, single_thread
 from neuro.io import ConfigError
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only contend on a shared machine
-    yield
-    torch.set_num_threads(threads)
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

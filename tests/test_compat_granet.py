@@ -7,16 +7,14 @@ import torch
 from torch import nn
 
 from neuro.compat import granet as G
-from neuro.compat.common import MLP, load_digits_split
+from neuro.compat.common import MLP, load_digits_split, single_thread
 from neuro.compat.spiking import SpikingMLP, synaptic_operations
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only contend on a shared machine
-    yield
-    torch.set_num_threads(threads)
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,13 @@ import torch
 
 from neuro.cli import main
 from neuro.compat import quine as Q
-from neuro.compat.common import load_digits_split
+from neuro.compat.common import load_digits_split, single_thread
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only contend on a shared machine
-    yield
-    torch.set_num_threads(threads)
+    with single_thread():
+        yield
 
 
 def test_regeneration_is_exact():

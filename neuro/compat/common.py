@@ -7,11 +7,13 @@ Stable API (other compat modules import it):
 - :class:`MLP` (``Linear -> ReLU -> ... -> Linear``) whose :meth:`MLP.run` also returns every
   ``Linear``'s input, so activity statistics need no hooks;
 - :func:`train_classifier` is plain mini-batch training with two callbacks;
-- :func:`accuracy` and :func:`minibatches`; :func:`check_config` merges a config over defaults.
+- :func:`accuracy` and :func:`minibatches`; :func:`check_config` merges a config over defaults;
+- :func:`single_thread` runs a block with one torch thread (tiny models only contend otherwise).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -167,3 +169,14 @@ def mean_std(values) -> dict:
     """``{"mean", "std", "values"}`` of a list of numbers (population std)."""
     arr = np.asarray(values, dtype=float)
     return {"mean": float(arr.mean()), "std": float(arr.std()), "values": arr.tolist()}
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run the block with ``torch.set_num_threads(1)``, restoring the previous count afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
