@@ -1,6 +1,7 @@
 """The continual-learning harness: metrics, config checks, the CLI, and HLOP against fine-tuning in one run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from neuro.hlop.harness import resolve_config, run_experiment
 from neuro.hlop.metrics import continual_metrics
 from neuro.hlop.model import SpikingMLP
 from neuro.hlop.tasks import build_tasks
-from neuro.io import ConfigError
+from neuro.io import ConfigError, load_config
 
 
 @pytest.fixture(autouse=True)
@@ -52,14 +53,12 @@ def test_task_sequences():
     assert set(split[2].y_test.tolist()) == {4, 5}
 
 
-SMALL = {"tasks": {"n_tasks": 3, "test_fraction": 0.5}, "train": {"epochs": 2},
-         "model": {"hidden": [64], "steps": 4},
-         "hlop": {"lateral_first": [16, 24], "lateral_increment": [12, 16], "lr": [0.1, 0.05]}}
+QUICK = Path(__file__).parents[1] / "configs" / "continual" / "quick.yaml"
 
 
 def test_hlop_forgets_far_less_than_finetuning_in_the_same_run():
-    report = run_experiment(resolve_config({**SMALL, "methods": ["hlop", "finetune"], "seeds": [0]}),
-                            progress=False)
+    config = {**load_config(QUICK), "methods": ["hlop", "finetune"], "seeds": [0]}
+    report = run_experiment(resolve_config(config), progress=False)
     hlop, finetune = report["runs"]["hlop"][0], report["runs"]["finetune"][0]
     assert finetune["matrix"][0, 0] > 0.6 and hlop["matrix"][0, 0] > 0.6  # both learned task 0
     assert hlop["BWT"] > finetune["BWT"] + 0.1

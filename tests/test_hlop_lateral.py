@@ -30,7 +30,7 @@ def principal_cosines(h, u):
     return torch.linalg.svdvals(q.T @ u.double())
 
 
-def train(circuit, x, epochs=60, batch=64):
+def train(circuit, x, epochs=25, batch=64):
     for _ in range(epochs):
         for start in range(0, len(x), batch):
             circuit.hebbian_update(x[start:start + batch])

@@ -29,7 +29,9 @@ from neuro.io import ConfigError, check_keys
 METHODS = ("hlop", "finetune", "ewc", "multitask")
 
 DEFAULTS = {
-    "tasks": {"kind": "permuted_digits", "n_tasks": 5, "test_fraction": 0.3, "event_split": False},
+    "tasks": {"kind": "permuted_digits", "n_tasks": 5, "test_fraction": 0.3},
+    "event": {"root": "runs/continual/event-digits", "n_train": 1000, "n_test": 500, "spatial_factor": 0.25,
+              "clip": 4.0, "split": False},
     "model": {"hidden": [256, 256], "steps": 8, "dt": 1e-3, "tau_mem": 5e-3, "v_th": 0.3, "reset": "soft"},
     "train": {"training": "bptt", "epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9},
     "hlop": {"lateral_first": [16, 60, 60], "lateral_increment": [12, 30, 30], "lr": [0.1, 0.05, 0.05],
@@ -163,7 +165,8 @@ def run_experiment(config: dict, progress: bool = True) -> dict:
     with tqdm(total=total, desc="continual", unit="epoch", disable=not progress) as bar:
         for seed in config["seeds"]:
             t = config["tasks"]
-            tasks = build_tasks(t["kind"], n_tasks, seed, t["test_fraction"], t["event_split"])
+            tasks = build_tasks(t["kind"], n_tasks, seed, t["test_fraction"], steps=config["model"]["steps"],
+                                event=config["event"])
             for method in config["methods"]:
                 bar.set_postfix(seed=seed, method=method)
                 if method == "multitask":

@@ -5,9 +5,10 @@
 * ``split_digits``: task ``j`` holds classes ``{2j, 2j+1}`` (``n_tasks <= 5``);
   training and evaluation restrict the logits to the task's classes
   (task-incremental, a masked shared head).
-* ``event_digits``: the spike-train version of the digits from
-  :mod:`neuro.data.digits_nmnist` when that module exists, split like
-  ``split_digits`` or permuted over input channels like ``permuted_digits``.
+* ``event_digits``: the event-camera version of the digits
+  (:mod:`neuro.data.digits_nmnist`, N-MNIST format) binned into frames, a
+  sequence input ``[N, T, 2 H W]``; split like ``split_digits`` or permuted
+  over input channels like ``permuted_digits``.
 
 Pixels are scaled to ``[0, 1]``; one seeded stratified train/test split is
 shared by all tasks.
@@ -15,8 +16,8 @@ shared by all tasks.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,28 +91,52 @@ def split(x_train, y_train, x_test, y_test, n_tasks: int, prefix: str) -> list[T
     return tasks
 
 
-def build_tasks(kind: str, n_tasks: int = 5, seed: int = 0, test_fraction: float = 0.3,
-                event_split: bool = False) -> list[Task]:
-    """The task sequence ``kind`` (module docstring); ``seed`` fixes the split and the permutations."""
+def build_tasks(kind: str, n_tasks: int = 5, seed: int = 0, test_fraction: float = 0.3, *, steps: int = 8,
+                event: dict | None = None) -> list[Task]:
+    """The task sequence ``kind`` (module docstring); ``seed`` fixes the split and the permutations.
+
+    ``event`` (for ``event_digits``) holds ``root``, ``n_train``, ``n_test``,
+    ``spatial_factor``, ``clip`` and ``split`` (True: split classes, False:
+    permuted channels); frames have ``steps`` time bins.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown task sequence {kind!r}; expected one of {KINDS}")
     if n_tasks < 1:
         raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
     if kind == "event_digits":
-        x_tr, y_tr, x_te, y_te = _event_digits(test_fraction, seed)
-        if event_split:
-            return split(x_tr, y_tr, x_te, y_te, n_tasks, "event-split-")
-        return permuted(x_tr, y_tr, x_te, y_te, n_tasks, seed, "event-perm-")
+        event = dict(event or {})
+        arrays = event_digit_arrays(steps=steps, seed=seed, test_fraction=test_fraction, **{
+            k: v for k, v in event.items() if k != "split"})
+        if event.get("split", False):
+            return split(*arrays, n_tasks, "event-split-")
+        return permuted(*arrays, n_tasks, seed, "event-perm-")
     arrays = _digits(test_fraction, seed)
     if kind == "split_digits":
         return split(*arrays, n_tasks, "split-")
     return permuted(*arrays, n_tasks, seed, "perm-")
 
 
-def _event_digits(test_fraction: float, seed: int):
-    try:
-        module = importlib.import_module("neuro.data.digits_nmnist")
-    except ModuleNotFoundError as exc:
-        raise ValueError("event_digits needs neuro.data.digits_nmnist, which is not available in this "
-                         "version yet") from exc
-    return module.continual_arrays(test_fraction=test_fraction, seed=seed)
+def event_digit_arrays(root, n_train: int, n_test: int, spatial_factor: float, clip: float, steps: int, seed: int,
+                       test_fraction: float):
+    """Digits-as-N-MNIST (:mod:`neuro.data.digits_nmnist`, generated under ``root`` if missing) as arrays.
+
+    Frames come from :func:`neuro.data.frames.make_frame_loaders` (``steps``
+    time bins, ``spatial_factor`` pooling); the per-bin event counts become
+    input currents ``min(count, clip) / clip`` of shape ``[N, steps, 2 H W]``.
+    """
+    from neuro.data import digits_nmnist
+    from neuro.data.frames import make_frame_loaders
+
+    if clip <= 0:
+        raise ValueError(f"event clip must be positive, got {clip}")
+    root = Path(root) / f"seed{seed}"
+    digits_nmnist.generate(root, n_train=n_train, n_test=n_test, seed=seed, test_fraction=test_fraction,
+                           progress=False)
+    data = make_frame_loaders(root, "nmnist", n_time_bins=steps, batch_size=256, seed=seed,
+                              spatial_factor=spatial_factor)
+    out = []
+    for loader in (data.train, data.test):
+        frames, labels = zip(*loader)
+        x = torch.cat([f.flatten(2).transpose(0, 1) for f in frames]).clamp(max=clip) / clip
+        out += [x.numpy(), torch.cat(labels).numpy()]
+    return tuple(out)
