@@ -75,7 +75,7 @@ def run(args) -> int:
     k = int(cfg["spectrum"]["k"])
     before, after = lyapunov_spectrum(net, k=k, **lyap), lyapunov_spectrum(pruned, k=k, **lyap)
     report["spectrum_per_second"] = {"dense": before.per_second, "pruned": after.per_second}
-    plot_spectrum(before, out / "spectrum.png", "Leading Lyapunov exponents", {"pruned": after})
+    plot_spectrum(before, out / "spectrum.png", "Leading Lyapunov exponents", {"pruned": after}, label="dense")
     if task:
         _plot_sizes(report, out / "sizes.png")
     if cfg["compare"] is not None:

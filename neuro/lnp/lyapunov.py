@@ -24,7 +24,8 @@ the event simulator (float64), so the Jacobian is evaluated on the true spiking 
 **Direct estimate.** Two nearby trajectories in the event simulator: trials started from
 ``v0`` and ``v0 + eps * xi`` (same inputs); the slope of the mean ``log ||z_a(t) - z_b(t)||``
 over time (``z = (v, i_exc, i_inh)``) estimates the largest exponent while the distance is
-small; a chaotic network's spike trains diverge (``diverged``).
+small; a chaotic network's spike trains diverge (``diverged``) and its perturbed trials do not
+come back (``converged``: the fraction that ends closer to the reference than it started).
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class PerturbationResult:
     log_distance: np.ndarray  # [steps] mean over perturbed trials
     diverged: float  # fraction of perturbed trials whose spike trains differ from the reference
     spike_distance: np.ndarray  # [steps] mean number of differing spikes per step
+    converged: float  # fraction of perturbed trials that end closer to the reference than they started
 
     @property
     def per_second(self) -> float:
@@ -238,10 +240,11 @@ def perturbation_exponent(net: Network, steps: int = 300, eps: float = 1e-6, tri
     t = np.arange(first, min(last, steps))
     slope = float(np.polyfit(t, log_d[t], 1)[0]) if len(t) > 1 else float("nan")
     return PerturbationResult(slope, log_d, float(differ.any(axis=(1, 2)).mean()),
-                              differ.sum(axis=2).mean(axis=0), net.dt)
+                              differ.sum(axis=2).mean(axis=0), float((dist[:, -1] < dist[:, 0]).mean()), net.dt)
 
 
-def plot_spectrum(result: LyapunovResult, path, title: str = "Lyapunov spectrum", others: dict | None = None):
+def plot_spectrum(result: LyapunovResult, path, title: str = "Lyapunov spectrum", others: dict | None = None,
+                  label: str = "network"):
     """Plot the exponents (1/s) against their index; ``others`` adds labelled spectra."""
     import matplotlib
 
@@ -251,8 +254,8 @@ def plot_spectrum(result: LyapunovResult, path, title: str = "Lyapunov spectrum"
     from neuro.io import save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, r in {"network": result, **(others or {})}.items():
-        ax.plot(np.arange(1, len(r.exponents) + 1), r.per_second, "o-", ms=3, label=label)
+    for name, r in {label: result, **(others or {})}.items():
+        ax.plot(np.arange(1, len(r.exponents) + 1), r.per_second, "o-", ms=3, label=name)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xlabel("index i")
     ax.set_ylabel("lambda_i (1/s)")
