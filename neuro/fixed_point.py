@@ -26,7 +26,8 @@ import numpy as np
 from numba import njit
 
 from neuro.network import Network
-from neuro.simulator import SimulationResult, Simulator, _grow, _positive_int, _progress, _uniform
+from neuro.simulator import (SimulationResult, Simulator, positive_int, run_chunks, trial_generators,
+                             xorshift_uniform)
 from neurons import loihi
 from neurons.lif import RESET_MODES
 
@@ -163,7 +164,7 @@ def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, prob, src_ptr, src_idx
                             nf += 1
                 else:
                     for k in range(lo, hi):
-                        if _uniform(rng, r) < prob[k]:
+                        if xorshift_uniform(rng, r) < prob[k]:
                             fired[nf] = k
                             nf += 1
             n_touched = 0
@@ -257,7 +258,7 @@ class FixedPointSimulator(Simulator):
 
         ``state_vars`` come from ``("v", "u", "u_inh")`` and are traced as integers.
         """
-        steps = _positive_int(steps, "steps")
+        steps = positive_int(steps, "steps")
         per_trial = self._normalise_inputs(inputs, trials)
         for spec in per_trial:
             for name in spec:
@@ -271,8 +272,7 @@ class FixedPointSimulator(Simulator):
         refr = np.zeros((n_trials, self.n), np.int64)
         ring_e = np.zeros((n_trials, self.slots, self.n), np.int64)
         ring_i = np.zeros_like(ring_e)
-        rng = np.array([s.generate_state(1, np.uint64)[0] | np.uint64(1)
-                        for s in np.random.SeedSequence(seed).spawn(n_trials)], dtype=np.uint64)
+        rng = trial_generators(seed, n_trials)
         rec_mask = self._record_mask(record)
         unknown = [v for v in state_vars if v not in FIXED_STATE_VARS]
         if unknown:
@@ -281,33 +281,15 @@ class FixedPointSimulator(Simulator):
         tr_vars = np.array([FIXED_STATE_VARS.index(v) for v in state_vars], np.int64) if tr_idx.size \
             else np.empty(0, np.int64)
         trace = np.zeros((n_trials, steps, len(tr_vars), len(tr_idx)), np.int64)
-        max_new = int(rec_mask.sum())
-        cap = max(1024, min(max_new * steps, 4 * max_new + 100_000))
-        rec_t, rec_n = np.empty((n_trials, cap), np.int64), np.empty((n_trials, cap), np.int64)
-        n_rec, t_done = np.zeros(n_trials, np.int64), np.zeros(n_trials, np.int64)
-        bar = _progress(steps, progress)
-        for t1 in range(min(chunk, steps), steps + chunk, chunk):
-            t1 = min(t1, steps)
-            while True:
-                _advance_fixed(t1, t_done, self.pop_lo, self.pop_hi, self.pop_model, self.prob, src_ptr, src_idx,
-                               a["du"], a["du_inh"], a["dv"], a["vth"], a["bias"], a["reset"], a["n_ref"],
-                               a["two_ch"], self.syn_ptr, self.syn_slot, self.syn_w, self.slot_post,
-                               self.slot_delay, self.slot_exp, self.slot_inh, state["u"], state["u_inh"],
-                               state["v"], refr, ring_e, ring_i, rng, rec_mask, rec_t, rec_n, n_rec, max_new,
-                               tr_idx, tr_vars, trace)
-                if (t_done >= t1).all():
-                    break
-                rec_t, rec_n = _grow(rec_t), _grow(rec_n)
-            if bar is not None:
-                bar.update(t1 - bar.n)
-            if t1 == steps:
-                break
-        if bar is not None:
-            bar.close()
-        traces = {(pop, FIXED_STATE_VARS[v]): trace[:, :, i, sl] for pop, sl in trace_neurons.items()
-                  for i, v in enumerate(tr_vars)}
-        local = {pop: (tr_idx[sl] - self.layout[pop][0]) for pop, sl in trace_neurons.items()}
-        return SimulationResult(self.network, steps, dict(self.layout),
-                                [rec_t[r, :n_rec[r]].copy() for r in range(n_trials)],
-                                [rec_n[r, :n_rec[r]].copy() for r in range(n_trials)],
-                                traces, local, {k: state[k] for k in FIXED_STATE_VARS})
+
+        def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
+            _advance_fixed(t1, t_done, self.pop_lo, self.pop_hi, self.pop_model, self.prob, src_ptr, src_idx,
+                           a["du"], a["du_inh"], a["dv"], a["vth"], a["bias"], a["reset"], a["n_ref"],
+                           a["two_ch"], self.syn_ptr, self.syn_slot, self.syn_w, self.slot_post,
+                           self.slot_delay, self.slot_exp, self.slot_inh, state["u"], state["u_inh"],
+                           state["v"], refr, ring_e, ring_i, rng, rec_mask, rec_t, rec_n, n_rec, max_new,
+                           tr_idx, tr_vars, trace)
+
+        spikes = run_chunks(step_to, steps, n_trials, int(rec_mask.sum()), chunk, progress)
+        return self._result(steps, spikes, trace, tr_idx, [FIXED_STATE_VARS[v] for v in tr_vars], trace_neurons,
+                            {k: state[k] for k in FIXED_STATE_VARS})

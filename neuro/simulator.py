@@ -28,7 +28,7 @@ STATE_VARS = ("v", "i_exc", "i_inh")
 
 
 @njit(inline="always")
-def _uniform(rng, r):
+def xorshift_uniform(rng, r):
     """xorshift64* step of trial ``r``'s generator; a float in [0, 1)."""
     x = rng[r]
     x ^= x >> numba.uint64(12)
@@ -72,7 +72,7 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                                 nf += 1
                     else:
                         for k in range(lo, hi):
-                            if _uniform(rng, r) < prob[k]:
+                            if xorshift_uniform(rng, r) < prob[k]:
                                 fired[nf] = k
                                 nf += 1
                 for q in range(nf):
@@ -234,7 +234,7 @@ class Simulator:
         ``initial``: ``{population: {var: [n] or [trials, n]}}`` overrides the network's initial state.
         ``seed`` drives the Poisson sources (one independent stream per trial).
         """
-        steps = _positive_int(steps, "steps")
+        steps = positive_int(steps, "steps")
         per_trial = self._normalise_inputs(inputs, trials)
         n_trials = len(per_trial)
         src_ptr, src_idx = self._pack_spike_inputs(per_trial, steps)
@@ -242,47 +242,37 @@ class Simulator:
         state = self._initial_state(n_trials, initial)
         buf_e = np.zeros((n_trials, self.slots, self.n), self.dtype)
         buf_i = np.zeros_like(buf_e)
-        rng = np.array([s.generate_state(1, np.uint64)[0] | np.uint64(1)
-                        for s in np.random.SeedSequence(seed).spawn(n_trials)], dtype=np.uint64)
+        rng = trial_generators(seed, n_trials)
         rec_mask = self._record_mask(record)
         tr_idx, tr_vars, trace_neurons = self._trace_spec(record_state, state_vars)
         trace = np.zeros((n_trials, steps, len(tr_vars), len(tr_idx)), self.dtype)
-        max_new = int(rec_mask.sum())
-        cap = max(1024, min(max_new * steps, 4 * max_new + 100_000))
-        rec_t = np.empty((n_trials, cap), np.int64)
-        rec_n = np.empty((n_trials, cap), np.int64)
-        n_rec = np.zeros(n_trials, np.int64)
-        t_done = np.zeros(n_trials, np.int64)
         advance = _advance_parallel if n_trials > 1 else _advance_serial
-        bar = _progress(steps, progress)
-        for t1 in range(min(chunk, steps), steps + chunk, chunk):
-            t1 = min(t1, steps)
-            while True:
-                advance(t1, t_done, self.coef, self.prob, self.pop_lo, self.pop_hi, self.pop_model, self.stage_ptr,
-                        *self.csr["exc"], *self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
-                        state["v"], state["i_exc"], state["i_inh"], state["refr"], buf_e, buf_i, rng,
-                        rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace)
-                if (t_done >= t1).all():
-                    break
-                rec_t, rec_n = _grow(rec_t), _grow(rec_n)
-            if bar is not None:
-                bar.update(t1 - bar.n)
-            if t1 == steps:
-                break
-        if bar is not None:
-            bar.close()
-        traces = {(pop, STATE_VARS[v]): trace[:, :, a, sl] for pop, sl in trace_neurons.items()
-                  for a, v in enumerate(tr_vars)}
+
+        def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
+            advance(t1, t_done, self.coef, self.prob, self.pop_lo, self.pop_hi, self.pop_model, self.stage_ptr,
+                    *self.csr["exc"], *self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
+                    state["v"], state["i_exc"], state["i_inh"], state["refr"], buf_e, buf_i, rng,
+                    rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace)
+
+        spikes = run_chunks(step_to, steps, n_trials, int(rec_mask.sum()), chunk, progress)
+        return self._result(steps, spikes, trace, tr_idx, [STATE_VARS[v] for v in tr_vars], trace_neurons,
+                            {k: state[k] for k in STATE_VARS})
+
+    def _result(self, steps, spikes, trace, tr_idx, var_names, trace_neurons, final_state) -> SimulationResult:
+        """Package recorded spikes ``(rec_t, rec_n, n_rec)`` and traces ``[trials, steps, vars, k]``."""
+        rec_t, rec_n, n_rec = spikes
+        traces = {(pop, var): trace[:, :, a, sl] for pop, sl in trace_neurons.items()
+                  for a, var in enumerate(var_names)}
         local = {pop: (tr_idx[sl] - self.layout[pop][0]) for pop, sl in trace_neurons.items()}
         return SimulationResult(self.network, steps, dict(self.layout),
-                                [rec_t[r, :n_rec[r]].copy() for r in range(n_trials)],
-                                [rec_n[r, :n_rec[r]].copy() for r in range(n_trials)],
-                                traces, local, {k: state[k] for k in STATE_VARS})
+                                [rec_t[r, :n_rec[r]].copy() for r in range(len(n_rec))],
+                                [rec_n[r, :n_rec[r]].copy() for r in range(len(n_rec))],
+                                traces, local, final_state)
 
     # --- input packing ----------------------------------------------------------------------------
     def _normalise_inputs(self, inputs, trials):
         if inputs is None or isinstance(inputs, dict):
-            per_trial = [inputs or {}] * (1 if trials is None else _positive_int(trials, "trials"))
+            per_trial = [inputs or {}] * (1 if trials is None else positive_int(trials, "trials"))
         else:
             per_trial = list(inputs)
             if trials is not None and trials != len(per_trial):
@@ -377,7 +367,43 @@ class Simulator:
         return tr_idx, tr_vars, spans
 
 
-def _positive_int(value, name):
+def trial_generators(seed: int, n_trials: int) -> np.ndarray:
+    """Independent, nonzero xorshift64* states for ``n_trials`` trials, derived from ``seed``."""
+    return np.array([s.generate_state(1, np.uint64)[0] | np.uint64(1)
+                     for s in np.random.SeedSequence(seed).spawn(n_trials)], dtype=np.uint64)
+
+
+def run_chunks(step_to, steps: int, n_trials: int, max_new: int, chunk: int = 2000, progress: bool = False):
+    """Drive a compiled kernel to ``steps`` in chunks; returns the spike buffers ``(rec_t, rec_n, n_rec)``.
+
+    ``step_to(t1, t_done, rec_t, rec_n, n_rec, max_new)`` advances every trial ``r``
+    from ``t_done[r]`` towards ``t1`` and stops early when its recording buffer
+    has no room for ``max_new`` more spikes; the buffers are then doubled and the
+    call repeated. Between chunks the progress bar advances.
+    """
+    cap = max(1024, min(max_new * steps, 4 * max_new + 100_000))
+    rec_t = np.empty((n_trials, cap), np.int64)
+    rec_n = np.empty((n_trials, cap), np.int64)
+    n_rec = np.zeros(n_trials, np.int64)
+    t_done = np.zeros(n_trials, np.int64)
+    bar = _progress(steps, progress)
+    for t1 in range(min(chunk, steps), steps + chunk, chunk):
+        t1 = min(t1, steps)
+        while True:
+            step_to(t1, t_done, rec_t, rec_n, n_rec, max_new)
+            if (t_done >= t1).all():
+                break
+            rec_t, rec_n = _grow(rec_t), _grow(rec_n)
+        if bar is not None:
+            bar.update(t1 - bar.n)
+        if t1 == steps:
+            break
+    if bar is not None:
+        bar.close()
+    return rec_t, rec_n, n_rec
+
+
+def positive_int(value, name):
     if int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
