@@ -66,3 +66,14 @@ def test_default_operating_point_is_asynchronous_irregular():
     assert 2.0 < stats["rate_mean_hz"] < 60.0
     assert stats["cv_isi"] > 0.5  # irregular (0.57 at seed 0, 1.0 at seed 1)
     assert stats["synchrony_chi2"] < 0.1  # asynchronous
+
+
+def test_readout_population_is_fed_but_not_recurrent():
+    from neuro.lnp.graph import recurrent_of, subnetwork
+
+    net = build_hrsnn(n=50, k=6, n_readout=3, seed=0)
+    assert net.population("readout").reset == "none"
+    assert net.projection("exc->readout").synapses.nnz == 40 * 3
+    assert recurrent_of(net).populations == ("exc", "inh")
+    sub = subnetwork(net, {"exc": np.arange(40) < 20})
+    assert sub.projection("exc->readout").synapses.n_pre == 20

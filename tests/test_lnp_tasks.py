@@ -67,3 +67,8 @@ def test_ridge_matches_the_normal_equations_and_picks_small_alpha_for_clean_data
     coef = np.linalg.solve(xc.T @ xc + np.eye(8), xc.T @ (y - y.mean()))
     np.testing.assert_allclose(pred, xc @ coef + y.mean(), atol=1e-10)
     assert np.abs(ridge_fit(x, y)(x) - y).max() < 1e-3  # noiseless: the smallest alpha wins
+
+
+def test_tasks_need_an_input_population():
+    with pytest.raises(ValueError, match="named 'input'"):
+        predict_series(build_hrsnn(n=40, k=4, n_input=0, seed=0))

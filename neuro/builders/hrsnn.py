@@ -112,8 +112,7 @@ def build_hrsnn(config: dict | None = None, seed=None, **overrides) -> Network:
         for pre, idx in order.items():
             projs.append(Projection(f"{pre}->readout", pre, "readout",
                                     all_to_all(len(idx), int(cfg["n_readout"]), weight=0.0, delay=1)))
-    meta = {"builder": "hrsnn", "seed": seed if isinstance(seed, int) else None,
-            "config": {k: v for k, v in cfg.items()}}
+    meta = {"builder": "hrsnn", "seed": seed if isinstance(seed, int) else None, "config": dict(cfg)}
     return Network(tuple(pops), tuple(projs), dt, meta)
 
 

@@ -51,9 +51,6 @@ class Recurrent:
         np.add.at(out, (self.post[sel], self.pre[sel]), w[sel])
         return out
 
-    def global_index(self, population: str, local) -> np.ndarray:
-        return self.layout[population][0] + np.asarray(local, dtype=np.int64)
-
 
 def recurrent_populations(net: Network) -> tuple:
     lif_pops = {p.name for p in net.populations if p.model == "lif"}

@@ -99,11 +99,9 @@ def surrogate_derivative(x: np.ndarray, width: float) -> np.ndarray:
 
 @dataclass
 class Trajectory:
-    """Per step ``t`` and recurrent neuron: pre-reset potential ``u``, currents, spikes, integrating flag."""
+    """Per step ``t`` and recurrent neuron: pre-reset potential ``u``, spikes, integrating flag."""
 
     u: np.ndarray
-    i_exc: np.ndarray
-    i_inh: np.ndarray
     spikes: np.ndarray
     integrating: np.ndarray
 
@@ -122,7 +120,7 @@ def trajectory(net: Network, rec: Recurrent, steps: int, inputs=None, seed: int 
     u = c[lif.V_REST] + c[lif.A_MEM] * (v_prev - c[lif.V_REST]) + ie + ii + c[lif.BIAS]
     integrating = _integrating(s, c[lif.N_REF].astype(int))
     u = np.where(integrating, u, v)
-    return Trajectory(u, ie, ii, s, integrating)
+    return Trajectory(u, s, integrating)
 
 
 def _integrating(spikes: np.ndarray, n_ref: np.ndarray) -> np.ndarray:

@@ -181,6 +181,15 @@ def _standardise(train, test):
     return (train - mu) / sd, (test - mu) / sd
 
 
+def _input_size(net: Network) -> int:
+    """Size of the network's ``input`` population (a spike source the tasks drive)."""
+    names = [p.name for p in net.populations if p.model == "spike_source"]
+    if "input" not in names:
+        raise ValueError("the tasks drive a spike_source population named 'input'; this network has "
+                         f"spike sources {names}")
+    return net.population("input").size
+
+
 def _activity(result: SimulationResult, pops) -> tuple[np.ndarray, float, dict]:
     rates = np.concatenate([result.rates(p).mean(axis=0) for p in pops])
     sop_rate = float(sops(result).mean() / (result.steps * result.dt))
@@ -193,7 +202,7 @@ def predict_series(net: Network, name: str = "mackey_glass", *, n_train: int = 2
                    seed: int = 0) -> TaskResult:
     """``horizon``-sample-ahead prediction of a series with a ridge readout (module docstring)."""
     pops = recurrent_populations(net)
-    n_input = net.population("input").size
+    n_input = _input_size(net)
     n_seg = int(np.ceil((n_train + n_test) / segment))
     u = series(name, n_seg * segment + washout + horizon)
     inputs, targets = [], []
@@ -224,7 +233,7 @@ def classify_digits(net: Network, *, steps_per_image: int = 50, max_rate: float 
     pops = recurrent_populations(net)
     data = load_digits()
     x_img, labels = data.data[:n_images], data.target[:n_images]
-    n_input = net.population("input").size
+    n_input = _input_size(net)
     if n_input != x_img.shape[1]:
         raise ValueError(f"digits need an input population of {x_img.shape[1]} neurons (one per pixel), "
                          f"got {n_input}")
