@@ -15,12 +15,21 @@ SMALL = {"seed": 0, "epochs": 3, "data": {"batch_size": 50},
          "optim": {"lr": 5e-3}}
 
 
+def _subset(data, n_train, n_test):
+    """A small training and test set keeps the tests fast."""
+    data.x_train, data.y_train = data.x_train[:n_train], data.y_train[:n_train]
+    data.x_test, data.y_test = data.x_test[:n_test], data.y_test[:n_test]
+    return data
+
+
 @pytest.fixture(scope="module")
 def digits():
-    data = rate_coded_digits(time_steps=6, test_size=300, seed=0)
-    keep = torch.arange(600)  # a small training set keeps the test fast
-    data.x_train, data.y_train = data.x_train[keep], data.y_train[keep]
-    return data
+    return _subset(rate_coded_digits(time_steps=6, test_size=300, seed=0), 600, 300)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _subset(rate_coded_digits(time_steps=4, test_size=100, seed=0), 200, 50)
 
 
 def _weights(model):
@@ -39,23 +48,23 @@ def test_a_small_snn_learns_digits(digits, tmp_path):
     assert [r["epoch"] for r in json.loads((tmp_path / "metrics.json").read_text())] == [0, 1, 2, 3]
 
 
-def test_resume_after_an_epoch_gives_identical_weights(digits, tmp_path):
+def test_resume_after_an_epoch_gives_identical_weights(tiny, tmp_path):
     cfg = config.resolve({**SMALL, "epochs": 2})
-    full, _ = fit(cfg, digits, tmp_path / "full", progress=False)
-    fit(cfg, digits, tmp_path / "cut", progress=False, stop_after=1)
+    full, _ = fit(cfg, tiny, tmp_path / "full", progress=False)
+    fit(cfg, tiny, tmp_path / "cut", progress=False, stop_after=1)
     assert torch.load(tmp_path / "cut" / CHECKPOINT, weights_only=True)["epoch"] == 1
-    resumed, history = fit(cfg, digits, tmp_path / "cut", resume=True, progress=False)
+    resumed, history = fit(cfg, tiny, tmp_path / "cut", resume=True, progress=False)
     assert [r["epoch"] for r in history] == [0, 1, 2]
     a, b = _weights(full), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_refuses_another_config(digits, tmp_path):
-    fit(config.resolve({**SMALL, "epochs": 1}), digits, tmp_path, progress=False)
+def test_resume_refuses_another_config(tiny, tmp_path):
+    fit(config.resolve(SMALL), tiny, tmp_path, progress=False, stop_after=1)
     with pytest.raises(ValueError, match="different config"):
-        fit(config.resolve({**SMALL, "epochs": 1, "seed": 5}), digits, tmp_path, resume=True, progress=False)
+        fit(config.resolve({**SMALL, "seed": 5}), tiny, tmp_path, resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        fit(config.resolve(SMALL), digits, tmp_path / "empty", resume=True, progress=False)
+        fit(config.resolve(SMALL), tiny, tmp_path / "empty", resume=True, progress=False)
 
 
 def test_batches_depend_on_seed_and_epoch_and_shard_exactly():

@@ -97,7 +97,7 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
     else:
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test, device, dtype)
         history.append(_row(0, None, None, test_loss, test_acc, opt.param_groups[0]["lr"], 0.0, 0))
-    net = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 else model
+    net = nn.parallel.DistributedDataParallel(model, forward_sync_buffers=False) if world > 1 else model
     last = epochs if stop_after is None else min(epochs, stop_after)
     for epoch in range(start, last + 1):
         t0 = time.perf_counter()
