@@ -7,7 +7,7 @@ from neuro.lnp.lyapunov import largest_lyapunov
 from neuro.lnp.neuron_prune import betweenness_scores, select_top
 from neuro.lnp.pipeline import baseline_prune, lnp_prune, network_size
 from neuro.lnp.sparsify import sampling_probabilities, sparsify_synapses
-from neuro.lnp.stabilize import stabilize
+from neuro.lnp.stabilize import mean_rate, stabilize
 from synapses import obeys_dale
 
 LYAP = {"steps": 300, "warmup": 100}
@@ -44,6 +44,14 @@ def test_stabilize_brings_the_exponent_to_zero_or_below():
     stable, info = stabilize(net, lyapunov=LYAP, iterations=3)
     assert info["lambda_after"] <= 0 and largest_lyapunov(stable, **LYAP) <= 0
     assert info["tau_factor"] < 1
+
+
+def test_rate_preserving_stabilisation_lowers_the_rate_and_stays_stable():
+    net = build_hrsnn(n=100, k=10, seed=0)
+    plain, _ = stabilize(net, lyapunov=LYAP, iterations=3)
+    kept, info = stabilize(net, lyapunov=LYAP, iterations=3, preserve_rate=True)
+    assert info["lambda_after"] <= 0 and info["drive_factor"] < 1
+    assert mean_rate(kept) < mean_rate(plain)
 
 
 def test_lnp_and_baselines_reach_the_same_size():

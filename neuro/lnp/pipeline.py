@@ -31,6 +31,7 @@ LNP_DEFAULTS = {
     "noise_gain": 0.9,  # kappa of the linearised model (sparsify.py)
     "pivots": 64,  # betweenness: sampled source neurons
     "stabilize": True,
+    "preserve_rate": True,  # step 3: bring the mean rate back down by lowering the drive
     "target": 0.0,  # step 3: lambda_max (per step) must end <= target
     "min_factor": 0.25,
     "iterations": 5,
@@ -52,7 +53,7 @@ def _finish(net: Network, cfg: dict) -> tuple[Network, dict]:
     if not cfg["stabilize"]:
         lam = largest_lyapunov(net, **cfg["lyapunov"])
         return net, {"lambda_before": lam, "lambda_after": lam, "tau_factor": 1.0, "weight_factor": 1.0}
-    return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"])
+    return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"], cfg["preserve_rate"])
 
 
 def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:

@@ -11,6 +11,10 @@ Shorter membranes integrate less recurrent input (the PSP area of a fixed synapt
 scales with ``tau``), so the loop gain and ``lambda_max`` fall. ``c`` is the largest value found by
 bisection with ``lambda_max(c) <= target``; if even ``min_factor`` does not suffice, the recurrent
 weights are then scaled by a factor found the same way (``gain``).
+
+Shorter membranes with the same steady-state drive fire faster. With ``preserve_rate`` the drive
+(bias) is then scaled down (bisection) until the autonomous mean rate is back at its value before
+stabilisation, and, if that raised ``lambda_max`` above the target, the weights are scaled again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from neuro.lnp.graph import recurrent_of, with_params, with_synapses
 from neuro.lnp.lyapunov import largest_lyapunov
 from neuro.network import Network
+from neuro.simulator import Simulator
 from neurons import lif
 
 
@@ -35,6 +40,31 @@ def scale_timescales(net: Network, factor: float) -> Network:
     new_tau = np.maximum(factor * tau, net.dt)
     ratio = (1.0 - lif.decay(new_tau, net.dt)) / np.maximum(1.0 - lif.decay(tau, net.dt), 1e-12)
     return with_params(net, rec, tau_mem=new_tau, bias=bias * ratio)
+
+
+def scale_drive(net: Network, factor: float) -> Network:
+    """The bias of every recurrent neuron times ``factor``."""
+    rec = recurrent_of(net)
+    bias = np.concatenate([net.population(p).params["bias"] for p in rec.populations])
+    return with_params(net, rec, bias=bias * factor)
+
+
+def mean_rate(net: Network, steps: int = 500, seed: int = 0) -> float:
+    """Mean firing rate (Hz) of the recurrent neurons, autonomous run (no input)."""
+    rec = recurrent_of(net)
+    res = Simulator(net).run(steps, seed=seed, record=list(rec.populations))
+    return float(np.mean(np.concatenate([res.rates(p)[0] for p in rec.populations])))
+
+
+def match_rate(net: Network, rate: float, iterations: int = 6) -> tuple[Network, float]:
+    """Scale the drive by the factor in ``[0, 1]`` (bisection) whose mean rate is closest to ``rate``."""
+    lo, hi = 0.0, 1.0
+    if mean_rate(net) <= rate:
+        return net, 1.0
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if mean_rate(scale_drive(net, mid)) <= rate else (lo, mid)
+    return scale_drive(net, hi), hi
 
 
 def scale_recurrent_weights(net: Network, factor: float) -> Network:
@@ -53,12 +83,22 @@ def _largest_passing(transform, lyap, target, lo, iterations):
     return lo
 
 
+def _stabilise_weights(net, lyap, target, iterations):
+    gain = _largest_passing(lambda g: scale_recurrent_weights(net, g), lyap, target, 0.0, iterations)
+    if gain is None:
+        raise ValueError("stabilisation failed: lambda_max stays above the target even without recurrence")
+    return scale_recurrent_weights(net, gain), gain
+
+
 def stabilize(net: Network, target: float = 0.0, min_factor: float = 0.1, iterations: int = 6,
-              lyapunov: dict | None = None) -> tuple[Network, dict]:
+              lyapunov: dict | None = None, preserve_rate: bool = False) -> tuple[Network, dict]:
     """Return ``(network with lambda_max <= target, info)`` (module docstring).
 
     ``lyapunov`` holds keyword arguments of :func:`neuro.lnp.lyapunov.largest_lyapunov`.
-    ``info``: ``lambda_before``, ``lambda_after`` (per step), ``tau_factor``, ``weight_factor``.
+    ``preserve_rate``: afterwards scale the drive down until the autonomous mean rate is back at
+    its value before stabilisation, and re-stabilise with the weights if needed.
+    ``info``: ``lambda_before``, ``lambda_after`` (per step), ``tau_factor``, ``weight_factor``,
+    ``drive_factor``.
     """
     kw = dict(lyapunov or {})
 
@@ -66,17 +106,19 @@ def stabilize(net: Network, target: float = 0.0, min_factor: float = 0.1, iterat
         return largest_lyapunov(candidate, **kw)
 
     before = lyap(net)
-    info = {"lambda_before": before, "tau_factor": 1.0, "weight_factor": 1.0}
+    info = {"lambda_before": before, "tau_factor": 1.0, "weight_factor": 1.0, "drive_factor": 1.0}
     if before <= target:
         return net, {**info, "lambda_after": before}
+    rate = mean_rate(net) if preserve_rate else None
     factor = _largest_passing(lambda c: scale_timescales(net, c), lyap, target, min_factor, iterations)
+    out = scale_timescales(net, min_factor if factor is None else factor)
+    info["tau_factor"] = min_factor if factor is None else factor
     if factor is None:
-        slow = scale_timescales(net, min_factor)
-        gain = _largest_passing(lambda g: scale_recurrent_weights(slow, g), lyap, target, 0.0, iterations)
-        if gain is None:
-            raise ValueError("stabilisation failed: lambda_max stays above the target even without recurrence")
-        out, info = scale_recurrent_weights(slow, gain), {**info, "tau_factor": min_factor, "weight_factor": gain}
-    else:
-        out, info = scale_timescales(net, factor), {**info, "tau_factor": factor}
+        out, info["weight_factor"] = _stabilise_weights(out, lyap, target, iterations)
+    if preserve_rate:
+        out, info["drive_factor"] = match_rate(out, rate, iterations)
+        if lyap(out) > target:
+            out, gain = _stabilise_weights(out, lyap, target, iterations)
+            info["weight_factor"] *= gain
     out = replace(out, metadata={**out.metadata, "stabilised": {k: float(v) for k, v in info.items()}})
     return out, {**info, "lambda_after": lyap(out)}
