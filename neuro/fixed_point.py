@@ -26,8 +26,7 @@ import numpy as np
 from numba import njit
 
 from neuro.network import Network
-from neuro.simulator import (SimulationResult, Simulator, positive_int, run_chunks, trial_generators,
-                             xorshift_uniform)
+from neuro.simulator import SimulationResult, Simulator, positive_int, run_chunks, trial_generators, xorshift_uniform
 from neurons import loihi
 from neurons.lif import RESET_MODES
 
