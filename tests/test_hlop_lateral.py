@@ -107,3 +107,12 @@ def test_state_dict_round_trip_keeps_rows_and_frozen_count():
     copy = LateralCircuit(12)
     copy.load_state_dict(circuit.state_dict())
     assert copy.n_frozen == 5 and torch.equal(copy.weight, circuit.weight)
+
+
+def test_a_diverging_hebbian_rule_is_reported_not_hidden():
+    circuit = LateralCircuit(16, lr=5.0)
+    circuit.add_subspace(4, torch.Generator().manual_seed(0))
+    x = 10 * torch.rand(64, 16, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match="diverged"):
+        for _ in range(20):
+            circuit.hebbian_update(x)

@@ -37,7 +37,7 @@ DEFAULTS = {
     "hlop": {"lateral_first": [16, 60, 60], "lateral_increment": [12, 30, 30], "lr": [0.1, 0.05, 0.05],
              "iterations": 5, "momentum": 0.9, "clip": 10.0, "spiking": False, "spike_scale": 20.0,
              "spike_steps": 40.0},
-    "ewc": {"strength": 10000.0, "fisher_samples": 200},
+    "ewc": {"strength": 1000.0, "fisher_samples": 200},
     "methods": list(METHODS),
     "seeds": [0, 1, 2],
 }
@@ -114,8 +114,13 @@ def train_epochs(model: SpikingMLP, x: torch.Tensor, y: torch.Tensor, mask: torc
             z = model(x[idx], t["training"], project=project, hebbian=strategy.hebbian)
             loss = model.loss(restrict_logits(z, mask[idx]), y[idx], t["training"])
             penalty = strategy.penalty(model)
+            if penalty is not None:
+                loss = loss + penalty
+            if not torch.isfinite(loss):
+                raise ValueError(f"{strategy.name}: the loss became non-finite on task {task_index}; lower "
+                                 "train.lr (or ewc.strength)")
             optimizer.zero_grad()
-            (loss if penalty is None else loss + penalty).backward()
+            loss.backward()
             optimizer.step()
         if bar is not None:
             bar.update()
@@ -158,7 +163,7 @@ def run_multitask(tasks: list[Task], config: dict, seed: int, bar: tqdm | None =
 
 def run_experiment(config: dict, progress: bool = True) -> dict:
     """Every method on every seed; per-seed results and mean/std of ACC, BWT, FWT per method."""
-    config = resolve_config(config) if set(config) != set(DEFAULTS) else config
+    config = resolve_config(config)
     results: dict[str, list[dict]] = {m: [] for m in config["methods"]}
     n_tasks, epochs = int(config["tasks"]["n_tasks"]), int(config["train"]["epochs"])
     total = len(config["seeds"]) * epochs * n_tasks * len(config["methods"])

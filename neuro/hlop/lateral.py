@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 ORTHONORMAL_TOL = 1e-4
+DIVERGED_NORM = 10.0
 
 
 class LateralCircuit(nn.Module):
@@ -141,6 +142,11 @@ class LateralCircuit(nn.Module):
             delta = (y[:, learn].T @ (x - x_hat) / x.shape[0]).clamp(-self.clip, self.clip)
             self.velocity[learn] = self.momentum * self.velocity[learn] + (1 - self.momentum) * delta
             self.weight[learn] += self.lr * self.velocity[learn]
+        norms = torch.linalg.norm(self.weight[learn], dim=1)
+        if not bool(torch.isfinite(norms).all()) or float(norms.max()) > DIVERGED_NORM:
+            raise ValueError(f"LateralCircuit(n_in={self.n_in}): the Hebbian rule diverged (row norm "
+                             f"{float(norms.max()):.3g}; Oja rows converge to norm 1): lower its lr ({self.lr}) "
+                             "or scale the activity down")
 
     def extra_repr(self) -> str:
         return (f"n_in={self.n_in}, size={self.size}, frozen={self.n_frozen}, lr={self.lr}, "

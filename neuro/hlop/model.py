@@ -17,7 +17,9 @@ presynaptic activity ``a_{l-1}``. Two training modes:
   steps, the loss is ``(1/T) sum_t CE(z[t])`` and ``dL/dW_l = sum_t delta_l[t]
   a_hat_{l-1}[t]^T`` with the presynaptic trace ``a_hat[t] = lambda a_hat[t-1] +
   a[t]`` (``lambda`` = the postsynaptic membrane decay ``exp(-dt/tau_mem)``,
-  0 for the readout). The lateral circuits see the traces.
+  0 for the readout). The lateral circuits learn from the traces in rate units,
+  ``(1 - lambda) a_hat[t]`` (same subspace; unscaled traces of a decay-0.82 neuron
+  are ~5x larger and made the Hebbian rule diverge at the BPTT learning rates).
 
 With ``project=True`` every weight gradient uses the residual of its
 activity under the frozen lateral subspace (:mod:`neuro.hlop.projection`).
@@ -91,8 +93,8 @@ class SpikingMLP(nn.Module):
                 if online:
                     prev = traces[i]
                     traces[i] = eligibility = a.detach() if prev is None else decays[i] * prev + a.detach()
-                if hebbian:
-                    seen[i].append((a if eligibility is None else eligibility).detach())
+                if hebbian:  # traces scaled by (1 - lambda) to rate units: the Hebbian step size stays stable
+                    seen[i].append(a.detach() if eligibility is None else (1 - decays[i]) * eligibility)
                 if i == 0 and x_residual is not None:  # a constant input needs its residual once
                     z = projected_linear(layer, a, None, x_residual)
                 else:
