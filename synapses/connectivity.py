@@ -24,28 +24,29 @@ def _values(spec, rng: np.random.Generator, n: int) -> np.ndarray:
 
 @njit(cache=True)
 def _sample_rows(counts, n_cols, seed, exclude):
-    """For row r, ``counts[r]`` distinct columns of ``0..n_cols-1`` (Floyd's algorithm).
+    """For row r, ``counts[r]`` distinct sorted columns of ``0..n_cols-1`` (Floyd's algorithm).
 
     If ``exclude[r] >= 0`` that column is never chosen (no autapses).
     """
     np.random.seed(seed)
     out = np.empty(counts.sum(), np.int64)
+    taken = np.zeros(n_cols, np.bool_)
     pos = 0
     for r in range(len(counts)):
-        k = counts[r]
         skip = exclude[r]
         m = n_cols - 1 if skip >= 0 else n_cols
-        chosen = set()
-        for j in range(m - k, m):
-            c = np.random.randint(0, j + 1)
-            if c in chosen:
-                c = j
-            chosen.add(c)
         start = pos
-        for c in chosen:
-            out[pos] = c + 1 if (skip >= 0 and c >= skip) else c
+        for j in range(m - counts[r], m):
+            c = np.random.randint(0, j + 1)
+            if taken[c]:
+                c = j
+            taken[c] = True
+            out[pos] = c
             pos += 1
-        out[start:pos] = np.sort(out[start:pos])
+        row = np.sort(out[start:pos])
+        for q in range(row.size):
+            taken[row[q]] = False
+            out[start + q] = row[q] + 1 if (skip >= 0 and row[q] >= skip) else row[q]
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +91,25 @@ class CSR:
         return CSR(self.n_pre, self.n_post, indptr, self.indices[keep], self.weights[keep], self.delays[keep])
 
 
+def _is_sorted(a: np.ndarray) -> bool:
+    return bool(a.size < 2 or np.all(a[1:] >= a[:-1]))
+
+
+@njit(cache=True)
+def _counting_order(keys, n_keys):
+    """Stable permutation sorting ``keys`` (integers in ``0..n_keys-1``), in linear time."""
+    start = np.zeros(n_keys + 1, np.int64)
+    for k in keys:
+        start[k + 1] += 1
+    for i in range(n_keys):
+        start[i + 1] += start[i]
+    order = np.empty(keys.size, np.int64)
+    for i in range(keys.size):
+        order[start[keys[i]]] = i
+        start[keys[i]] += 1
+    return order
+
+
 def from_coo(pre, post, weights, delays, n_pre: int, n_post: int) -> CSR:
     """CSR from synapse lists; synapses are sorted by (pre, post)."""
     pre = np.asarray(pre, dtype=np.int64)
@@ -100,9 +120,14 @@ def from_coo(pre, post, weights, delays, n_pre: int, n_post: int) -> CSR:
         raise ValueError(f"presynaptic index outside 0..{n_pre - 1}")
     weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), pre.shape)
     delays = np.broadcast_to(np.asarray(delays), pre.shape)
-    order = np.lexsort((post, pre))
+    key = pre * max(n_post, 1) + post
+    if not _is_sorted(key):  # builders emit lists sorted by (pre, post) or by (post, pre)
+        order = _counting_order(pre, n_pre)  # O(nnz); enough when the lists were sorted by post
+        if not _is_sorted(key[order]):
+            order = np.argsort(key, kind="stable")
+        post, weights, delays = post[order], weights[order], delays[order]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
-    return CSR(n_pre, n_post, indptr, post[order], weights[order], delays[order])
+    return CSR(n_pre, n_post, indptr, post, weights, delays)
 
 
 def from_dense(matrix, delays=1, keep_zeros: bool = False) -> CSR:
