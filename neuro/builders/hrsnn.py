@@ -1,8 +1,10 @@
 """Heterogeneous recurrent spiking networks (HRSNN) and clustered HRSNNs (CHRSNN).
 
-Chakraborty & Mukhopadhyay (Front. Neurosci. 2023; ICLR 2024): a recurrent layer of
-LIF neurons whose membrane time constants are drawn from a gamma distribution; a
-CHRSNN splits the layer into clusters with different time-constant distributions.
+After Chakraborty & Mukhopadhyay ("Heterogeneous neuronal and synaptic dynamics ...",
+ICLR 2023) and Chakraborty, Kang, Kumar & Mukhopadhyay (ICLR 2024), as summarised in
+``shared/research/snn_papers.md`` section 3: a recurrent layer of LIF neurons whose membrane
+time constants are drawn from a gamma distribution; a CHRSNN splits the layer into clusters
+with different time-constant distributions. The E/I split, weights and drive are our choices.
 
 The network built here (``n`` neurons, ``exc_fraction`` of them excitatory)::
 
@@ -27,8 +29,8 @@ over the ring) connects clusters mostly internally. Per neuron ``i``:
   steps (>= 1).
 
 The default operating point (``drive = 1.5`` above threshold, strong inhibition ``g = 9``, a
-2 ms refractory period) gives
-asynchronous irregular activity at a few Hz to tens of Hz (see ``docs/lnp.md``).
+2 ms refractory period) gives asynchronous irregular activity at ~12 Hz on average, with a
+skewed rate distribution (see ``docs/lnp.md``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 
     1. sparsify   keep ~synapse_keep of the recurrent synapses, sampled by noise score, reweighted 1/p
     2. neurons    keep the neuron_keep best-betweenness neurons per population on the sparsified graph
-    3. stabilise  shorten the membrane time constants until lambda_max <= target
+    3. stabilise  shorten the membrane time constants (then scale the weights) until lambda_max <= target,
+                  then lower the drive back to the pre-stabilisation rate (preserve_rate)
 
 Baselines (``method='random'|'activity'``) replace steps 1-2 by a selection of the same final
 size (neurons per population and recurrent synapses of the LNP result) and share step 3.
