@@ -381,19 +381,21 @@ def _plot(report: dict, out_dir: Path) -> None:
     granet_run = next((r for r in report["runs"] if r["method"] == "granet"), None)
     if granet_run is not None:
         ev = granet_run["events"]
+        size = sum(granet_run["nnz"].values()) / granet_run["density"]  # all maskable weights
         axes[-1].plot([e["step"] for e in ev], [e["density"] for e in ev], label="density")
-        axes[-1].plot([e["step"] for e in ev], [e["regrown"] / max(1, sum(granet_run["nnz"].values())) for e in ev],
-                      label="regrown / nnz")
+        axes[-1].plot([e["step"] for e in ev], [e["regrown"] / (e["density"] * size) for e in ev],
+                      label="regrown / nnz (regeneration rate)")
         axes[-1].set(xlabel="optimiser step", title=f"GraNet schedule (sparsity {granet_run['sparsity']:g})")
         axes[-1].legend()
     save_figure(fig, out_dir / "granet_accuracy.png")
     if "snn" in report:
         fig, ax = plt.subplots(figsize=(5, 4))
+        groups: dict = {}
         for row in report["snn"]["runs"]:
-            ax.scatter(row["sops"], 100 * row["test_accuracy"], label=f"{row['method']}@{row['sparsity']:g}")
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles))
-        ax.legend(unique.values(), unique.keys(), fontsize=7)
+            groups.setdefault(f"{row['method']}@{row['sparsity']:g}", []).append(row)
+        for label, rows in groups.items():
+            ax.scatter([r["sops"] for r in rows], [100 * r["test_accuracy"] for r in rows], label=label)
+        ax.legend(fontsize=7)
         ax.set(xscale="log", xlabel="synaptic operations per sample", ylabel="test accuracy (%)",
                title="spiking MLP: accuracy vs SOPs")
         save_figure(fig, out_dir / "granet_snn_sops.png")
