@@ -101,3 +101,24 @@ def check_keys(section: dict, allowed, where: str) -> None:
     unknown = sorted(set(section) - set(allowed))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def merge_config(user: dict | None, defaults: dict, where: str) -> dict:
+    """A deep copy of ``defaults`` updated by ``user``: top-level keys, and the keys inside mapping sections.
+
+    Unknown keys at either level and a non-mapping given for a section raise :class:`ConfigError` naming ``where``.
+    """
+    import copy
+
+    user = dict(user or {})
+    check_keys(user, defaults, where)
+    out = copy.deepcopy(defaults)
+    for key, value in user.items():
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {key!r} must be a mapping, got {type(value).__name__}")
+            check_keys(value, defaults[key], f"{where} [{key}]")
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out

@@ -36,13 +36,12 @@ Schema (every key optional; the defaults are the built-in digits-as-N-MNIST run)
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import torch
 
-from neuro.io import ConfigError, check_keys
+from neuro.io import ConfigError, check_keys, merge_config
 from neuro.training.layers import Conv, Dense, Readout, Recurrent, conv_output_shape
 from neuro.training.model import READOUTS, SpikingNet
 from neurons import RESET_MODES, sample_timescales
@@ -64,17 +63,7 @@ SCHEDULES = ("cosine", "constant")
 
 def resolve(config: dict | None) -> dict:
     """Defaults merged with ``config`` (one level of sections), unknown keys and bad values rejected."""
-    config = dict(config or {})
-    check_keys(config, DEFAULTS, "train config")
-    out = copy.deepcopy(DEFAULTS)
-    for key, value in config.items():
-        if isinstance(DEFAULTS[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"train config: {key!r} must be a mapping, got {type(value).__name__}")
-            check_keys(value, DEFAULTS[key], f"train config [{key}]")
-            out[key].update(value)
-        else:
-            out[key] = value
+    out = merge_config(config, DEFAULTS, "train config")
     _validate(out)
     return out
 
