@@ -8,8 +8,8 @@ embedding of coordinate ``c`` to a scalar, ``w_hat_c = f_W(P e_c)``:
     L_SR(W) = sum_c (W_c - f_W(P e_c))^2          self-replication loss
     F(W)_c  = f_W(P e_c)                          regeneration: W <- F(W)
 
-``W = 0`` is a perfect quine for a bias-free odd net and scaling ``W`` changes the
-error, so the loss is always reported with ``L_SR / ||W||^2`` and ``||W||^2``.
+``W = 0`` is a perfect quine (zero weights and biases output 0) and scaling ``W`` changes
+the error, so the loss is always reported with ``L_SR / ||W||^2`` and ``||W||^2``.
 Optimisation minimises ``L_SR`` by Adam with the target ``W`` detached (default,
 as in the reference runs) or not. Regeneration is exact (``W`` becomes ``F(W_old)``)
 but guarded: it is refused (``W`` unchanged) when ``||F(W)||^2`` leaves
