@@ -217,8 +217,8 @@ class GraNetSchedule:
 class GraNet:
     """Drives :class:`Masks` through a :class:`GraNetSchedule`; call :meth:`step` after ``optimizer.step()``.
 
-    ``init='erk'`` starts from a random ERK mask at ``init_density`` (dense if it is 1).
-    ``history`` records ``(step, density, regrown)`` at every event.
+    A schedule with ``init_density < 1`` starts from a random ERK mask at that density
+    (drawn with ``generator``). ``history`` records ``(step, density, regrown)`` at every event.
     """
 
     def __init__(self, model: nn.Module, optimizer, schedule: GraNetSchedule, generator: torch.Generator):
