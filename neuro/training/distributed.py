@@ -47,6 +47,7 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, fn, args):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # as torchrun does: no oversubscription
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         fn(*args)
