@@ -22,6 +22,7 @@ step by step (``begin`` once per sequence, then ``step``). Per-neuron parameters
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -47,11 +48,8 @@ class LIFLayer(nn.Module):
         super().__init__()
         self.synapse = synapse
         self.out_shape = tuple(int(d) for d in out_shape)
-        size = 1
-        for d in self.out_shape:
-            size *= d
-        self.cell = LIFCell(size, dt, reset, use_mpr, spike_fn, learn_tau, tau_mem=tau_mem, tau_syn=tau_syn,
-                            **params)
+        self.cell = LIFCell(math.prod(self.out_shape), dt, reset, use_mpr, spike_fn, learn_tau, tau_mem=tau_mem,
+                            tau_syn=tau_syn, **params)
 
     @property
     def size(self) -> int:
