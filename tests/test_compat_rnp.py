@@ -150,4 +150,4 @@ def test_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         rnp.run_from_config({"widht": 8}, tmp_path)
     with pytest.raises(ValueError, match="only one of prune_threshold and prune_ratio"):
-        rnp.run_from_config({"prune_ratio": 0.1}, tmp_path)
+        rnp.run_from_config({"prune_threshold": 0.2}, tmp_path)

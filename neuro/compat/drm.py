@@ -218,7 +218,7 @@ def run_agent(cfg: dict, variant: str, seed: int) -> dict:
         if step % cfg["dormant_every"] == 0:
             beta = agent.measure_dormancy(buffer.sample(cfg["batch_size"], rng)[0], step)
             log.append({"step": step, "beta": beta, "sigma": agent.sigma(step), "lambda": agent.lam(),
-                        "awake": agent.exploration.awake_step is not None})
+                        "awake": agent.use_drm and agent.exploration.awake_step is not None})
         if agent.use_drm and step % cfg["perturb_every"] == 0:
             perturbations.append({"step": step, "beta": agent.beta, "alpha": agent.perturb(step)})
     env.close()

@@ -31,8 +31,8 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from neuro.compat import backdoor as bd
-from neuro.compat.common import minibatches
-from neuro.io import check_keys, save_figure
+from neuro.compat.common import check_config, minibatches, seeds_of
+from neuro.io import save_figure
 
 MASKABLE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -226,13 +226,11 @@ DEFAULTS = {
 
 
 def _validate(config: dict) -> dict:
-    check_keys(config, DEFAULTS, "rnp config")
-    cfg = {**DEFAULTS, **config}
-    if not cfg["seeds"] or not all(isinstance(s, int) for s in cfg["seeds"]):
-        raise ValueError(f"rnp config: seeds must be a non-empty list of ints, got {cfg['seeds']!r}")
+    cfg = check_config(config, DEFAULTS, "rnp config")
+    cfg["seeds"] = seeds_of(cfg)
     if not 0.0 < cfg["defense_fraction"] < 1.0:
         raise ValueError(f"rnp config: defense_fraction must be in (0, 1), got {cfg['defense_fraction']}")
-    if cfg["prune_threshold"] is not None and cfg["prune_ratio"] is not None:
+    if (cfg["prune_threshold"] is None) == (cfg["prune_ratio"] is None):
         raise ValueError("rnp config: set only one of prune_threshold and prune_ratio (the other to null)")
     return cfg
 
