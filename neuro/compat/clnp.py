@@ -245,7 +245,7 @@ DEFAULTS = {
     "epochs": 30,
     "batch_size": 32,
     "lr": 1e-3,
-    "alpha": 1e-4,
+    "alpha": 1e-3,
     "margin": 0.01,
     "val_fraction": 0.2,
     "baseline": True,
