@@ -13,8 +13,6 @@ upper bound. Metrics are in :mod:`neuro.hlop.metrics`.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -24,7 +22,7 @@ from neuro.hlop.metrics import continual_metrics
 from neuro.hlop.model import TRAINING_MODES, SpikingMLP
 from neuro.hlop.projection import continual_parameters
 from neuro.hlop.tasks import KINDS, Task, build_tasks, restrict_logits
-from neuro.io import ConfigError, check_keys
+from neuro.io import ConfigError, merge_config
 
 METHODS = ("hlop", "finetune", "ewc", "multitask")
 
@@ -45,17 +43,7 @@ DEFAULTS = {
 
 def resolve_config(user: dict | None = None) -> dict:
     """``DEFAULTS`` updated by ``user`` (two levels); unknown keys and bad values raise ConfigError."""
-    user = user or {}
-    check_keys(user, DEFAULTS, "continual config")
-    config = copy.deepcopy(DEFAULTS)
-    for key, value in user.items():
-        if isinstance(DEFAULTS[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"continual config: section {key!r} must be a mapping")
-            check_keys(value, DEFAULTS[key], f"continual config [{key}]")
-            config[key].update(value)
-        else:
-            config[key] = value
+    config = merge_config(user, DEFAULTS, "continual config")
     _validate(config)
     return config
 
