@@ -2,13 +2,15 @@
 
 1. **Unlearning** (neuron level, all weights): gradient *ascent* on the clean loss,
    ``theta <- theta + lr * grad CE(f_theta(D_c))`` (SGD, momentum), stopped at the
-   first epoch whose D_c accuracy is ``<= clean_threshold``.
+   first epoch whose D_c accuracy is ``<= clean_threshold`` (or, ``check_every_step``,
+   at the first such step, which avoids the overshoot seen on small networks).
 2. **Recovering** (filter level): on the unlearned model put a mask ``m_k in [0, 1]``
    on the scale of every unit ``k`` (BN ``gamma_k * m_k``; for Linear/Conv the unit's
    incoming weights ``W_k * m_k``; biases untouched) and minimise
    ``alpha * CE(f_{theta_u, m}(D_c))`` over the masks only, clamping to [0, 1]
-   after each step. Units the backdoor relies on recover clean loss poorly when
-   kept, so their masks fall.
+   after each step. The unlearned model typically still carries the backdoor
+   (it predicts the target class for everything); restoring clean predictions
+   switches off the units that carry it, so their masks fall.
 3. **Pruning**: in the *original* backdoored model zero the scale of the units
    with ``m_k <= threshold`` (or the ``ratio`` lowest masks), optionally capped
    at a fraction of each layer and excluding chosen layers. No fine-tuning.
