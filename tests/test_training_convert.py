@@ -35,7 +35,9 @@ def test_feedforward_conv_dense_model_matches_simulator():
     torch.manual_seed(0)
     tau = np.random.default_rng(0).uniform(5e-3, 40e-3, 16)
     model = _spiking(SpikingNet([Conv(2, 3, 3, (6, 6), stride=1, padding=1, reset="hard"),
-                                 Dense(3 * 6 * 6, 16, tau_mem=tau, reset="soft"), Readout(16, 4)]))
+                                 Dense(3 * 6 * 6, 16, tau_mem=tau, reset="soft",
+                                       spike_fn=snn.surrogate.atan()),  # float32 spikes cast to float64
+                                 Readout(16, 4)]))
     _check_same_outputs(model, (2, 6, 6))
 
 

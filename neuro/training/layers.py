@@ -65,8 +65,12 @@ class LIFLayer(nn.Module):
         return self.synapse(x).reshape(x.shape[0], -1)
 
     def fire(self, current: torch.Tensor, state: LIFState, coef: LIFCoef):
-        """Charge, fire and reset the neurons (:func:`neurons.lif_torch.lif_step`)."""
-        return lif_step(current, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr)
+        """Charge, fire and reset the neurons (:func:`neurons.lif_torch.lif_step`).
+
+        Spikes take the dtype of the current (snntorch surrogates always return float32).
+        """
+        s, state = lif_step(current, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr)
+        return s.to(current.dtype), state
 
     def step(self, x: torch.Tensor, state, coef: LIFCoef):
         """One time step of synapse and neurons: ``(output [B, *out_shape], new state)``."""
