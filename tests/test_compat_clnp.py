@@ -4,14 +4,8 @@ import pytest
 import torch
 
 from neuro.compat import clnp as C
-from neuro.compat.common import load_digits_split, single_thread
+from neuro.compat.common import load_digits_split
 from neuro.io import ConfigError
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The toy DrM agent: its mechanisms follow the measured dormant ratio; the baseline has none of them."""
 
 import pytest
-import torch
 
 from neuro.compat import dormant, drm
 
@@ -9,15 +8,6 @@ pytest.importorskip("gymnasium")
 
 TINY = {**drm.DEFAULTS, "steps": 160, "warmup_steps": 40, "batch_size": 32, "hidden": 16, "dormant_every": 20,
         "perturb_every": 60, "std_duration": 200}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks: one intra-op thread is faster, and far faster on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

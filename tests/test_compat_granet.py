@@ -7,14 +7,8 @@ import torch
 from torch import nn
 
 from neuro.compat import granet as G
-from neuro.compat.common import MLP, load_digits_split, single_thread
+from neuro.compat.common import MLP, load_digits_split
 from neuro.compat.spiking import SpikingMLP, synaptic_operations
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

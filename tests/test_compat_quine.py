@@ -7,13 +7,7 @@ import torch
 
 from neuro.cli import main
 from neuro.compat import quine as Q
-from neuro.compat.common import load_digits_split, single_thread
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with single_thread():
-        yield
+from neuro.compat.common import load_digits_split
 
 
 def test_regeneration_is_exact():

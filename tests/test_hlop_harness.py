@@ -15,14 +15,6 @@ from neuro.hlop.tasks import build_tasks
 from neuro.io import ConfigError, load_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_metrics_follow_lopez_paz_and_ranzato():
     a = np.array([[0.9, 0.2, 0.1], [0.6, 0.8, 0.3], [0.5, 0.7, 0.9]])
     m = continual_metrics(a, initial=[0.1, 0.1, 0.2])

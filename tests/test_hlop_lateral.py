@@ -6,15 +6,6 @@ import torch
 from neuro.hlop.lateral import LateralCircuit
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one torch thread avoids contention on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def low_rank_data(n, r, samples, seed, noise=0.01, basis=None):
     """Samples ``x = U diag(scales) c + noise`` with orthonormal ``U[n, r]`` (distinct variances)."""
     g = torch.Generator().manual_seed(seed)

@@ -14,14 +14,6 @@ from neuro.hlop.projection import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def circuit_spanning(activity: torch.Tensor, rank: int) -> LateralCircuit:
     """A lateral circuit whose frozen rows span the top-``rank`` subspace of ``activity[N, n]``."""
     circuit = LateralCircuit(activity.shape[1])
