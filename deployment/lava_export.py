@@ -330,9 +330,14 @@ def _child(graph: LavaGraph, outdir: str, errfile: str):
         os._exit(code)
 
 
-def _kill_group(pid: int):
+def _kill_group(pid: int, timeout: float = 10.0):
+    """SIGKILL every process of group ``pid`` and wait (up to ``timeout`` s) until none is left."""
+    deadline = time.monotonic() + timeout
     try:
         os.killpg(pid, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            os.killpg(pid, 0)  # raises ProcessLookupError once the last member is gone
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -380,9 +385,10 @@ def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
                                   "were killed (raise the timeout for larger networks: Lava takes ~1-3 ms per step "
                                   "per process plus a few seconds to start)", pid)
         finally:
-            _kill_group(pid)
             if code is None:
-                _wait(pid, 10)
+                _kill_group(pid, timeout=0)  # SIGKILL only
+                _wait(pid, 10)  # reap the leader so that the group can empty
+            _kill_group(pid)
         seconds = time.perf_counter() - start
         if code != 0:
             detail = Path(errfile).read_text() if os.path.exists(errfile) else f"exit code {code}"
