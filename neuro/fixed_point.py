@@ -26,7 +26,15 @@ import numpy as np
 from numba import njit
 
 from neuro.network import Network
-from neuro.simulator import SimulationResult, Simulator, positive_int, run_chunks, trial_generators, xorshift_uniform
+from neuro.simulator import (
+    SimulationResult,
+    Simulator,
+    fire_inputs,
+    positive_int,
+    record_traces,
+    run_chunks,
+    trial_generators,
+)
 from neurons import loihi
 from neurons.lif import RESET_MODES
 
@@ -155,17 +163,8 @@ def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, prob, src_ptr, src_idx
                 if pop_model[p] == 0:
                     nf = loihi.loihi_lif_update(u[r], u_inh[r], v[r], refr[r], a_e, a_i, du, du_inh, dv, vth, bias,
                                                 reset, n_ref, two_ch, lo, hi, fired, nf)
-                elif pop_model[p] == 1:
-                    for q in range(src_ptr[r, t], src_ptr[r, t + 1]):
-                        k = src_idx[q]
-                        if lo <= k < hi:
-                            fired[nf] = k
-                            nf += 1
                 else:
-                    for k in range(lo, hi):
-                        if xorshift_uniform(rng, r) < prob[k]:
-                            fired[nf] = k
-                            nf += 1
+                    nf = fire_inputs(pop_model[p], lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
             n_touched = 0
             for q in range(nf):
                 k = fired[q]
@@ -188,11 +187,7 @@ def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, prob, src_ptr, src_idx
                 listed[s] = False
                 target = ring_i if slot_inh[s] else ring_e
                 target[r, (t + slot_delay[s]) % slots, slot_post[s]] += loihi.wrap32(val)
-            for j in range(tr_idx.size):
-                k = tr_idx[j]
-                for a in range(tr_vars.size):
-                    var = tr_vars[a]
-                    trace[r, t, a, j] = v[r, k] if var == 0 else (u[r, k] if var == 1 else u_inh[r, k])
+            record_traces(trace, r, t, tr_idx, tr_vars, v, u, u_inh)
             t += 1
         t_done[r] = t
 

@@ -38,6 +38,37 @@ def xorshift_uniform(rng, r):
     return ((x * numba.uint64(2685821657736338717)) >> numba.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
+@njit(inline="always")
+def fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf):
+    """Spikes of input population ``lo..hi-1`` at step ``t`` of trial ``r``, appended to ``fired``.
+
+    ``model`` 1 (``spike_source``): the given spikes; otherwise (``poisson``): a
+    spike with probability ``prob[k]`` from the trial's generator. Returns the new count.
+    """
+    if model == 1:
+        for q in range(src_ptr[r, t], src_ptr[r, t + 1]):
+            k = src_idx[q]
+            if lo <= k < hi:
+                fired[nf] = k
+                nf += 1
+    else:
+        for k in range(lo, hi):
+            if xorshift_uniform(rng, r) < prob[k]:
+                fired[nf] = k
+                nf += 1
+    return nf
+
+
+@njit(inline="always")
+def record_traces(trace, r, t, tr_idx, tr_vars, var0, var1, var2):
+    """``trace[r, t, a, j]`` = state variable ``tr_vars[a]`` (0, 1, 2 -> ``var0..2``) of neuron ``tr_idx[j]``."""
+    for j in range(tr_idx.size):
+        k = tr_idx[j]
+        for a in range(tr_vars.size):
+            var = tr_vars[a]
+            trace[r, t, a, j] = var0[r, k] if var == 0 else (var1[r, k] if var == 1 else var2[r, k])
+
+
 def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                   ptr_e, idx_e, w_e, d_e, ptr_i, idx_i, w_i, d_i,
                   src_ptr, src_idx, cur_idx, cur,
@@ -64,17 +95,8 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                     if model == 0:
                         nf = lif.lif_update(v[r, lo:hi], i_exc[r, lo:hi], i_inh[r, lo:hi], refr[r, lo:hi],
                                             x_exc[lo:hi], x_inh[lo:hi], coef, spiked[lo:hi], fired, nf, lo)
-                    elif model == 1:
-                        for q in range(src_ptr[r, t], src_ptr[r, t + 1]):
-                            k = src_idx[q]
-                            if lo <= k < hi:
-                                fired[nf] = k
-                                nf += 1
                     else:
-                        for k in range(lo, hi):
-                            if xorshift_uniform(rng, r) < prob[k]:
-                                fired[nf] = k
-                                nf += 1
+                        nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                 for q in range(nf):
                     k = fired[q]
                     if rec_mask[k]:
@@ -85,11 +107,7 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                         buf_e[r, (t + d_e[syn]) % slots, idx_e[syn]] += w_e[syn]
                     for syn in range(ptr_i[k], ptr_i[k + 1]):
                         buf_i[r, (t + d_i[syn]) % slots, idx_i[syn]] += w_i[syn]
-            for j in range(tr_idx.size):
-                k = tr_idx[j]
-                for a in range(tr_vars.size):
-                    var = tr_vars[a]
-                    trace[r, t, a, j] = v[r, k] if var == 0 else (i_exc[r, k] if var == 1 else i_inh[r, k])
+            record_traces(trace, r, t, tr_idx, tr_vars, v, i_exc, i_inh)
             t += 1
         t_done[r] = t
 
