@@ -31,6 +31,7 @@ from neuro.simulator import (
     Simulator,
     fire_inputs,
     positive_int,
+    record_spike,
     record_traces,
     run_chunks,
     trial_generators,
@@ -168,10 +169,7 @@ def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, prob, src_ptr, src_idx
             n_touched = 0
             for q in range(nf):
                 k = fired[q]
-                if rec_mask[k]:
-                    rec_t[r, n_rec[r]] = t
-                    rec_n[r, n_rec[r]] = k
-                    n_rec[r] += 1
+                record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
                 for syn in range(syn_ptr[k], syn_ptr[k + 1]):
                     s = syn_slot[syn]
                     if not listed[s]:

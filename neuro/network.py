@@ -138,7 +138,7 @@ class Network:
                 raise ValueError(f"projection {proj.name!r}: synapses are {proj.synapses.n_pre}x"
                                  f"{proj.synapses.n_post} (pre x post) but populations {proj.pre!r} and "
                                  f"{proj.post!r} have {n_pre} and {n_post} neurons")
-            if get_model(self.population(proj.post, pops).model).name != "lif":
+            if self.population(proj.post, pops).model != "lif":
                 raise ValueError(f"projection {proj.name!r}: target {proj.post!r} is an input population "
                                  "and cannot receive synapses")
         object.__setattr__(self, "populations", pops)
@@ -174,7 +174,7 @@ class Network:
         Raises ``ValueError`` if zero-delay projections form a cycle.
         """
         level = {p.name: 0 for p in self.populations}
-        zero = [(p.pre, p.post, p.name) for p in self.projections if (p.active().delays == 0).any()]
+        zero = [(p.pre, p.post, p.name) for p in self.projections if (p.synapses.delays[p.mask] == 0).any()]
         for _ in range(len(level) + 1):
             changed = False
             for pre, post, _name in zero:

@@ -69,6 +69,15 @@ def record_traces(trace, r, t, tr_idx, tr_vars, var0, var1, var2):
             trace[r, t, a, j] = var0[r, k] if var == 0 else (var1[r, k] if var == 1 else var2[r, k])
 
 
+@njit(inline="always")
+def record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k):
+    """Append ``(t, k)`` to trial ``r``'s spike record if neuron ``k`` is recorded."""
+    if rec_mask[k]:
+        rec_t[r, n_rec[r]] = t
+        rec_n[r, n_rec[r]] = k
+        n_rec[r] += 1
+
+
 def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                   ptr_e, idx_e, w_e, d_e, ptr_i, idx_i, w_i, d_i,
                   src_ptr, src_idx, cur_idx, cur,
@@ -99,10 +108,7 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                         nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                 for q in range(nf):
                     k = fired[q]
-                    if rec_mask[k]:
-                        rec_t[r, n_rec[r]] = t
-                        rec_n[r, n_rec[r]] = k
-                        n_rec[r] += 1
+                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
                     for syn in range(ptr_e[k], ptr_e[k + 1]):
                         buf_e[r, (t + d_e[syn]) % slots, idx_e[syn]] += w_e[syn]
                     for syn in range(ptr_i[k], ptr_i[k + 1]):
