@@ -314,8 +314,20 @@ DEFAULTS = {
         "sparsities": [0.9, 0.98],
         "methods": ["dense", "static", "gmp", "granet"],
     },
+    "network": {
+        "enabled": False,
+        "dataset": "rate_digits",
+        "time_steps": 16,
+        "hidden": [256],
+        "epochs": 20,
+        "lr": 0.05,
+        "sparsities": [0.9, 0.95, 0.98],
+        "methods": ["dense", "static", "gmp", "granet"],
+        "timing_repeats": 3,
+    },
 }
 SNN_KEYS = DEFAULTS["snn"]
+NETWORK_KEYS = DEFAULTS["network"]
 
 
 def _compare(build, split, cfg: dict, seeds, sparsities, methods, label: str, extra=None) -> list[dict]:
@@ -341,17 +353,21 @@ def summarize(rows: list[dict], fields=("test_accuracy",)) -> dict:
 
 
 def run_from_config(config: dict, out_dir: Path) -> dict:
-    """Dense vs static sparse vs GMP vs GraNet on a digits MLP (and a spiking MLP); plots into ``out_dir``."""
+    """Dense vs static sparse vs GMP vs GraNet on a digits MLP, a spiking MLP, an event-driven Network; plots."""
     cfg = check_config(config, DEFAULTS, "granet")
     snn = check_config(cfg["snn"], SNN_KEYS, "granet.snn")
+    network = check_config(cfg["network"], NETWORK_KEYS, "granet.network")
     seeds = seeds_of(cfg)
-    unknown = sorted((set(cfg["methods"]) | set(snn["methods"])) - set(METHODS))
+    unknown = sorted((set(cfg["methods"]) | set(snn["methods"]) | set(network["methods"])) - set(METHODS))
     if unknown:
         raise ValueError(f"granet: unknown method(s) {unknown}; expected some of {list(METHODS)}")
     split = load_digits_split(seed=0)
     sizes = [split.n_features, *cfg["hidden"], 10]
     rows = _compare(lambda seed: MLP(sizes, seed=seed), split, cfg, seeds, cfg["sparsities"], cfg["methods"], "mlp")
     report = {"config": cfg, "mlp_sizes": sizes, "runs": rows, "summary": summarize(rows)}
+    if network["enabled"]:
+        report["network"] = _compare_on_network(cfg, network, seeds, Path(out_dir))
+        report["summary"].update({f"network/{k}": v for k, v in report["network"]["summary"].items()})
     if snn["enabled"]:
         from neuro.compat.spiking import SpikingMLP, synaptic_operations
 
@@ -362,8 +378,27 @@ def run_from_config(config: dict, out_dir: Path) -> dict:
                             extra=lambda model: synaptic_operations(model, split.x_test))
         report["snn"] = {"sizes": snn_sizes, "runs": snn_rows,
                          "summary": summarize(snn_rows, ("test_accuracy", "sops"))}
-    _plot(report, Path(out_dir))
+    if rows or "snn" in report:
+        _plot(report, Path(out_dir))
     return report
+
+
+NETWORK_FIELDS = ("test_accuracy", "event_accuracy", "spike_agreement", "prediction_agreement", "n_synapses",
+                  "sops", "sim_seconds_per_sample")
+
+
+def _compare_on_network(cfg: dict, network: dict, seeds, out_dir: Path) -> dict:
+    """Each method on a ``neuro.training`` spiking net, evaluated as a sparse ``Network`` in the event simulator."""
+    from neuro.compat import granet_network as GN
+
+    data = GN.load_event_split(network["dataset"], network["time_steps"])
+    sizes = [data.x_train.shape[-1], *network["hidden"], 10]
+    train_cfg = {**cfg, "epochs": network["epochs"], "lr": network["lr"]}
+    rows = _compare(lambda seed: GN.spiking_net(sizes[0], sizes[1:-1], sizes[-1], seed), data, train_cfg, seeds,
+                    network["sparsities"], network["methods"], "network",
+                    extra=lambda model: GN.event_metrics(model, data.x_test, data.y_test, network["timing_repeats"]))
+    GN.plot_network_runs(rows, out_dir)
+    return {"sizes": sizes, "runs": rows, "summary": summarize(rows, NETWORK_FIELDS)}
 
 
 def _plot(report: dict, out_dir: Path) -> None:

@@ -16,6 +16,11 @@ but guarded: it is refused (``W`` unchanged) when ``||F(W)||^2`` leaves
 ``[ref / guard, ref * guard]`` with ``ref = ||W_init||^2``, or is not finite;
 unguarded iteration diverges or collapses to the trivial quine.
 
+Spiking variant (:class:`SpikingQuine`): ``f_W``'s hidden layers are LIF populations
+driven for ``T`` steps by the constant current ``W_l z + b_l``; each passes on its firing
+rate, and the weight head reads the last rate out linearly (surrogate gradients through
+the spikes). ``W``, ``P``, ``L_SR`` and regeneration are unchanged.
+
 Auxiliary variant: the input is ``[P e_c ; x]`` with ``x`` zeroed for weight
 queries and ``P e_c`` zeroed for image queries; a shared trunk feeds a weight head
 (1 output) and a class head. Loss ``sr_weight * L_SR / N + ce_weight * CE``.
@@ -33,6 +38,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm.auto import tqdm
 
 from neuro.compat.common import check_config, load_digits_split, mean_std, minibatches, seeds_of
+from neurons.lif_torch import LIFCell
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "linear": lambda x: x}
 MODES = ("optimise", "regenerate", "alternate")
@@ -111,6 +117,34 @@ class Quine(nn.Module):
         return True
 
 
+class SpikingQuine(Quine):
+    """A quine whose ``f_W`` is spiking: each trunk ``Linear`` drives a LIF population for ``steps`` steps.
+
+    The coordinate embedding ``P e_c`` is a constant input current; hidden layer ``l`` runs
+    ``s_l[t] = LIF_l(W_l z_{l-1} + b_l)`` for ``t = 1..T`` (:class:`neurons.lif_torch.LIFCell`,
+    soft reset, ``v > v_th`` with the fast-sigmoid surrogate gradient) and passes on its firing
+    rate ``z_l = (1/T) sum_t s_l[t]``; the weight head reads the last rate out linearly,
+    ``w_hat_c = w_out . z_L + b_out`` (= ``mean_t`` of a linear readout of the spikes).
+    ``W``, ``P``, ``L_SR``, the guard and the exact regeneration are :class:`Quine`'s; the
+    LIF parameters are fixed buffers, not part of ``W``.
+    """
+
+    def __init__(self, coord_dim: int = 32, hidden=(32,), steps: int = 16, seed: int = 0, dt: float = 1e-3,
+                 tau_mem: float = 20e-3, v_th: float = 1.0):
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        super().__init__(coord_dim, hidden, "linear", seed=seed)
+        self.activation, self.steps = "lif", int(steps)
+        self.cells = nn.ModuleList(LIFCell(int(h), dt, "soft", tau_mem=tau_mem, v_th=v_th) for h in hidden)
+
+    def _features(self, z: torch.Tensor) -> torch.Tensor:
+        for layer, cell in zip(self.trunk, self.cells):
+            current = layer(z)
+            spikes, _ = cell.run(current.expand(self.steps, *current.shape))
+            z = spikes.mean(0)
+        return z
+
+
 def train_quine(model: Quine, mode: str, steps: int, lr: float = 1e-3, regen_every: int = 500,
                 guard: float | None = 10.0, detach_target: bool = True, log_every: int = 100,
                 desc: str | None = None) -> dict:
@@ -177,27 +211,38 @@ DEFAULTS = {
         "lr": 1e-3,
         "ce_weights": [0.01, 0.1, 1.0, 10.0],
     },
+    "spiking": {
+        "enabled": False,
+        "hidden": [32],
+        "time_steps": 16,
+        "modes": list(MODES),
+        "steps": 1000,
+        "regen_every": 250,
+        "lr": 3e-3,
+    },
 }
 AUX_KEYS = DEFAULTS["auxiliary"]
+SPIKING_KEYS = DEFAULTS["spiking"]
 
 
 def run_from_config(config: dict, out_dir: Path) -> dict:
-    """Vanilla quines (activations x modes x seeds) and the auxiliary digits table; plots into ``out_dir``."""
+    """Vanilla quines (activations x modes x seeds), spiking quines, the auxiliary digits table; plots."""
     cfg = check_config(config, DEFAULTS, "quine")
     aux = check_config(cfg["auxiliary"], AUX_KEYS, "quine.auxiliary")
+    spiking = check_config(cfg["spiking"], SPIKING_KEYS, "quine.spiking")
     seeds = seeds_of(cfg)
     bad = sorted(set(cfg["modes"]) - set(MODES))
     if bad:
         raise ValueError(f"quine: unknown mode(s) {bad}; expected some of {list(MODES)}")
     runs = []
     for act in cfg["activations"]:
-        for mode in cfg["modes"]:
-            for seed in seeds:
-                model = Quine(cfg["coord_dim"], cfg["hidden"], act, seed=seed)
-                steps = cfg["regen_steps"] if mode == "regenerate" else cfg["steps"]
-                result = train_quine(model, mode, steps, cfg["lr"], cfg["regen_every"], cfg["guard"],
-                                     cfg["detach_target"], desc=f"quine {act} {mode} seed {seed}")
-                runs.append({"activation": act, "mode": mode, "seed": seed, "n_params": model.n_params, **result})
+        runs += _mode_runs(lambda seed, act=act: Quine(cfg["coord_dim"], cfg["hidden"], act, seed=seed), cfg, seeds)
+    if spiking["enabled"]:
+        bad = sorted(set(spiking["modes"]) - set(MODES))
+        if bad:
+            raise ValueError(f"quine.spiking: unknown mode(s) {bad}; expected some of {list(MODES)}")
+        runs += _mode_runs(lambda seed: SpikingQuine(cfg["coord_dim"], spiking["hidden"], spiking["time_steps"],
+                                                     seed=seed), {**cfg, **spiking}, seeds)
     summary = {}
     for run in runs:
         key = f"{run['activation']}/{run['mode']}"
@@ -211,6 +256,22 @@ def run_from_config(config: dict, out_dir: Path) -> dict:
         report["auxiliary"] = _auxiliary_table(cfg, aux, seeds)
     _plot(report, Path(out_dir))
     return report
+
+
+def _mode_runs(build, cfg: dict, seeds) -> list[dict]:
+    """Every (mode, seed) of ``cfg["modes"]`` on ``build(seed)``; an optimised quine is then regenerated once."""
+    runs = []
+    for mode in cfg["modes"]:
+        for seed in seeds:
+            model = build(seed)
+            steps = cfg["regen_steps"] if mode == "regenerate" else cfg["steps"]
+            result = train_quine(model, mode, steps, cfg["lr"], cfg["regen_every"], cfg["guard"],
+                                 cfg["detach_target"], desc=f"quine {model.activation} {mode} seed {seed}")
+            if mode == "optimise":
+                result["regenerated"] = {"applied": model.regenerate(cfg["guard"]), **model.stats()}
+            runs.append({"activation": model.activation, "mode": mode, "seed": seed, "n_params": model.n_params,
+                         **result})
+    return runs
 
 
 def _auxiliary_table(cfg: dict, aux: dict, seeds) -> list[dict]:
