@@ -384,7 +384,7 @@ def run_from_config(config: dict, out_dir: Path) -> dict:
 
 
 NETWORK_FIELDS = ("test_accuracy", "event_accuracy", "spike_agreement", "prediction_agreement", "n_synapses",
-                  "sops", "sim_seconds_per_sample")
+                  "sops", "sim_seconds_per_sample", "dense_storage_seconds_per_sample", "storage_speedup")
 
 
 def _compare_on_network(cfg: dict, network: dict, seeds, out_dir: Path) -> dict:

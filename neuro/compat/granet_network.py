@@ -15,7 +15,9 @@ reports its accuracy (``argmax_c mean_t v_c[t]`` of the readout), the agreement
 with the torch forward pass (spikes and predicted classes), the stored synapses,
 the synaptic operations measured from the simulated spikes (:func:`neuro.lnp.stats.sops`:
 ``SOPs = sum_t sum_i s_i[t] fanout_i``, input spikes included), and the simulator
-wall time per sample (best of ``repeats`` runs, so JIT compilation is not counted).
+wall time per sample (best of ``repeats`` runs, so JIT compilation is not counted),
+next to the time of the same trained weights stored densely (``to_network``, zeros
+kept: the same spikes, every synapse touched), timed alternately with it.
 """
 
 from __future__ import annotations
@@ -117,15 +119,18 @@ def event_metrics(model: BatchFirst, x: torch.Tensor, y: torch.Tensor, repeats: 
     snn = model.net
     x_seq = x.transpose(0, 1)
     logits, outputs = snn(x_seq, record=True)
-    net = sparse_network(snn, x.shape[2:])
+    net, stored_dense = sparse_network(snn, x.shape[2:]), to_network(snn, x.shape[2:])
     steps, batch = x_seq.shape[:2]
     inputs = [{INPUT: x_seq[:, b].numpy() > 0} for b in range(batch)]
     names = [p.name for p in net.populations[1:]]
-    simulator, seconds = Simulator(net, dtype=dtype), []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = simulator.run(steps, inputs, record=True, record_state={names[-1]: None})
-        seconds.append(time.perf_counter() - start)
+    simulators = {"sparse": Simulator(net, dtype=dtype), "dense_storage": Simulator(stored_dense, dtype=dtype)}
+    seconds, results = {key: [] for key in simulators}, {}
+    for _ in range(repeats):  # alternate, so that both see the same machine load
+        for key, simulator in simulators.items():
+            start = time.perf_counter()
+            results[key] = simulator.run(steps, inputs, record=True, record_state={names[-1]: None})
+            seconds[key].append(time.perf_counter() - start)
+    result = results["sparse"]
     sim_logits = torch.as_tensor(result.trace(names[-1], "v").mean(1))
     agree, spikes = [], 0
     for name, out in zip(names[:-1], outputs[:-1]):
@@ -138,11 +143,13 @@ def event_metrics(model: BatchFirst, x: torch.Tensor, y: torch.Tensor, repeats: 
             "spike_agreement": float(np.mean(agree)), "torch_hidden_spikes": spikes,
             "max_abs_diff_readout_v": float((sim_logits - logits).abs().max()),
             "n_synapses": net.n_synapses, "sops": float(sops(result).mean()),
-            "sim_seconds_per_sample": min(seconds) / batch}
+            "sim_seconds_per_sample": min(seconds["sparse"]) / batch,
+            "dense_storage_seconds_per_sample": min(seconds["dense_storage"]) / batch,
+            "storage_speedup": min(seconds["dense_storage"]) / min(seconds["sparse"])}
 
 
 def plot_network_runs(rows: list[dict], out_dir: Path) -> Path:
-    """Event-simulator accuracy, SOPs and wall time per sample vs density, mean ± std over seeds per method."""
+    """Event-simulator accuracy, SOPs, wall time per sample and storage speed-up vs density (mean ± std, seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,8 +159,9 @@ def plot_network_runs(rows: list[dict], out_dir: Path) -> Path:
 
     fields = [("event_accuracy", "event-simulator test accuracy (%)", 100.0),
               ("sops", "SOPs per sample (event simulation)", 1.0),
-              ("sim_seconds_per_sample", "simulator wall time per sample (us)", 1e6)]
-    fig, axes = plt.subplots(1, len(fields), figsize=(5 * len(fields), 4))
+              ("sim_seconds_per_sample", "simulator wall time per sample (us)", 1e6),
+              ("storage_speedup", "time(same weights stored densely) / time(sparse)", 1.0)]
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 4))
     methods = sorted({r["method"] for r in rows})
     lowest = min(1.0 - r["sparsity"] for r in rows)
     for ax, (field, label, scale) in zip(axes, fields):
