@@ -39,6 +39,9 @@ def test_prune_config_errors_are_clear(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump({"lnp": {"neuron_kept": 0.5}, "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "unknown LNP option" in capsys.readouterr().err
+    cfg.write_text(yaml.safe_dump({"lnp": {"neuron_score": "pagerank"}, "task": "none"}))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    assert "unknown neuron_score 'pagerank'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["cifar"])

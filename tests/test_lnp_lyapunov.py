@@ -3,7 +3,8 @@ import pytest
 
 from neuro import Network, Population, Projection
 from neuro.builders import build_hrsnn
-from neuro.lnp.lyapunov import linear_exponents, lyapunov_spectrum, perturbation_exponent, qr_exponents
+from neuro.lnp.lyapunov import linear_exponents, lyapunov_spectrum, perturbation_exponent, probe_input, qr_exponents
+from neuro.lnp.neuron_prune import lyapunov_participation
 from synapses import bernoulli
 
 
@@ -46,3 +47,25 @@ def test_default_hrsnn_has_a_positive_surrogate_exponent():
     net = build_hrsnn(n=200, k=20, seed=0)
     res = lyapunov_spectrum(net, k=2, steps=500, warmup=100)
     assert res.largest > 0 and res.exponents[0] >= res.exponents[1]
+
+
+def test_probe_input_drives_the_spectrum_reproducibly():
+    net = build_hrsnn(n=120, k=12, seed=0)
+    probe = probe_input(net, 301, 10.0, seed=3)
+    assert set(probe) == {"input"} and probe["input"].shape == (301, 64)
+    assert abs(probe["input"].mean() - 10.0 * net.dt) < 3e-3
+    driven = lyapunov_spectrum(net, steps=300, warmup=100, input_rate=10.0, seed=3)
+    explicit = lyapunov_spectrum(net, steps=300, warmup=100, inputs=probe, seed=3)
+    autonomous = lyapunov_spectrum(net, steps=300, warmup=100, seed=3)
+    assert driven.largest == explicit.largest != autonomous.largest
+    with pytest.raises(ValueError, match="input_rate"):
+        probe_input(net, 10, -1.0)
+
+
+def test_participation_finds_the_slowest_neurons_of_a_silent_network():
+    # Silent network: the Jacobian is block-diagonal per neuron, the leading Lyapunov vectors are the membranes
+    # of the slowest neurons (tau_mem rises with the index), so the participation must single them out.
+    net = _quiet_network()
+    part = lyapunov_participation(net, k=2, steps=600, warmup=300, surrogate_width=1e-7)
+    assert np.argsort(-part)[:2].tolist() == [7, 6]
+    assert part[6:].sum() > 0.99 * part.sum()

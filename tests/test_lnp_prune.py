@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from neuro.builders import build_hrsnn
 from neuro.lnp.baselines import activity_selection, random_selection
@@ -38,12 +39,19 @@ def test_neuron_selection_keeps_the_fraction_per_population():
     assert masks["exc"].sum() == 40 and masks["inh"].sum() == 10
 
 
-def test_stabilize_brings_the_exponent_to_zero_or_below():
+@pytest.mark.parametrize("min_factor", [0.1, 1.0])
+def test_stabilize_brings_the_exponent_to_zero_or_below(min_factor):
     net = build_hrsnn(n=100, k=10, seed=0)
     assert largest_lyapunov(net, **LYAP) > 0
-    stable, info = stabilize(net, lyapunov=LYAP, iterations=3)
+    stable, info = stabilize(net, lyapunov=LYAP, iterations=3, min_factor=min_factor)
     assert info["lambda_after"] <= 0 and largest_lyapunov(stable, **LYAP) <= 0
-    assert info["tau_factor"] < 1
+    if min_factor < 1:
+        assert info["tau_factor"] < 1
+    else:  # the timescales are kept, the coupling is scaled
+        assert info["tau_factor"] == 1 and info["weight_factor"] < 1
+        for pop in ("exc", "inh"):
+            tau = stable.population(pop).params["tau_mem"]
+            np.testing.assert_array_equal(tau, net.population(pop).params["tau_mem"])
 
 
 def test_rate_preserving_stabilisation_lowers_the_rate_and_stays_stable():
@@ -54,9 +62,10 @@ def test_rate_preserving_stabilisation_lowers_the_rate_and_stays_stable():
     assert mean_rate(kept) < mean_rate(plain)
 
 
-def test_lnp_and_baselines_reach_the_same_size():
+@pytest.mark.parametrize("score", ["lyapunov", "betweenness"])
+def test_lnp_and_baselines_reach_the_same_size(score):
     net = build_hrsnn(n=100, k=10, seed=0)
-    cfg = {"lyapunov": LYAP, "iterations": 3, "pivots": 16}
+    cfg = {"lyapunov": LYAP, "iterations": 3, "pivots": 16, "neuron_score": score}
     pruned, info = lnp_prune(net, cfg, seed=0)
     before, after = network_size(net), network_size(pruned)
     assert sum(after["neurons"].values()) <= 0.6 * sum(before["neurons"].values())

@@ -21,6 +21,12 @@ that integrate at ``t+1`` (not refractory)::
 area (``w`` = ``surrogate_width`` in units of ``v_th - v_reset``). The trajectory comes from
 the event simulator (float64), so the Jacobian is evaluated on the true spiking orbit.
 
+**Driven (conditional) exponents.** With ``input_rate > 0`` the orbit is driven by seeded
+Poisson spikes on the input populations (:func:`probe_input`); the exponents are then those of
+the network conditioned on an input, whose sign decides the echo-state property of a reservoir
+(different initial states forget their difference under the same input). Input suppresses the
+surrogate chaos of this model strongly (docs/lnp.md).
+
 **Direct estimate.** Two nearby trajectories in the event simulator: trials started from
 ``v0`` and ``v0 + eps * xi`` (same inputs); the slope of the mean ``log ||z_a(t) - z_b(t)||``
 over time (``z = (v, i_exc, i_inh)``) estimates the largest exponent while the distance is
@@ -43,12 +49,14 @@ from neurons import lif
 
 @dataclass
 class LyapunovResult:
-    """Exponents per step (descending) and per second; ``history`` is the running estimate of the largest."""
+    """Exponents per step (descending) and per second; ``history`` is the running estimate of the largest;
+    ``vectors[d, i]`` the time average of the squared entry ``d`` of the ``i``-th Lyapunov vector."""
 
     exponents: np.ndarray
     dt: float
     steps: int
     history: np.ndarray
+    vectors: np.ndarray
 
     @property
     def per_second(self) -> np.ndarray:
@@ -62,8 +70,9 @@ class LyapunovResult:
 def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int = 0, seed=None):
     """Benettin's QR method: ``apply_jacobian(t, Q) -> J_t Q`` for ``t = 0..steps-1``.
 
-    Returns ``(exponents[k] per step, descending; running estimate of the largest [steps - warmup])``.
-    The first ``warmup`` steps only align ``Q`` and are not averaged.
+    Returns ``(exponents[k] per step, descending; running estimate of the largest [steps - warmup];
+    time average of ``Q**2`` [dim, k], columns in the order of the exponents)``. The first ``warmup``
+    steps only align ``Q`` and are not averaged.
     """
     if not 1 <= k <= dim:
         raise ValueError(f"number of exponents k must be in 1..{dim}, got {k}")
@@ -72,6 +81,7 @@ def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int =
     rng = np.random.default_rng(seed)
     q, _ = np.linalg.qr(rng.standard_normal((dim, k)))
     total = np.zeros(k)
+    squares = np.zeros((dim, k))
     history = np.empty(steps - warmup)
     tiny = np.finfo(float).tiny
     with threadpool_limits(1):  # many small products: threads only add overhead
@@ -79,8 +89,10 @@ def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int =
             q, r = np.linalg.qr(apply_jacobian(t, q))
             if t >= warmup:
                 total += np.log(np.maximum(np.abs(np.diag(r)), tiny))
+                squares += q**2
                 history[t - warmup] = total[0] / (t - warmup + 1)
-    return np.sort(total / (steps - warmup))[::-1], history
+    order = np.argsort(-total, kind="stable")
+    return total[order] / (steps - warmup), history, squares[:, order] / (steps - warmup)
 
 
 def linear_exponents(matrix, steps: int = 2000, k: int | None = None, seed=None) -> np.ndarray:
@@ -88,8 +100,7 @@ def linear_exponents(matrix, steps: int = 2000, k: int | None = None, seed=None)
     a = np.asarray(matrix, float)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"A must be a square matrix, got shape {a.shape}")
-    exps, _ = qr_exponents(lambda t, q: a @ q, a.shape[0], steps, k or a.shape[0], seed=seed)
-    return exps
+    return qr_exponents(lambda t, q: a @ q, a.shape[0], steps, k or a.shape[0], seed=seed)[0]
 
 
 def surrogate_derivative(x: np.ndarray, width: float) -> np.ndarray:
@@ -161,23 +172,38 @@ def lif_jacobian(rec: Recurrent, traj: Trajectory, reset: np.ndarray, width: flo
     return apply
 
 
+def probe_input(net: Network, steps: int, rate: float, seed: int = 0) -> dict:
+    """Poisson spikes at ``rate`` (Hz) on every ``spike_source`` population: ``{name: bool [steps, size]}``.
+
+    The task-agnostic drive under which the conditional (driven) exponents are measured.
+    """
+    if not rate >= 0 or rate * net.dt > 1:
+        raise ValueError(f"probe input_rate must be in [0, 1/dt] Hz, got {rate}")
+    rng = np.random.default_rng(seed)
+    return {p.name: rng.random((steps, p.size)) < rate * net.dt for p in net.populations if p.model == "spike_source"}
+
+
 def lyapunov_spectrum(net: Network, k: int = 1, steps: int = 2000, warmup: int = 200, inputs=None,
-                      surrogate_width: float = 0.1, detach_reset: bool = True, seed: int = 0) -> LyapunovResult:
+                      surrogate_width: float = 0.1, detach_reset: bool = True, seed: int = 0,
+                      input_rate: float = 0.0) -> LyapunovResult:
     """The ``k`` largest Lyapunov exponents of ``net``'s recurrent dynamics (module docstring).
 
-    The simulator runs ``steps + 1`` steps with ``inputs`` (default: none, the network runs on its
-    bias); exponents are averaged over the last ``steps - warmup`` Jacobians.
+    The simulator runs ``steps + 1`` steps with ``inputs``, or, if ``inputs`` is None, with
+    :func:`probe_input` at ``input_rate`` Hz (0: no input, the network runs on its bias);
+    exponents are averaged over the last ``steps - warmup`` Jacobians.
     """
     rec = recurrent_of(net)
     if not 1 <= k <= 3 * rec.n:
         raise ValueError(f"k must be in 1..{3 * rec.n} (3 state variables per neuron), got {k}")
     if surrogate_width <= 0:
         raise ValueError(f"surrogate_width must be > 0, got {surrogate_width}")
+    if inputs is None and input_rate:
+        inputs = probe_input(net, steps + 1, input_rate, seed)
     traj = trajectory(net, rec, steps + 1, inputs, seed)
     reset = rec.coef[lif.RESET]
     apply = lif_jacobian(rec, traj, reset, surrogate_width, detach_reset)
-    exps, history = qr_exponents(apply, 3 * rec.n, steps, k, warmup, seed)
-    return LyapunovResult(exps, net.dt, steps, history)
+    exps, history, vectors = qr_exponents(apply, 3 * rec.n, steps, k, warmup, seed)
+    return LyapunovResult(exps, net.dt, steps, history, vectors)
 
 
 def largest_lyapunov(net: Network, **kwargs) -> float:
@@ -203,19 +229,24 @@ class PerturbationResult:
 
 
 def perturbation_exponent(net: Network, steps: int = 300, eps: float = 1e-6, trials: int = 8, fit: tuple = (1, 60),
-                          inputs=None, seed: int = 0, warmup: int = 200) -> PerturbationResult:
+                          inputs=None, seed: int = 0, warmup: int = 200, input_rate: float = 0.0) -> PerturbationResult:
     """Two-trajectory estimate in the event simulator (module docstring).
 
-    A reference run of ``warmup`` steps (no inputs) gives the start state; trial 0 continues from it and trials
-    ``1..trials`` from it plus ``eps * xi`` (``xi`` a random unit vector on ``v``). The exponent is the
-    least-squares slope of the mean log distance over steps ``fit = (first, last)``.
+    A reference run of ``warmup`` steps gives the start state; trial 0 continues from it and trials
+    ``1..trials`` from it plus ``eps * xi`` (``xi`` a random unit vector on ``v``), all with the same
+    ``inputs`` (if None: :func:`probe_input` at ``input_rate`` Hz, also during the warm-up). The exponent
+    is the least-squares slope of the mean log distance over steps ``fit = (first, last)``.
     """
     if any(p.model == "poisson" for p in net.populations):
         raise ValueError("the perturbation estimate needs identical inputs in every trial: "
                          "replace Poisson populations by spike_source inputs")
     rec = recurrent_of(net)
     sim = Simulator(net, dtype=np.float64)
-    start = sim.run(warmup, record=False, seed=seed)
+    warm_inputs = None
+    if inputs is None and input_rate:
+        warm_inputs = probe_input(net, warmup, input_rate, seed + 1)
+        inputs = probe_input(net, steps, input_rate, seed)
+    start = sim.run(warmup, warm_inputs, record=False, seed=seed)
     rng = np.random.default_rng(seed)
     xi = rng.standard_normal((trials, rec.n))
     xi /= np.linalg.norm(xi, axis=1, keepdims=True)

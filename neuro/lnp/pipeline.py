@@ -3,9 +3,10 @@
 ``prune_network(net, config, seed) -> (pruned, report)``::
 
     1. sparsify   keep ~synapse_keep of the recurrent synapses, sampled by noise score, reweighted 1/p
-    2. neurons    keep the neuron_keep best-betweenness neurons per population on the sparsified graph
-    3. stabilise  shorten the membrane time constants (then scale the weights) until lambda_max <= target,
-                  then lower the drive back to the pre-stabilisation rate (preserve_rate)
+    2. neurons    keep the neuron_keep fraction per population with the least participation in the leading
+                  Lyapunov vectors of the sparsified network (or the highest betweenness)
+    3. stabilise  scale the recurrent weights (optionally first the membrane time constants) until
+                  lambda_max <= target, then lower the drive back to the pre-stabilisation rate (preserve_rate)
 
 Baselines (``method='random'|'activity'``) replace steps 1-2 by a selection of the same final
 size (neurons per population and recurrent synapses of the LNP result) and share step 3.
@@ -20,7 +21,7 @@ import numpy as np
 from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.graph import recurrent_of, subnetwork, with_synapses
 from neuro.lnp.lyapunov import largest_lyapunov
-from neuro.lnp.neuron_prune import betweenness_scores, select_top
+from neuro.lnp.neuron_prune import betweenness_scores, lyapunov_participation, select_top
 from neuro.lnp.sparsify import sparsify_synapses
 from neuro.lnp.stabilize import stabilize
 from neuro.lnp.tasks import TaskResult, evaluate
@@ -30,15 +31,18 @@ LNP_DEFAULTS = {
     "synapse_keep": 0.5,  # step 1: expected fraction of recurrent synapses kept
     "neuron_keep": 0.6,  # step 2: fraction of neurons kept per population
     "noise_gain": 0.9,  # kappa of the linearised model (sparsify.py)
+    "neuron_score": "lyapunov",  # step 2: lyapunov (participation in unstable directions) | betweenness
+    "vectors": 5,  # lyapunov score: number of leading Lyapunov vectors
     "pivots": 64,  # betweenness: sampled source neurons
     "stabilize": True,
     "preserve_rate": True,  # step 3: bring the mean rate back down by lowering the drive
     "target": 0.0,  # step 3: lambda_max (per step) must end <= target
-    "min_factor": 0.25,
-    "iterations": 5,
-    "lyapunov": {"steps": 800, "warmup": 200, "surrogate_width": 1.0},
+    "min_factor": 1.0,  # step 3: smallest time-constant factor (1: the timescales are kept, docs/lnp.md)
+    "iterations": 6,
+    "lyapunov": {"steps": 800, "warmup": 200, "surrogate_width": 1.0, "input_rate": 10.0},
 }
 METHODS = ("lnp", "random", "activity")
+NEURON_SCORES = ("lyapunov", "betweenness")
 
 
 def lnp_config(config: dict | None) -> dict:
@@ -47,6 +51,8 @@ def lnp_config(config: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown LNP option(s) {unknown}; known: {sorted(LNP_DEFAULTS)}")
     cfg["lyapunov"] = {**LNP_DEFAULTS["lyapunov"], **(cfg["lyapunov"] or {})}
+    if cfg["neuron_score"] not in NEURON_SCORES:
+        raise ValueError(f"unknown neuron_score {cfg['neuron_score']!r}; expected one of {NEURON_SCORES}")
     return cfg
 
 
@@ -64,7 +70,10 @@ def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network
     rec = recurrent_of(net)
     keep, weight, _ = sparsify_synapses(rec, cfg["synapse_keep"], cfg["noise_gain"], rng)
     sparse = with_synapses(net, rec, keep, weight)
-    scores = betweenness_scores(rec, keep, weight, cfg["pivots"], rng)
+    if cfg["neuron_score"] == "lyapunov":
+        scores = -lyapunov_participation(sparse, cfg["vectors"], **cfg["lyapunov"])
+    else:
+        scores = betweenness_scores(rec, keep, weight, cfg["pivots"], rng)
     neurons = select_top(rec, scores, cfg["neuron_keep"])
     pruned = subnetwork(sparse, neurons)
     stable, info = _finish(pruned, cfg)
@@ -109,8 +118,9 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
                   method: str = "lnp", task_options: dict | None = None) -> tuple[Network, dict]:
     """Prune ``net`` with LNP (or a baseline at LNP's size) and report before/after.
 
-    The report holds ``dense`` and ``pruned`` summaries (:func:`summary`), ratios, the
-    stabilisation record and the wall time. ``task=None`` skips the task evaluation.
+    The report holds ``dense`` and ``pruned`` summaries (:func:`summary`, plus the largest exponent
+    without the probe input), ratios, the stabilisation record and the wall time. ``task=None``
+    skips the task evaluation.
     """
     start = time.perf_counter()
     cfg = lnp_config(config)
@@ -123,6 +133,9 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
         pruned, info = baseline_prune(net, method, network_size(pruned), rates, cfg, seed)
     pruned_task = evaluate(pruned, task, seed=seed, **task_options) if task else None
     dense, after = summary(net, lam_dense, dense_task), summary(pruned, info["lambda_after"], pruned_task)
+    autonomous = {**cfg["lyapunov"], "input_rate": 0.0}  # for the record: the exponent without the probe input
+    for part, network in ((dense, net), (after, pruned)):
+        part["lambda_max_autonomous_per_second"] = largest_lyapunov(network, **autonomous) / network.dt
     report = {"method": method, "seed": seed, "config": cfg, "dense": dense, "pruned": after,
               "neuron_fraction": after["neurons"] / dense["neurons"],
               "synapse_fraction": after["recurrent_synapses"] / max(dense["recurrent_synapses"], 1),

@@ -1,20 +1,26 @@
-"""Stabilisation over the heterogeneous timescales (step 3 of LNP; our reconstruction).
+"""Stabilisation of the pruned network (step 3 of LNP; our reconstruction).
 
 The pruned network's largest Lyapunov exponent ``lambda_max`` (QR method,
-:mod:`neuro.lnp.lyapunov`) is brought to ``<= target`` (default 0) by shortening the membrane
-time constants with one factor ``c`` in ``(0, 1]``::
+:mod:`neuro.lnp.lyapunov`; by default driven by a probe input) is brought to ``<= target``
+(default 0) with two levers, in this order:
 
-    tau_i <- max(c * tau_i, dt)           (the gamma shape and CV of the heterogeneity are kept)
-    bias_i <- bias_i * (1 - a_i') / (1 - a_i)   (each neuron's steady-state drive bias/(1-a) is kept)
+1. *Timescales* (only if ``min_factor < 1``): all membrane time constants times one factor
+   ``c`` in ``[min_factor, 1]``, the largest passing value by bisection::
 
-Shorter membranes integrate less recurrent input (the PSP area of a fixed synaptic current
-scales with ``tau``), so the loop gain and ``lambda_max`` fall. ``c`` is the largest value found by
-bisection with ``lambda_max(c) <= target``; if even ``min_factor`` does not suffice, the recurrent
-weights are then scaled by a factor found the same way (``gain``).
+       tau_i <- max(c * tau_i, dt)                (the gamma shape and CV of the heterogeneity are kept)
+       bias_i <- bias_i * (1 - a_i') / (1 - a_i)  (each neuron's steady-state drive bias/(1-a) is kept)
 
-Shorter membranes with the same steady-state drive fire faster. With ``preserve_rate`` the drive
-(bias) is then scaled down (bisection) until the autonomous mean rate is back at its value before
-stabilisation, and, if that raised ``lambda_max`` above the target, the weights are scaled again.
+2. *Coupling*: if that is not enough, the recurrent weights times the largest passing ``gain``
+   in ``[0, 1]`` (bisection; ``gain = 0`` always passes: uncoupled neurons contract).
+
+The LNP default is ``min_factor = 1``: the timescales the builder sampled are kept and only the
+coupling is scaled. Shortening the membranes hardly lowered ``lambda_max`` of these networks (the
+instability comes from the strong inhibitory coupling) and cost memory on the series tasks
+(``docs/lnp.md``, "Stabilisation").
+
+With ``preserve_rate`` the drive (bias) is then scaled down (bisection) until the autonomous mean
+rate is back at its value before stabilisation (weaker coupling, mostly weaker inhibition, raises
+it), and, if that raised ``lambda_max`` above the target, the weights are scaled again.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ def _stabilise_weights(net, lyap, target, iterations):
     return scale_recurrent_weights(net, gain), gain
 
 
-def stabilize(net: Network, target: float = 0.0, min_factor: float = 0.1, iterations: int = 6,
+def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterations: int = 6,
               lyapunov: dict | None = None, preserve_rate: bool = False) -> tuple[Network, dict]:
     """Return ``(network with lambda_max <= target, info)`` (module docstring).
 
@@ -100,6 +106,8 @@ def stabilize(net: Network, target: float = 0.0, min_factor: float = 0.1, iterat
     ``info``: ``lambda_before``, ``lambda_after`` (per step), ``tau_factor``, ``weight_factor``,
     ``drive_factor``.
     """
+    if not 0 < min_factor <= 1:
+        raise ValueError(f"min_factor (smallest time-constant factor) must be in (0, 1], got {min_factor}")
     kw = dict(lyapunov or {})
 
     def lyap(candidate):
@@ -110,7 +118,9 @@ def stabilize(net: Network, target: float = 0.0, min_factor: float = 0.1, iterat
     if before <= target:
         return net, {**info, "lambda_after": before}
     rate = mean_rate(net) if preserve_rate else None
-    factor = _largest_passing(lambda c: scale_timescales(net, c), lyap, target, min_factor, iterations)
+    factor = None
+    if min_factor < 1:
+        factor = _largest_passing(lambda c: scale_timescales(net, c), lyap, target, min_factor, iterations)
     out = scale_timescales(net, min_factor if factor is None else factor)
     info["tau_factor"] = min_factor if factor is None else factor
     if factor is None:
