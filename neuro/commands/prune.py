@@ -24,7 +24,7 @@ DEFAULTS = {
     "lnp": {},  # neuro.lnp.LNP_DEFAULTS
     "task": "mackey_glass",  # mackey_glass | lorenz | digits | none
     "task_options": {},
-    "spectrum": {"k": 20, "steps": 1000},
+    "spectrum": {"k": 20, "steps": None},  # steps None: those of the LNP exponent (lnp.lyapunov.steps)
     "output": "runs/prune",
     "compare": None,  # {"seeds": [0, 1, 2], "tasks": ["mackey_glass", "digits"]}
 }
@@ -50,6 +50,7 @@ def read_config(path) -> dict:
             raise ConfigError("compare must be a mapping with 'seeds' and 'tasks'")
         check_keys(cfg["compare"], ("seeds", "tasks"), "compare")
     check_keys(cfg["spectrum"], ("k", "steps"), "spectrum")
+    cfg["spectrum"] = {**DEFAULTS["spectrum"], **cfg["spectrum"]}
     return cfg
 
 
@@ -71,7 +72,9 @@ def run(args) -> int:
     pruned, report = prune_network(net, cfg["lnp"], seed, task, cfg["method"], cfg["task_options"])
     pruned.save(out / "pruned.npz")
 
-    lyap = {**report["config"]["lyapunov"], "steps": int(cfg["spectrum"]["steps"])}
+    lyap = dict(report["config"]["lyapunov"])  # same probe input and horizon: exponent 1 equals lambda_max
+    if cfg["spectrum"]["steps"] is not None:
+        lyap["steps"] = int(cfg["spectrum"]["steps"])
     k = int(cfg["spectrum"]["k"])
     before, after = lyapunov_spectrum(net, k=k, **lyap), lyapunov_spectrum(pruned, k=k, **lyap)
     report["spectrum_per_second"] = {"dense": before.per_second, "pruned": after.per_second}
