@@ -72,7 +72,7 @@ def run(args) -> int:
     pruned, report = prune_network(net, cfg["lnp"], seed, task, cfg["method"], cfg["task_options"])
     pruned.save(out / "pruned.npz")
 
-    lyap = dict(report["config"]["lyapunov"])  # same probe input and horizon: exponent 1 equals lambda_max
+    lyap = dict(report["config"]["lyapunov"])  # the probe input and horizon of lambda_max
     if cfg["spectrum"]["steps"] is not None:
         lyap["steps"] = int(cfg["spectrum"]["steps"])
     k = int(cfg["spectrum"]["k"])
