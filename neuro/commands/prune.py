@@ -69,7 +69,7 @@ def run(args) -> int:
     seed = int(cfg["seed"])
     net = Network.load(cfg["network_file"]) if cfg["network_file"] else build_hrsnn(cfg["network"], seed=seed)
     task = None if cfg["task"] in ("none", None) else cfg["task"]
-    pruned, report = prune_network(net, cfg["lnp"], seed, task, cfg["method"], cfg["task_options"])
+    pruned, report = prune_network(net, cfg["lnp"], seed, task, cfg["method"], cfg["task_options"], progress=True)
     pruned.save(out / "pruned.npz")
 
     lyap = dict(report["config"]["lyapunov"])  # the probe input and horizon of lambda_max

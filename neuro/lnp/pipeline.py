@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.graph import recurrent_of, subnetwork, with_synapses
@@ -114,29 +115,44 @@ def summary(net: Network, lam: float, task: TaskResult | None) -> dict:
     return out
 
 
+def _next_stage(bar, name: str) -> None:
+    bar.update()
+    bar.set_postfix_str(name)
+
+
 def prune_network(net: Network, config: dict | None = None, seed=0, task: str | None = "mackey_glass",
-                  method: str = "lnp", task_options: dict | None = None) -> tuple[Network, dict]:
+                  method: str = "lnp", task_options: dict | None = None,
+                  progress: bool = False) -> tuple[Network, dict]:
     """Prune ``net`` with LNP (or a baseline at LNP's size) and report before/after.
 
     The report holds ``dense`` and ``pruned`` summaries (:func:`summary`, plus the largest exponent
     without input and under another realisation of the probe input), ratios, the stabilisation
-    record and the wall time. ``task=None`` skips the task evaluation.
+    record and the wall time. ``task=None`` skips the task evaluation; ``progress`` shows the
+    stages in a progress bar.
     """
     start = time.perf_counter()
     cfg = lnp_config(config)
     task_options = dict(task_options or {})
+    stages = tqdm(total=5, desc="prune", disable=not progress)
+    stages.set_postfix_str("dense task")
     dense_task = evaluate(net, task, seed=seed, **task_options) if task else None
+    _next_stage(stages, "dense exponent")
     lam_dense = largest_lyapunov(net, **cfg["lyapunov"])
+    _next_stage(stages, f"{method} pruning")
     pruned, info = lnp_prune(net, cfg, seed)
     if method != "lnp":
         rates = dense_task.rates if dense_task is not None else None
         pruned, info = baseline_prune(net, method, network_size(pruned), rates, cfg, seed)
+    _next_stage(stages, "pruned task")
     pruned_task = evaluate(pruned, task, seed=seed, **task_options) if task else None
+    _next_stage(stages, "exponents for the record")
     dense, after = summary(net, lam_dense, dense_task), summary(pruned, info["lambda_after"], pruned_task)
     autonomous = {**cfg["lyapunov"], "input_rate": 0.0}
     for part, network in ((dense, net), (after, pruned)):  # for the record: no input, and an unseen probe input
         part["lambda_max_autonomous_per_second"] = largest_lyapunov(network, **autonomous) / network.dt
         part["lambda_max_new_probe_per_second"] = largest_lyapunov(network, **cfg["lyapunov"], seed=1) / network.dt
+    _next_stage(stages, "done")
+    stages.close()
     report = {"method": method, "seed": seed, "config": cfg, "dense": dense, "pruned": after,
               "neuron_fraction": after["neurons"] / dense["neurons"],
               "synapse_fraction": after["recurrent_synapses"] / max(dense["recurrent_synapses"], 1),
