@@ -23,6 +23,17 @@ def test_trigger_stamps_the_bottom_right_corner_only():
         bd.Trigger(3, "star")
 
 
+def test_upsampling_repeats_pixels_and_the_trigger_keeps_its_pixel_size():
+    image = np.arange(4, dtype=np.float32).reshape(1, 2, 2) / 4
+    up = bd.upsample_images(image, 3)
+    assert up.shape == (1, 6, 6) and (up[0, :3, :3] == 0).all() and (up[0, 3:, 3:] == 0.75).all()
+    assert torch.equal(bd.to_tensor(image, 3), torch.as_tensor(up).unsqueeze(1))
+    stamped = bd.Trigger(2).apply(bd.upsample_images(np.zeros((1, 8, 8)), 2))
+    assert stamped.sum() == 4 and (stamped[0, -2:, -2:] == 1).all()  # 2x2 pixels of the 16x16 image
+    with pytest.raises(ValueError, match="upsample factor"):
+        bd.upsample_images(image, 0)
+
+
 def test_poison_relabels_only_non_target_samples():
     rng = np.random.default_rng(0)
     x = rng.random((100, 8, 8)).astype(np.float32)
@@ -144,6 +155,19 @@ def test_prune_zeroes_exactly_the_selected_scales(testbed):
     assert torch.equal(gamma[keep], before["2.weight"][keep])
     assert all(torch.equal(pruned.state_dict()[k], v) for k, v in before.items() if k != "2.weight")
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # the original is untouched
+
+
+def test_trigger_scores_rank_the_trigger_detector_first():
+    """Unit 0 reads the bottom-right pixel (where the trigger goes), units 1 and 2 read pixels it never touches."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3, bias=False), nn.BatchNorm1d(3))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[[0, 1, 2], [63, 0, 27]] = 1.0
+    x = np.full((4, 8, 8), 0.5, dtype=np.float32)
+    scores = rnp.trigger_scores(model, bd.to_tensor(x), bd.to_tensor(bd.Trigger(2).apply(x)), ["2"])["2"]
+    assert scores[0] < 0 and torch.allclose(scores[1:], torch.zeros(2))
+    assert rnp.select_units({"2": scores}, ratio=1 / 3)["2"].tolist() == [0]
+    assert model.training  # the mode is restored
 
 
 def test_config_errors_name_the_problem(tmp_path):

@@ -174,6 +174,35 @@ def select_units(masks: dict[str, torch.Tensor], threshold: float | None = None,
     return {name: torch.tensor(sorted(idx), dtype=torch.long) for name, idx in chosen.items()}
 
 
+@torch.no_grad()
+def trigger_scores(model: nn.Module, x_clean: torch.Tensor, x_triggered: torch.Tensor,
+                   layers: list[str]) -> dict[str, torch.Tensor]:
+    """Oracle unit ranking that *knows the trigger* (a diagnostic baseline for the masks, not part of RNP).
+
+    ``a_k(x)`` is unit ``k``'s mean rectified output ``mean relu(h_k)`` over images and positions (eval mode);
+    the score ``s_k = -(a_k(T(x)) - a_k(x)) / mean_j (a_j(T(x)) + a_j(x))`` (mean over the unit's layer) is
+    lowest for the units the trigger excites most, so :func:`select_units` takes them first, as it takes low masks.
+    """
+    acts: dict[str, torch.Tensor] = {}
+
+    def record(name):
+        reduce_dims = lambda o: [0] + list(range(2, o.dim()))  # noqa: E731
+        return lambda module, inputs, out: acts.__setitem__(name, out.clamp(min=0).mean(dim=reduce_dims(out)))
+
+    hooks = [model.get_submodule(name).register_forward_hook(record(name)) for name in layers]
+    was_training = model.training
+    model.eval()
+    try:
+        model(x_clean)
+        clean = dict(acts)
+        model(x_triggered)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return {name: -(acts[name] - clean[name]) / (acts[name] + clean[name]).mean().clamp(min=1e-6) for name in layers}
+
+
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
     """A copy of ``model`` with each masked layer's ``weight`` scaled per unit: the model ``f_{theta, m}``."""
     scaled = copy.deepcopy(model)
@@ -256,26 +285,32 @@ class Testbed:
     n_poisoned: int
 
     def metrics(self, model: nn.Module, cfg: dict) -> dict:
-        return bd.backdoor_metrics(model, self.x_test, self.y_test, self.trigger, cfg["target"], cfg["upsample"])
+        return bd.backdoor_metrics(model, self.x_test, self.y_test, self.trigger, cfg["target"])
 
 
 def build_testbed(cfg: dict, seed: int) -> Testbed:
-    """Poison digits (BadNets) and train a ResidualCNN on it; D_c is a clean random subset of the training images."""
+    """Poison digits (BadNets) and train a ResidualCNN on it; D_c is a clean random subset of the training images.
+
+    D_c is drawn with its own generator, so its size does not change the poisoned set or the model.
+    """
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     trigger = bd.Trigger(cfg["trigger_size"], cfg["trigger_pattern"])
     x_tr, y_tr, x_te, y_te = bd.load_digits_images(cfg["test_fraction"], seed)
-    defense_idx = rng.choice(len(y_tr), size=int(round(cfg["defense_fraction"] * len(y_tr))), replace=False)
-    x_p, y_p, poisoned = bd.poison(x_tr, y_tr, trigger, cfg["poison_rate"], cfg["target"], rng)
+    x_tr, x_te = bd.upsample_images(x_tr, cfg["upsample"]), bd.upsample_images(x_te, cfg["upsample"])
+    x_p, y_p, poisoned = bd.poison(x_tr, y_tr, trigger, cfg["poison_rate"], cfg["target"],
+                                   np.random.default_rng(seed))
+    n_defense = int(round(cfg["defense_fraction"] * len(y_tr)))
+    defense_idx = np.random.default_rng([seed, 1]).choice(len(y_tr), size=n_defense, replace=False)
     model = bd.ResidualCNN(cfg["width"], cfg["stages"], cfg["blocks"])
-    bd.train_backdoored(model, bd.to_tensor(x_p, cfg["upsample"]), torch.as_tensor(y_p), cfg["train_epochs"],
+    bd.train_backdoored(model, bd.to_tensor(x_p), torch.as_tensor(y_p), cfg["train_epochs"],
                         cfg["train_lr"], cfg["batch_size"], seed)
-    return Testbed(model, trigger, bd.to_tensor(x_tr[defense_idx], cfg["upsample"]),
+    return Testbed(model, trigger, bd.to_tensor(x_tr[defense_idx]),
                    torch.as_tensor(y_tr[defense_idx]), x_te, y_te, len(poisoned))
 
 
 def defend(cfg: dict, bed: Testbed, seed: int) -> dict:
-    """RNP on ``bed.model`` (left untouched): metrics before, after unlearning and after pruning, and the sweep."""
+    """RNP on ``bed.model`` (left untouched): metrics before, after unlearning and after pruning, the sweep of
+    pruning thresholds/ratios, and the same ratios ranked by :func:`trigger_scores` (the oracle baseline)."""
     model = bed.model
     unlearned = copy.deepcopy(model)
     unlearn_hist = unlearn(unlearned, bed.x_defense, bed.y_defense, cfg["unlearn_lr"], cfg["clean_threshold"],
@@ -288,13 +323,13 @@ def defend(cfg: dict, bed: Testbed, seed: int) -> dict:
     after_recovery = bed.metrics(apply_masks(unlearned, masks), cfg)
     exclude = _resolve_exclude(cfg["exclude"], layers)
     selection = select_units(masks, cfg["prune_threshold"], cfg["prune_ratio"], cfg["layer_cap"], exclude)
-    sweep = []
-    for key in ("threshold", "ratio"):
-        for value in cfg[f"sweep_{key}s"]:
-            by = {"threshold": None, "ratio": None, key: float(value)}
-            sel = select_units(masks, by["threshold"], by["ratio"], cfg["layer_cap"], exclude)
-            sweep.append({key: float(value), "pruned": sum(len(v) for v in sel.values()),
-                          **bed.metrics(prune(model, sel), cfg)})
+
+    def pruned_metrics(scores, **by):
+        sel = select_units(scores, by.get("threshold"), by.get("ratio"), cfg["layer_cap"], exclude)
+        return {**by, "pruned": sum(len(v) for v in sel.values()), **bed.metrics(prune(model, sel), cfg)}
+
+    sweep = [pruned_metrics(masks, **{key: float(v)}) for key in ("threshold", "ratio") for v in cfg[f"sweep_{key}s"]]
+    oracle = trigger_scores(model, bd.to_tensor(bed.x_test), bd.to_tensor(bed.trigger.apply(bed.x_test)), layers)
     return {
         "seed": seed,
         "n_poisoned": bed.n_poisoned,
@@ -311,27 +346,30 @@ def defend(cfg: dict, bed: Testbed, seed: int) -> dict:
         "units_total": sum(m.numel() for m in masks.values()),
         "masks": {name: m.tolist() for name, m in masks.items()},
         "sweep": sweep,
+        "oracle_sweep": [pruned_metrics(oracle, ratio=float(v)) for v in cfg["sweep_ratios"]],
     }
 
 
 def _plot(runs: list[dict], out_dir: pathlib.Path) -> list[str]:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    for ax, key in zip(axes[:2], ("threshold", "ratio")):
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4))
+    panels = (("sweep", "threshold", "RNP: prune by mask threshold"), ("sweep", "ratio", "RNP: prune by mask ratio"),
+              ("oracle_sweep", "ratio", "oracle (knows the trigger): prune by ratio"))
+    for ax, (field, key, title) in zip(axes[:3], panels):
         for r in runs:
-            points = [s for s in r["sweep"] if key in s]
+            points = [s for s in r[field] if key in s]
             xs = [s[key] for s in points]
             (line,) = ax.plot(xs, [100 * s["asr"] for s in points], "o-", label=f"ASR seed {r['seed']}")
             ax.plot(xs, [100 * s["clean_acc"] for s in points], "s--", color=line.get_color(),
                     label=f"CA seed {r['seed']}")
-        ax.set(xlabel=f"pruning {key}", ylabel="%", title=f"RNP: prune the original model by mask {key}")
+        ax.set(xlabel=f"pruning {key}", ylabel="%", title=title)
         ax.legend(fontsize=7)
     for r in runs:
         values = np.sort(np.concatenate([np.asarray(v) for v in r["masks"].values()]))
-        axes[2].plot(values, np.linspace(0, 1, len(values)), label=f"seed {r['seed']}")
-    axes[2].set(xlabel="recovered mask value", ylabel="fraction of units", title="mask distribution (CDF)")
-    axes[2].legend(fontsize=7)
+        axes[3].plot(values, np.linspace(0, 1, len(values)), label=f"seed {r['seed']}")
+    axes[3].set(xlabel="recovered mask value", ylabel="fraction of units", title="mask distribution (CDF)")
+    axes[3].legend(fontsize=7)
     save_figure(fig, out_dir / "rnp_sweep.png")
     return ["rnp_sweep.png"]
 
