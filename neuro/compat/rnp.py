@@ -186,8 +186,9 @@ def trigger_scores(model: nn.Module, x_clean: torch.Tensor, x_triggered: torch.T
     acts: dict[str, torch.Tensor] = {}
 
     def record(name):
-        reduce_dims = lambda o: [0] + list(range(2, o.dim()))  # noqa: E731
-        return lambda module, inputs, out: acts.__setitem__(name, out.clamp(min=0).mean(dim=reduce_dims(out)))
+        def hook(module, inputs, out):
+            acts[name] = out.clamp(min=0).mean(dim=[0, *range(2, out.dim())])  # over images and positions
+        return hook
 
     hooks = [model.get_submodule(name).register_forward_hook(record(name)) for name in layers]
     was_training = model.training
