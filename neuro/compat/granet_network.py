@@ -157,10 +157,10 @@ def plot_network_runs(rows: list[dict], out_dir: Path) -> Path:
 
     from neuro.io import save_figure
 
-    fields = [("event_accuracy", "event-simulator test accuracy (%)", 100.0),
-              ("sops", "SOPs per sample (event simulation)", 1.0),
-              ("sim_seconds_per_sample", "simulator wall time per sample (us)", 1e6),
-              ("storage_speedup", "time(same weights stored densely) / time(sparse)", 1.0)]
+    fields = [("event_accuracy", "event-simulator accuracy (%)", 100.0),
+              ("sops", "SOPs per sample (simulated)", 1.0),
+              ("sim_seconds_per_sample", "simulator time per sample (us)", 1e6),
+              ("storage_speedup", "time stored densely / time sparse", 1.0)]
     fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 4))
     methods = sorted({r["method"] for r in rows})
     lowest = min(1.0 - r["sparsity"] for r in rows)
@@ -183,4 +183,5 @@ def plot_network_runs(rows: list[dict], out_dir: Path) -> Path:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.suptitle("GraNet on the event-driven Network (sparse CSR)")
+    fig.tight_layout()
     return save_figure(fig, Path(out_dir) / "granet_network.png")
