@@ -5,7 +5,7 @@ from neuro import Network, Population, Projection
 from neuro.builders import build_hrsnn
 from neuro.lnp.lyapunov import linear_exponents, lyapunov_spectrum, perturbation_exponent, probe_input, qr_exponents
 from neuro.lnp.neuron_prune import lyapunov_participation
-from synapses import bernoulli
+from synapses import bernoulli, from_dense
 
 
 def test_qr_recovers_log_eigenvalues_of_a_linear_map():
@@ -69,3 +69,19 @@ def test_participation_finds_the_slowest_neurons_of_a_silent_network():
     part = lyapunov_participation(net, k=2, steps=600, warmup=300, surrogate_width=1e-7)
     assert np.argsort(-part)[:2].tolist() == [7, 6]
     assert part[6:].sum() > 0.99 * part.sum()
+
+
+@pytest.mark.parametrize("delay", [1, 2, 3])
+def test_delayed_self_coupling_matches_its_characteristic_roots(delay):
+    # One subthreshold neuron with an autapse of `delay` steps and a near-instant synapse (a_syn ~ 0): at its fixed
+    # point the surrogate map is du_{t+1} = a du_t + g du_{t+1-delay} with g = w sigma'(u* - v_th), whose exponent is
+    # log of the largest root of z^delay = a z^(delay-1) + g.
+    a, bias, w, width = np.exp(-1e-3 / 20e-3), 0.02, 3.0, 1.0
+    params = {"tau_mem": 20e-3, "tau_syn": 1e-4, "tau_syn_inh": 1e-4, "bias": bias}
+    net = Network((Population("r", 1, params=params),),
+                  (Projection("rr", "r", "r", from_dense([[w]], delays=delay)),))
+    u_star = bias / (1 - a)
+    g = w * 0.5 / width / (1 + abs(u_star - 1.0) / width) ** 2
+    roots = np.roots([1.0, -a] + [0.0] * (delay - 2) + [-g]) if delay > 1 else np.array([a + g])
+    res = lyapunov_spectrum(net, k=1, steps=3000, warmup=1500, surrogate_width=width)
+    assert abs(res.largest - np.log(np.abs(roots).max())) < 2e-3

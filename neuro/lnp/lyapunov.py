@@ -5,7 +5,8 @@
 ``lambda_i = (1/T) sum_t log |R_t[i, i]|`` (per step; divide by ``dt`` for 1/s).
 For a linear map ``z_{t+1} = A z_t`` the exponents are ``log |eig(A)|``.
 
-**Jacobian of the discrete LIF network** (:mod:`neurons.lif`, recurrent delays of 1 step).
+**Jacobian of the discrete LIF network** (:mod:`neurons.lif`; written for recurrent delays of
+1 step, longer delays below).
 The state of neuron ``i`` at step ``t`` is ``(u, i_exc, i_inh)``: ``u`` is the membrane
 potential before the reset (the held ``v`` while refractory). With ``s_t = H(u_t - v_th)``,
 the surrogate ``D_t = diag(sigma'(u_t - v_th))`` (0 for refractory neurons), the reset
@@ -17,6 +18,8 @@ that integrate at ``t+1`` (not refractory)::
     d i_inh' = a_inh * d i_inh + W_inh D_t d u
     d u'     = N_{t+1} * (a_mem * P_t d u + d i_exc' + d i_inh') + (1 - N_{t+1}) * P_t d u
 
+With delays up to ``L`` steps, ``W D_t du`` becomes ``sum_l W^(l) D_{t+1-l} du_{t+1-l}`` (``W^(l)``:
+the synapses of delay ``l``) and the state carries the last ``L - 1`` values of ``D du``.
 ``sigma'(x) = 1 / (2 w (1 + |x| / w)^2)`` is the fast-sigmoid derivative normalised to unit
 area (``w`` = ``surrogate_width`` in units of ``v_th - v_reset``). The trajectory comes from
 the event simulator (float64), so the Jacobian is evaluated on the true spiking orbit.
@@ -67,7 +70,7 @@ class LyapunovResult:
         return float(self.exponents[0])
 
 
-def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int = 0, seed=None):
+def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int = 0, seed=0):
     """Benettin's QR method: ``apply_jacobian(t, Q) -> J_t Q`` for ``t = 0..steps-1``.
 
     Returns ``(exponents[k] per step, descending; running estimate of the largest [steps - warmup];
@@ -95,12 +98,16 @@ def qr_exponents(apply_jacobian, dim: int, steps: int, k: int = 1, warmup: int =
     return total[order] / (steps - warmup), history, squares[:, order] / (steps - warmup)
 
 
-def linear_exponents(matrix, steps: int = 2000, k: int | None = None, seed=None) -> np.ndarray:
-    """QR exponents of the linear map ``z -> A z`` (closed form: sorted ``log |eig(A)|``)."""
+def linear_exponents(matrix, steps: int = 2000, k: int | None = None, seed=0) -> np.ndarray:
+    """QR exponents of the linear map ``z -> A z`` (closed form: sorted ``log |eig(A)|``).
+
+    The first ``steps // 10`` steps align ``Q`` and are not averaged (the projection of the
+    random start on the leading directions would otherwise bias the estimate by ``O(1/steps)``).
+    """
     a = np.asarray(matrix, float)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"A must be a square matrix, got shape {a.shape}")
-    return qr_exponents(lambda t, q: a @ q, a.shape[0], steps, k or a.shape[0], seed=seed)[0]
+    return qr_exponents(lambda t, q: a @ q, a.shape[0], steps, k or a.shape[0], steps // 10, seed)[0]
 
 
 def surrogate_derivative(x: np.ndarray, width: float) -> np.ndarray:
@@ -143,11 +150,18 @@ def _integrating(spikes: np.ndarray, n_ref: np.ndarray) -> np.ndarray:
 
 
 def lif_jacobian(rec: Recurrent, traj: Trajectory, reset: np.ndarray, width: float, detach_reset: bool = True):
-    """``apply_jacobian(t, Q)`` for :func:`qr_exponents` over the state ``(u, i_exc, i_inh)`` (3n)."""
+    """``(apply_jacobian(t, Q), dim)`` for :func:`qr_exponents` (module docstring).
+
+    The state is ``(u, i_exc, i_inh)`` per neuron and, if the longest recurrent delay ``L`` is
+    more than 1 step, the ``L - 1`` previous ``D du`` (the spikes still in flight): ``dim = (2 + L) n``.
+    """
     n, c = rec.n, rec.coef
-    if rec.n_synapses and np.any(rec.delay != 1):
-        raise ValueError("the LIF Jacobian assumes recurrent delays of exactly 1 step")
-    w_exc, w_inh = rec.dense("exc"), rec.dense("inh")
+    delays = rec.delay.astype(np.int64)
+    if np.any(delays < 1):
+        raise ValueError("the LIF Jacobian needs recurrent delays of at least 1 step")
+    lags = int(delays.max(initial=1))
+    by_lag = [np.where(delays == lag, rec.weight, 0.0) for lag in range(1, lags + 1)]
+    w_exc, w_inh = [rec.dense("exc", w) for w in by_lag], [rec.dense("inh", w) for w in by_lag]
     scale = c[lif.V_TH] - c[lif.V_RESET]
     a_mem, a_syn, a_inh = (c[r][:, None] for r in (lif.A_MEM, lif.A_SYN, lif.A_INH))
     x = traj.u - c[lif.V_TH]
@@ -160,16 +174,17 @@ def lif_jacobian(rec: Recurrent, traj: Trajectory, reset: np.ndarray, width: flo
     p = np.where(traj.integrating, p, 1.0)
 
     def apply(t, q):
-        du, de, di = q[:n], q[n:2 * n], q[2 * n:]
-        sd = d[t][:, None] * du
-        de2 = a_syn * de + w_exc @ sd
-        di2 = a_inh * di + w_inh @ sd
+        du, de, di = q[:n], q[n:2 * n], q[2 * n:3 * n]
+        # D du of steps t, t-1, ..., t-L+1: the input that delay 1, 2, ..., L delivers at t+1
+        sent = [d[t][:, None] * du] + [q[(2 + lag) * n:(3 + lag) * n] for lag in range(1, lags)]
+        de2 = a_syn * de + sum(w @ s for w, s in zip(w_exc, sent))
+        di2 = a_inh * di + sum(w @ s for w, s in zip(w_inh, sent))
         pdu = p[t][:, None] * du
         nxt = traj.integrating[t + 1][:, None]
         du2 = np.where(nxt, a_mem * pdu + de2 + di2, pdu)
-        return np.vstack([du2, de2, di2])
+        return np.vstack([du2, de2, di2, *sent[:-1]])
 
-    return apply
+    return apply, (2 + lags) * n
 
 
 def probe_input(net: Network, steps: int, rate: float, seed: int = 0) -> dict:
@@ -201,8 +216,8 @@ def lyapunov_spectrum(net: Network, k: int = 1, steps: int = 2000, warmup: int =
         inputs = probe_input(net, steps + 1, input_rate, seed)
     traj = trajectory(net, rec, steps + 1, inputs, seed)
     reset = rec.coef[lif.RESET]
-    apply = lif_jacobian(rec, traj, reset, surrogate_width, detach_reset)
-    exps, history, vectors = qr_exponents(apply, 3 * rec.n, steps, k, warmup, seed)
+    apply, dim = lif_jacobian(rec, traj, reset, surrogate_width, detach_reset)
+    exps, history, vectors = qr_exponents(apply, dim, steps, k, warmup, seed)
     return LyapunovResult(exps, net.dt, steps, history, vectors)
 
 

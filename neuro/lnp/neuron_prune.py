@@ -43,8 +43,8 @@ def betweenness_scores(rec: Recurrent, keep, weight, pivots: int = 64, seed=None
 def lyapunov_participation(net: Network, k: int = 5, **lyapunov) -> np.ndarray:
     """``P_i``: time-averaged squared weight of recurrent neuron ``i`` in the ``k`` leading Lyapunov vectors."""
     n = recurrent_of(net).n
-    vectors = lyapunov_spectrum(net, k=k, **lyapunov).vectors  # [3n, k]: (u, i_exc, i_inh) blocks
-    return vectors.reshape(3, n, -1).sum(axis=(0, 2))
+    vectors = lyapunov_spectrum(net, k=k, **lyapunov).vectors  # [dim, k]: (u, i_exc, i_inh, in flight...) blocks
+    return vectors[: 3 * n].reshape(3, n, -1).sum(axis=(0, 2))
 
 
 def select_top(rec: Recurrent, scores, keep_fraction: float) -> dict:
