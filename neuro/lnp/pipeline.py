@@ -64,8 +64,8 @@ def _finish(net: Network, cfg: dict) -> tuple[Network, dict]:
     return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"], cfg["preserve_rate"])
 
 
-def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:
-    """The three LNP steps (module docstring); returns the pruned network and step information."""
+def lnp_select(net: Network, config: dict | None = None, seed=0) -> tuple[Network, int]:
+    """LNP steps 1-2 (sparsify, prune neurons): the unstabilised network and the synapses kept by step 1."""
     cfg = lnp_config(config)
     rng = np.random.default_rng(seed)
     rec = recurrent_of(net)
@@ -76,9 +76,15 @@ def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network
     else:
         scores = betweenness_scores(rec, keep, weight, cfg["pivots"], rng)
     neurons = select_top(rec, scores, cfg["neuron_keep"])
-    pruned = subnetwork(sparse, neurons)
+    return subnetwork(sparse, neurons), int(keep.sum())
+
+
+def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:
+    """The three LNP steps (module docstring); returns the pruned network and step information."""
+    cfg = lnp_config(config)
+    pruned, sparsified = lnp_select(net, cfg, seed)
     stable, info = _finish(pruned, cfg)
-    return stable, {"synapses_after_sparsify": int(keep.sum()), **info}
+    return stable, {"synapses_after_sparsify": sparsified, **info}
 
 
 def baseline_prune(net: Network, method: str, size: dict, rates=None, config: dict | None = None,
@@ -139,10 +145,12 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     _next_stage(stages, "dense exponent")
     lam_dense = largest_lyapunov(net, **cfg["lyapunov"])
     _next_stage(stages, f"{method} pruning")
-    pruned, info = lnp_prune(net, cfg, seed)
-    if method != "lnp":
+    if method == "lnp":
+        pruned, info = lnp_prune(net, cfg, seed)
+    else:  # the baselines take LNP's size, which stabilisation does not change
         rates = dense_task.rates if dense_task is not None else None
-        pruned, info = baseline_prune(net, method, network_size(pruned), rates, cfg, seed)
+        size = network_size(lnp_select(net, cfg, seed)[0])
+        pruned, info = baseline_prune(net, method, size, rates, cfg, seed)
     _next_stage(stages, "pruned task")
     pruned_task = evaluate(pruned, task, seed=seed, **task_options) if task else None
     _next_stage(stages, "exponents for the record")

@@ -16,7 +16,7 @@ The pruned network's largest Lyapunov exponent ``lambda_max`` (QR method,
 The LNP default is ``min_factor = 1``: the timescales the builder sampled are kept and only the
 coupling is scaled. Shortening the membranes hardly lowered ``lambda_max`` of these networks (the
 instability comes from the strong inhibitory coupling) and cost memory on the series tasks
-(``docs/lnp.md``, "Stabilisation").
+(``docs/lnp.md``, "Why these defaults").
 
 With ``preserve_rate`` the drive (bias) is then scaled down (bisection) until the autonomous mean
 rate is back at its value before stabilisation (weaker coupling, mostly weaker inhibition, raises
