@@ -25,6 +25,8 @@ def test_prune_command_writes_network_report_and_plots(tmp_path, capsys):
     assert report["pruned"]["neurons"] == pruned.population("exc").size + pruned.population("inh").size
     assert report["neuron_fraction"] <= 0.6 and report["synapse_fraction"] <= 0.5
     assert report["pruned"]["lambda_max_per_step"] <= 0
+    quiet = report["pruned"]["autonomous"]  # rest 0.9: silent without input, perturbations only leak away
+    assert quiet["rate_hz"] == 0 and quiet["direct_per_second"] < 0 and quiet["direct_converged"] == 1
     assert "nrmse" in report["dense"] and "sops_per_second" in report["pruned"]
     assert len(report["spectrum_per_second"]["dense"]) == 4
     assert (out / "spectrum.png").stat().st_size > 0 and (out / "sizes.png").stat().st_size > 0
@@ -42,6 +44,9 @@ def test_prune_config_errors_are_clear(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump({"lnp": {"neuron_score": "pagerank"}, "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "unknown neuron_score 'pagerank'" in capsys.readouterr().err
+    cfg.write_text(yaml.safe_dump({"lnp": {"rest": 1.2}, "task": "none"}))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    assert "rest (steady state" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["cifar"])

@@ -4,7 +4,7 @@ import pytest
 from neuro.builders import build_hrsnn
 from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.graph import recurrent_of
-from neuro.lnp.lyapunov import largest_lyapunov
+from neuro.lnp.lyapunov import largest_lyapunov, perturbation_exponent
 from neuro.lnp.neuron_prune import betweenness_scores, select_top
 from neuro.lnp.pipeline import baseline_prune, lnp_prune, network_size
 from neuro.lnp.sparsify import sampling_probabilities, sparsify_synapses
@@ -54,12 +54,30 @@ def test_stabilize_brings_the_exponent_to_zero_or_below(min_factor):
             np.testing.assert_array_equal(tau, net.population(pop).params["tau_mem"])
 
 
+def test_rest_lever_silences_the_autonomous_network_and_keeps_it_driven_stable():
+    net = build_hrsnn(n=100, k=10, seed=0)
+    assert mean_rate(net) > 1  # drive 1.5: the dense network fires without input
+    driven = {**LYAP, "input_rate": 10.0}
+    quiet, info = stabilize(net, lyapunov=driven, iterations=3, rest=0.9)
+    assert info["drive_factor"] == pytest.approx(0.9 / 1.5)
+    assert info["autonomous_rate"] == 0 and mean_rate(quiet, steps=2000) == 0
+    assert info["lambda_after"] <= 0 and largest_lyapunov(quiet, **driven) <= 0
+    # silent, so even finite perturbations only leak away: the distance shrinks at a rate between
+    # the fastest and the slowest membrane's, the true exponents are log a_i < 0
+    direct = perturbation_exponent(quiet, steps=200, eps=0.1, trials=4)
+    tau = np.concatenate([quiet.population(p).params["tau_mem"] for p in ("exc", "inh")])
+    assert direct.converged == 1 and direct.diverged == 0
+    assert -1 / tau.min() <= direct.per_second <= -1 / tau.max() < 0
+    with pytest.raises(ValueError, match="rest"):
+        stabilize(net, lyapunov=driven, rest=1.0)
+
+
 def test_rate_preserving_stabilisation_lowers_the_rate_and_stays_stable():
     net = build_hrsnn(n=100, k=10, seed=0)
     plain, _ = stabilize(net, lyapunov=LYAP, iterations=3)
     kept, info = stabilize(net, lyapunov=LYAP, iterations=3, preserve_rate=True)
     assert info["lambda_after"] <= 0 and info["drive_factor"] < 1
-    assert mean_rate(kept) < mean_rate(plain)
+    assert 0 < mean_rate(kept) < mean_rate(plain)
 
 
 @pytest.mark.parametrize("score", ["lyapunov", "betweenness"])

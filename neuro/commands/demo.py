@@ -27,12 +27,12 @@ from neuro.simulator import Simulator
 HELP = "the main job on its built-in default: HRSNN -> simulate -> LNP prune -> Lava export"
 DEFAULTS = {
     "seed": 0,
-    "network": {"n": 300},  # neuro.builders.HRSNN_DEFAULTS
+    "network": {},  # neuro.builders.HRSNN_DEFAULTS (400 LIF neurons)
     "input_rate_hz": 20.0,  # Poisson-like input spikes on the 'input' population
     "simulate": {"steps": 1000, "trials": 4},
     "lnp": {},  # neuro.lnp.LNP_DEFAULTS
     "task": "mackey_glass",
-    "task_options": {"n_train": 600, "n_test": 200},
+    "task_options": {},  # neuro.lnp.tasks defaults: 2000 training, 600 test samples
     "verify": {"steps": 300, "timeout": 300.0},
 }
 

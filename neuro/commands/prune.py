@@ -93,7 +93,12 @@ def run(args) -> int:
     d, p = report["dense"], report["pruned"]
     print(f"neurons {d['neurons']} -> {p['neurons']}, recurrent synapses {d['recurrent_synapses']} -> "
           f"{p['recurrent_synapses']}, lambda_max {d['lambda_max_per_second']:.1f} -> "
-          f"{p['lambda_max_per_second']:.1f} 1/s")
+          f"{p['lambda_max_per_second']:.1f} 1/s (driven by the probe input)")
+    for name, part in (("dense", d), ("pruned", p)):
+        a = part["autonomous"]
+        print(f"{name} without input: {a['rate_hz']:.1f} Hz, perturbations (eps 0.01) "
+              f"{'shrink' if a['direct_per_second'] < 0 else 'grow'} at {a['direct_per_second']:+.1f} 1/s, "
+              f"{100 * a['direct_converged']:.0f}% of trials converge")
     if task:
         metric = "nrmse" if "nrmse" in d else "accuracy"
         print(f"{task} {metric} {d[metric]:.4f} -> {p[metric]:.4f}, SOPs/s {d['sops_per_second']:.3g} -> "

@@ -5,8 +5,9 @@
     1. sparsify   keep ~synapse_keep of the recurrent synapses, sampled by noise score, reweighted 1/p
     2. neurons    keep the neuron_keep fraction per population with the least participation in the leading
                   Lyapunov vectors of the sparsified network (or the highest betweenness)
-    3. stabilise  scale the recurrent weights (optionally first the membrane time constants) until
-                  lambda_max <= target, then lower the drive back to the pre-stabilisation rate (preserve_rate)
+    3. stabilise  lower the drive until the network is silent without input (rest), then scale the
+                  recurrent weights (optionally first the membrane time constants) until the driven
+                  lambda_max <= target
 
 Baselines (``method='random'|'activity'``) replace steps 1-2 by a selection of the same final
 size (neurons per population and recurrent synapses of the LNP result) and share step 3.
@@ -21,10 +22,10 @@ from tqdm.auto import tqdm
 
 from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.graph import recurrent_of, subnetwork, with_synapses
-from neuro.lnp.lyapunov import largest_lyapunov
+from neuro.lnp.lyapunov import largest_lyapunov, perturbation_exponent
 from neuro.lnp.neuron_prune import betweenness_scores, lyapunov_participation, select_top
 from neuro.lnp.sparsify import sparsify_synapses
-from neuro.lnp.stabilize import stabilize
+from neuro.lnp.stabilize import lower_rest, mean_rate, stabilize
 from neuro.lnp.tasks import TaskResult, evaluate
 from neuro.network import Network
 
@@ -36,7 +37,8 @@ LNP_DEFAULTS = {
     "vectors": 5,  # lyapunov score: number of leading Lyapunov vectors
     "pivots": 64,  # betweenness: sampled source neurons
     "stabilize": True,
-    "preserve_rate": True,  # step 3: bring the mean rate back down by lowering the drive
+    "rest": 0.9,  # step 3: lower the drive so that steady states sit at 0.9 of threshold (silent without input)
+    "preserve_rate": False,  # step 3, instead: lower the drive to the pre-stabilisation rate (session 2; rest: null)
     "target": -0.005,  # step 3: lambda_max (per step) must end <= target (-5/s: a margin for the estimate's spread)
     "min_factor": 1.0,  # step 3: smallest time-constant factor (1: the timescales are kept, docs/lnp.md)
     "iterations": 6,
@@ -52,6 +54,10 @@ def lnp_config(config: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown LNP option(s) {unknown}; known: {sorted(LNP_DEFAULTS)}")
     cfg["lyapunov"] = {**LNP_DEFAULTS["lyapunov"], **(cfg["lyapunov"] or {})}
+    rest = cfg["rest"]
+    if rest is not None and not (isinstance(rest, (int, float)) and 0 <= rest < 1):
+        raise ValueError(f"rest (steady state as a fraction of the way to threshold) must be in [0, 1) "
+                         f"or null, got {rest!r}")
     if cfg["neuron_score"] not in NEURON_SCORES:
         raise ValueError(f"unknown neuron_score {cfg['neuron_score']!r}; expected one of {NEURON_SCORES}")
     return cfg
@@ -61,30 +67,36 @@ def _finish(net: Network, cfg: dict) -> tuple[Network, dict]:
     if not cfg["stabilize"]:
         lam = largest_lyapunov(net, **cfg["lyapunov"])
         return net, {"lambda_before": lam, "lambda_after": lam, "tau_factor": 1.0, "weight_factor": 1.0}
-    return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"], cfg["preserve_rate"])
+    return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"], cfg["rest"],
+                     cfg["preserve_rate"])
 
 
-def lnp_select(net: Network, config: dict | None = None, seed=0) -> tuple[Network, int]:
-    """LNP steps 1-2 (sparsify, prune neurons): the unstabilised network and the synapses kept by step 1."""
+def lnp_select(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:
+    """LNP steps 1-2 (sparsify, prune neurons): the unstabilised network, and the synapses kept by
+    step 1 and the drive factor of ``rest`` (applied before the neuron scores) as a dict."""
     cfg = lnp_config(config)
     rng = np.random.default_rng(seed)
     rec = recurrent_of(net)
     keep, weight, _ = sparsify_synapses(rec, cfg["synapse_keep"], cfg["noise_gain"], rng)
     sparse = with_synapses(net, rec, keep, weight)
+    drive = 1.0
+    if cfg["rest"] is not None and cfg["stabilize"]:  # score the neurons at the operating point step 3 sets
+        sparse, drive = lower_rest(sparse, cfg["rest"])
     if cfg["neuron_score"] == "lyapunov":
         scores = -lyapunov_participation(sparse, cfg["vectors"], **cfg["lyapunov"])
     else:
         scores = betweenness_scores(rec, keep, weight, cfg["pivots"], rng)
     neurons = select_top(rec, scores, cfg["neuron_keep"])
-    return subnetwork(sparse, neurons), int(keep.sum())
+    return subnetwork(sparse, neurons), {"synapses_after_sparsify": int(keep.sum()), "drive_factor": drive}
 
 
 def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:
     """The three LNP steps (module docstring); returns the pruned network and step information."""
     cfg = lnp_config(config)
-    pruned, sparsified = lnp_select(net, cfg, seed)
+    pruned, selected = lnp_select(net, cfg, seed)
     stable, info = _finish(pruned, cfg)
-    return stable, {"synapses_after_sparsify": sparsified, **info}
+    return stable, {**info, "synapses_after_sparsify": selected["synapses_after_sparsify"],
+                    "drive_factor": selected["drive_factor"] * info.get("drive_factor", 1.0)}
 
 
 def baseline_prune(net: Network, method: str, size: dict, rates=None, config: dict | None = None,
@@ -121,6 +133,18 @@ def summary(net: Network, lam: float, task: TaskResult | None) -> dict:
     return out
 
 
+def autonomous_record(net: Network, lyapunov: dict) -> dict:
+    """The network without input: mean rate, the surrogate QR exponent and the direct estimate
+    (:func:`perturbation_exponent`, eps = 0.01 of the threshold, 8 trials). A silent network's
+    true exponents are its leak rates; the surrogate still sees coupling through sub-threshold
+    potentials and is positive there (docs/lnp.md), so the direct estimate is the one to read."""
+    direct = perturbation_exponent(net, steps=300, eps=1e-2, trials=8)
+    return {"rate_hz": mean_rate(net),
+            "lambda_max_surrogate_per_second": largest_lyapunov(net, **{**lyapunov, "input_rate": 0.0}) / net.dt,
+            "direct_per_second": direct.per_second, "direct_diverged": direct.diverged,
+            "direct_converged": direct.converged}
+
+
 def _next_stage(bar, name: str) -> None:
     bar.update()
     bar.set_postfix_str(name)
@@ -155,10 +179,9 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     pruned_task = evaluate(pruned, task, seed=seed, **task_options) if task else None
     _next_stage(stages, "exponents for the record")
     dense, after = summary(net, lam_dense, dense_task), summary(pruned, info["lambda_after"], pruned_task)
-    autonomous = {**cfg["lyapunov"], "input_rate": 0.0}
-    for part, network in ((dense, net), (after, pruned)):  # for the record: no input, and an unseen probe input
-        part["lambda_max_autonomous_per_second"] = largest_lyapunov(network, **autonomous) / network.dt
+    for part, network in ((dense, net), (after, pruned)):  # for the record: an unseen probe input, and no input
         part["lambda_max_new_probe_per_second"] = largest_lyapunov(network, **cfg["lyapunov"], seed=1) / network.dt
+        part["autonomous"] = autonomous_record(network, cfg["lyapunov"])
     _next_stage(stages, "done")
     stages.close()
     report = {"method": method, "seed": seed, "config": cfg, "dense": dense, "pruned": after,

@@ -18,9 +18,19 @@ coupling is scaled. Shortening the membranes hardly lowered ``lambda_max`` of th
 instability comes from the strong inhibitory coupling) and cost memory on the series tasks
 (``docs/lnp.md``, "Why these defaults").
 
-With ``preserve_rate`` the drive (bias) is then scaled down (bisection) until the autonomous mean
-rate is back at its value before stabilisation (weaker coupling, mostly weaker inhibition, raises
-it), and, if that raised ``lambda_max`` above the target, the weights are scaled again.
+With ``rest`` (the LNP default, 0.9; our design) the drive is first lowered so that every
+neuron's steady state without input sits at most at ``rest`` of the way from rest to threshold::
+
+    v_ss,i = v_rest,i + bias_i / (1 - a_i)  <=  v_rest,i + rest * (v_th,i - v_rest,i)   (one factor on all biases)
+
+With ``rest < 1`` and no input no neuron ever reaches threshold, so the network is silent and its
+true (autonomous) Lyapunov exponents are the leak rates ``log a_i < 0``: it fires only when
+driven, and the driven ``lambda_max`` is what the two levers above bring to the target.
+
+With ``preserve_rate`` (the session-2 default, now off) the drive is instead scaled down after
+the levers (bisection) until the autonomous mean rate is back at its value before stabilisation
+(weaker coupling, mostly weaker inhibition, raises it), and the weights are scaled again if that
+raised ``lambda_max`` above the target; the network then stays spontaneously active.
 """
 
 from __future__ import annotations
@@ -73,6 +83,18 @@ def match_rate(net: Network, rate: float, iterations: int = 6) -> tuple[Network,
     return scale_drive(net, hi), hi
 
 
+def lower_rest(net: Network, rest: float) -> tuple[Network, float]:
+    """Scale the drive (never up) so that every steady state is at most ``rest`` of the way to threshold."""
+    if not 0 <= rest < 1:
+        raise ValueError(f"rest (steady state as a fraction of the way to threshold) must be in [0, 1), got {rest}")
+    c = recurrent_of(net).coef
+    above_rest = c[lif.BIAS] / np.maximum(1.0 - c[lif.A_MEM], 1e-12)
+    allowed = rest * (c[lif.V_TH] - c[lif.V_REST])
+    highest = np.max(above_rest / allowed) if allowed.min() > 0 else np.inf
+    factor = 1.0 if highest <= 1.0 else 1.0 / highest
+    return (net, 1.0) if factor == 1.0 else (scale_drive(net, factor), float(factor))
+
+
 def scale_recurrent_weights(net: Network, factor: float) -> Network:
     rec = recurrent_of(net)
     return with_synapses(net, rec, np.ones(rec.n_synapses, bool), rec.weight * factor)
@@ -97,14 +119,16 @@ def _stabilise_weights(net, lyap, target, iterations):
 
 
 def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterations: int = 6,
-              lyapunov: dict | None = None, preserve_rate: bool = False) -> tuple[Network, dict]:
+              lyapunov: dict | None = None, rest: float | None = None,
+              preserve_rate: bool = False) -> tuple[Network, dict]:
     """Return ``(network with lambda_max <= target, info)`` (module docstring).
 
     ``lyapunov`` holds keyword arguments of :func:`neuro.lnp.lyapunov.largest_lyapunov`.
+    ``rest``: first lower the drive so that the network is silent without input (:func:`lower_rest`).
     ``preserve_rate``: afterwards scale the drive down until the autonomous mean rate is back at
     its value before stabilisation, and re-stabilise with the weights if needed.
-    ``info``: ``lambda_before``, ``lambda_after`` (per step), ``tau_factor``, ``weight_factor``,
-    ``drive_factor``.
+    ``info``: ``lambda_before``, ``lambda_after`` (per step), ``drive_factor``, ``tau_factor``,
+    ``weight_factor``, ``autonomous_rate`` (Hz, no input, after stabilisation).
     """
     if not 0 < min_factor <= 1:
         raise ValueError(f"min_factor (smallest time-constant factor) must be in (0, 1], got {min_factor}")
@@ -114,21 +138,29 @@ def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterat
         return largest_lyapunov(candidate, **kw)
 
     before = lyap(net)
-    info = {"lambda_before": before, "tau_factor": 1.0, "weight_factor": 1.0, "drive_factor": 1.0}
-    if before <= target:
-        return net, {**info, "lambda_after": before}
-    rate = mean_rate(net) if preserve_rate else None
-    factor = None
-    if min_factor < 1:
-        factor = _largest_passing(lambda c: scale_timescales(net, c), lyap, target, min_factor, iterations)
-    out = scale_timescales(net, min_factor if factor is None else factor)
-    info["tau_factor"] = min_factor if factor is None else factor
-    if factor is None:
-        out, info["weight_factor"] = _stabilise_weights(out, lyap, target, iterations)
-    if preserve_rate:
-        out, info["drive_factor"] = match_rate(out, rate, iterations)
-        if lyap(out) > target:
+    info = {"lambda_before": before, "drive_factor": 1.0, "tau_factor": 1.0, "weight_factor": 1.0}
+    out = net
+    if rest is not None:
+        out, info["drive_factor"] = lower_rest(net, rest)
+    current = lyap(out) if out is not net else before
+    rate = mean_rate(out) if preserve_rate and current > target else None
+    if current > target:
+        factor = None
+        if min_factor < 1:
+            factor = _largest_passing(lambda c: scale_timescales(out, c), lyap, target, min_factor, iterations)
+        out = scale_timescales(out, min_factor if factor is None else factor)
+        info["tau_factor"] = min_factor if factor is None else factor
+        if factor is None:
+            out, info["weight_factor"] = _stabilise_weights(out, lyap, target, iterations)
+        current = lyap(out)
+    if rate is not None:
+        out, drive = match_rate(out, rate, iterations)
+        info["drive_factor"] *= drive
+        current = lyap(out)
+        if current > target:
             out, gain = _stabilise_weights(out, lyap, target, iterations)
             info["weight_factor"] *= gain
+            current = lyap(out)
+    info["autonomous_rate"] = mean_rate(out)
     out = replace(out, metadata={**out.metadata, "stabilised": {k: float(v) for k, v in info.items()}})
-    return out, {**info, "lambda_after": lyap(out)}
+    return out, {**info, "lambda_after": current}
