@@ -44,6 +44,9 @@ def test_prune_config_errors_are_clear(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump({"lnp": {"neuron_score": "pagerank"}, "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "unknown neuron_score 'pagerank'" in capsys.readouterr().err
+    cfg.write_text(yaml.safe_dump({"lnp": {"probes": 0}, "task": "none"}))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    assert "probes (probe realisations" in capsys.readouterr().err
     cfg.write_text(yaml.safe_dump({"lnp": {"rest": 1.2}, "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "rest (steady state" in capsys.readouterr().err

@@ -3,7 +3,14 @@ import pytest
 
 from neuro import Network, Population, Projection
 from neuro.builders import build_hrsnn
-from neuro.lnp.lyapunov import linear_exponents, lyapunov_spectrum, perturbation_exponent, probe_input, qr_exponents
+from neuro.lnp.lyapunov import (
+    largest_lyapunov,
+    linear_exponents,
+    lyapunov_spectrum,
+    perturbation_exponent,
+    probe_input,
+    qr_exponents,
+)
 from neuro.lnp.neuron_prune import lyapunov_participation
 from synapses import bernoulli, from_dense
 
@@ -60,6 +67,16 @@ def test_probe_input_drives_the_spectrum_reproducibly():
     assert driven.largest == explicit.largest != autonomous.largest
     with pytest.raises(ValueError, match="input_rate"):
         probe_input(net, 10, -1.0)
+
+
+def test_largest_exponent_averages_over_probe_realisations():
+    net = build_hrsnn(n=80, k=8, seed=0)
+    kw = {"steps": 200, "warmup": 50, "input_rate": 10.0}
+    single = [largest_lyapunov(net, seed=s, **kw) for s in (4, 5, 6)]
+    assert len(set(single)) == 3  # the realisations differ
+    assert largest_lyapunov(net, probes=3, seed=4, **kw) == pytest.approx(np.mean(single))
+    with pytest.raises(ValueError, match="probes"):
+        largest_lyapunov(net, probes=0, **kw)
 
 
 def test_participation_finds_the_slowest_neurons_of_a_silent_network():

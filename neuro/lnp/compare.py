@@ -26,7 +26,7 @@ def compare_methods(network: dict | None = None, lnp: dict | None = None, seeds=
     bar = tqdm(total=len(seeds) * len(tasks), desc="compare", disable=not progress)
     for seed in seeds:
         dense = build_hrsnn(network, seed=seed)
-        lam_dense = largest_lyapunov(dense, **cfg["lyapunov"])
+        lam_dense = largest_lyapunov(dense, cfg["probes"], **cfg["lyapunov"])
         pruned = {"lnp": lnp_prune(dense, cfg, seed)}
         size = network_size(pruned["lnp"][0])
         pruned["random"] = baseline_prune(dense, "random", size, config=cfg, seed=seed)

@@ -43,6 +43,7 @@ LNP_DEFAULTS = {
     "min_factor": 1.0,  # step 3: smallest time-constant factor (1: the timescales are kept, docs/lnp.md)
     "iterations": 6,
     "lyapunov": {"steps": 2000, "warmup": 200, "surrogate_width": 1.0, "input_rate": 10.0},
+    "probes": 3,  # lambda_max = mean over this many probe realisations (seeds 0, 1, ...)
 }
 METHODS = ("lnp", "random", "activity")
 NEURON_SCORES = ("lyapunov", "betweenness")
@@ -54,6 +55,9 @@ def lnp_config(config: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown LNP option(s) {unknown}; known: {sorted(LNP_DEFAULTS)}")
     cfg["lyapunov"] = {**LNP_DEFAULTS["lyapunov"], **(cfg["lyapunov"] or {})}
+    if not (isinstance(cfg["probes"], int) and cfg["probes"] >= 1):
+        raise ValueError(f"probes (probe realisations averaged for lambda_max) must be an integer >= 1, "
+                         f"got {cfg['probes']!r}")
     rest = cfg["rest"]
     if rest is not None and not (isinstance(rest, (int, float)) and 0 <= rest < 1):
         raise ValueError(f"rest (steady state as a fraction of the way to threshold) must be in [0, 1) "
@@ -65,10 +69,10 @@ def lnp_config(config: dict | None) -> dict:
 
 def _finish(net: Network, cfg: dict) -> tuple[Network, dict]:
     if not cfg["stabilize"]:
-        lam = largest_lyapunov(net, **cfg["lyapunov"])
+        lam = largest_lyapunov(net, cfg["probes"], **cfg["lyapunov"])
         return net, {"lambda_before": lam, "lambda_after": lam, "tau_factor": 1.0, "weight_factor": 1.0}
     return stabilize(net, cfg["target"], cfg["min_factor"], cfg["iterations"], cfg["lyapunov"], cfg["rest"],
-                     cfg["preserve_rate"])
+                     cfg["preserve_rate"], cfg["probes"])
 
 
 def lnp_select(net: Network, config: dict | None = None, seed=0) -> tuple[Network, dict]:
@@ -167,7 +171,7 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     stages.set_postfix_str("dense task")
     dense_task = evaluate(net, task, seed=seed, **task_options) if task else None
     _next_stage(stages, "dense exponent")
-    lam_dense = largest_lyapunov(net, **cfg["lyapunov"])
+    lam_dense = largest_lyapunov(net, cfg["probes"], **cfg["lyapunov"])
     _next_stage(stages, f"{method} pruning")
     if method == "lnp":
         pruned, info = lnp_prune(net, cfg, seed)
@@ -179,8 +183,9 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     pruned_task = evaluate(pruned, task, seed=seed, **task_options) if task else None
     _next_stage(stages, "exponents for the record")
     dense, after = summary(net, lam_dense, dense_task), summary(pruned, info["lambda_after"], pruned_task)
+    unseen = cfg["probes"]  # the first probe seed that lambda_max was not measured on
     for part, network in ((dense, net), (after, pruned)):  # for the record: an unseen probe input, and no input
-        part["lambda_max_new_probe_per_second"] = largest_lyapunov(network, **cfg["lyapunov"], seed=1) / network.dt
+        part["lambda_max_new_probe_per_second"] = largest_lyapunov(network, seed=unseen, **cfg["lyapunov"]) / network.dt
         part["autonomous"] = autonomous_record(network, cfg["lyapunov"])
     _next_stage(stages, "done")
     stages.close()

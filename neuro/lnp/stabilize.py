@@ -120,10 +120,11 @@ def _stabilise_weights(net, lyap, target, iterations):
 
 def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterations: int = 6,
               lyapunov: dict | None = None, rest: float | None = None,
-              preserve_rate: bool = False) -> tuple[Network, dict]:
+              preserve_rate: bool = False, probes: int = 1) -> tuple[Network, dict]:
     """Return ``(network with lambda_max <= target, info)`` (module docstring).
 
-    ``lyapunov`` holds keyword arguments of :func:`neuro.lnp.lyapunov.largest_lyapunov`.
+    ``lyapunov`` holds keyword arguments of :func:`neuro.lnp.lyapunov.largest_lyapunov`;
+    ``lambda_max`` is its mean over ``probes`` realisations of the probe input.
     ``rest``: first lower the drive so that the network is silent without input (:func:`lower_rest`).
     ``preserve_rate``: afterwards scale the drive down until the autonomous mean rate is back at
     its value before stabilisation, and re-stabilise with the weights if needed.
@@ -135,7 +136,7 @@ def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterat
     kw = dict(lyapunov or {})
 
     def lyap(candidate):
-        return largest_lyapunov(candidate, **kw)
+        return largest_lyapunov(candidate, probes, **kw)
 
     before = lyap(net)
     info = {"lambda_before": before, "drive_factor": 1.0, "tau_factor": 1.0, "weight_factor": 1.0}
