@@ -34,6 +34,18 @@ def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def output_folder(path) -> Path:
+    """Create the output folder ``path`` (and its parents) up front, so that a path that cannot be a
+    folder fails before any work, with a clear error rather than at the first write."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ValueError(f"output folder {str(path)!r} cannot be created: {exc.filename!r} exists and is "
+                         "not a folder") from None
+    return path
+
+
 def write_text(path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -71,3 +71,13 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     evil.write_text("!!python/object/apply:os.system ['echo pwned > " + str(tmp_path / "pwned") + "']")
     assert main(["simulate", str(evil)]) == 1
     assert not (tmp_path / "pwned").exists()
+
+
+def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "results"
+    blocker.write_text("a user's file")
+    for command in (["simulate", "configs/simulate_ei.yaml"], ["prune"], ["demo", "--skip-lava"]):
+        assert main([*command, "--out", str(blocker / "run")]) == 1
+        err = capsys.readouterr().err
+        assert "cannot be created" in err and "not a folder" in err and "Traceback" not in err
+    assert blocker.read_text() == "a user's file"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 
 from neuro.compat import METHODS
-from neuro.io import ConfigError, check_keys, load_config, write_json
+from neuro.io import ConfigError, check_keys, load_config, output_folder, write_json
 
 HELP = "ANN-era methods: GraNet, CLNP, RNP, DrM, quine"
 
@@ -47,7 +46,7 @@ def run(args) -> int:
     module = importlib.import_module(f"neuro.compat.{args.method}")
     config = dict(module.DEFAULTS) if args.config is None else section_of(load_config(args.config), args.method,
                                                                           args.config)
-    out_dir = Path(args.out or f"runs/compat-{args.method}")
+    out_dir = output_folder(args.out or f"runs/compat-{args.method}")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = module.run_from_config(config, out_dir)
     path = write_json(out_dir / "report.json", report)

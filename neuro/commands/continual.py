@@ -7,11 +7,9 @@ per-seed accuracy matrices, ACC/BWT/FWT per run and their mean/std),
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from neuro.io import atomic_path, load_config, save_figure, write_json
+from neuro.io import atomic_path, load_config, output_folder, save_figure, write_json
 
 HELP = "continual learning with Hebbian orthogonal projection (HLOP)"
 
@@ -39,7 +37,7 @@ def run(args) -> int:
     if args.seeds:
         user = {**user, "seeds": list(args.seeds)}
     report = run_experiment(resolve_config(user), progress=not args.no_progress)
-    out = Path(args.out)
+    out = output_folder(args.out)
     arrays = {f"{method}_seed{seed}": np.atleast_2d(r.get("matrix", r.get("accuracies")))
               for method, runs in report["runs"].items() for seed, r in zip(report["config"]["seeds"], runs)}
     with atomic_path(out / "matrices.npz") as tmp:

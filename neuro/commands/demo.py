@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from neuro import plots
 from neuro.commands.simulate import summarize
-from neuro.io import check_keys, load_config, save_figure, write_json, write_text
+from neuro.io import check_keys, load_config, output_folder, save_figure, write_json, write_text
 from neuro.network import Network
 from neuro.simulator import Simulator
 
@@ -69,7 +69,7 @@ def run(args) -> int:
     cfg = {**DEFAULTS, **(load_config(args.config) if args.config else {})}
     check_keys(cfg, DEFAULTS, str(args.config or "demo config"))
     seed = cfg["seed"] if args.seed is None else args.seed
-    out = Path(args.out)
+    out = output_folder(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stages = tqdm(total=5, desc="demo", unit="stage", position=0)
 

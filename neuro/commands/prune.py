@@ -8,11 +8,9 @@ largest Lyapunov exponent before/after, task metric, SOPs, firing statistics), `
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from neuro.io import ConfigError, check_keys, load_config, save_figure, write_json
+from neuro.io import ConfigError, check_keys, load_config, output_folder, save_figure, write_json
 
 HELP = "Lyapunov noise pruning (LNP) of a heterogeneous recurrent SNN"
 
@@ -65,7 +63,7 @@ def run(args) -> int:
         cfg["seed"] = args.seed
     if args.compare and cfg["compare"] is None:
         cfg["compare"] = {}
-    out = Path(args.out or cfg["output"])
+    out = output_folder(args.out or cfg["output"])
     seed = int(cfg["seed"])
     net = Network.load(cfg["network_file"]) if cfg["network_file"] else build_hrsnn(cfg["network"], seed=seed)
     task = None if cfg["task"] in ("none", None) else cfg["task"]

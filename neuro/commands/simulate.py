@@ -9,7 +9,7 @@ import numpy as np
 
 from neuro import plots
 from neuro.config import network_from_config
-from neuro.io import ConfigError, atomic_path, check_keys, load_config, save_figure, write_json
+from neuro.io import ConfigError, atomic_path, check_keys, load_config, output_folder, save_figure, write_json
 from neuro.simulator import SimulationResult, Simulator
 
 HELP = "simulate a network described by a YAML/TOML config"
@@ -67,7 +67,7 @@ def run(args) -> int:
     steps = args.steps or run_cfg.get("steps", 1000)
     if not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"run.steps must be a positive integer, got {steps!r}")
-    out = Path(args.out)
+    out = output_folder(args.out)
     net.save(out / "network.npz")
     t0 = time.perf_counter()
     result = Simulator(net).run(steps, trials=run_cfg.get("trials", 1), seed=run_cfg.get("seed", seed),
