@@ -47,7 +47,6 @@ def run(args) -> int:
     config = dict(module.DEFAULTS) if args.config is None else section_of(load_config(args.config), args.method,
                                                                           args.config)
     out_dir = output_folder(args.out or f"runs/compat-{args.method}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     report = module.run_from_config(config, out_dir)
     path = write_json(out_dir / "report.json", report)
     print(f"neuro compat {args.method}: report written to {path}")

@@ -36,8 +36,9 @@ def run(args) -> int:
     user = {} if args.config is None else load_config(args.config)
     if args.seeds:
         user = {**user, "seeds": list(args.seeds)}
-    report = run_experiment(resolve_config(user), progress=not args.no_progress)
+    config = resolve_config(user)
     out = output_folder(args.out)
+    report = run_experiment(config, progress=not args.no_progress)
     arrays = {f"{method}_seed{seed}": np.atleast_2d(r.get("matrix", r.get("accuracies")))
               for method, runs in report["runs"].items() for seed, r in zip(report["config"]["seeds"], runs)}
     with atomic_path(out / "matrices.npz") as tmp:
