@@ -21,9 +21,9 @@ from neuro.lnp.graph import recurrent_of
 from neuro.lnp.lyapunov import largest_lyapunov, lyapunov_spectrum
 
 
-def timed(fn):
+def timed(fn, *args, **kwargs):
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
 
 
@@ -33,12 +33,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     lyap = LNP_DEFAULTS["lyapunov"]
-    print(f"{'n':>6} {'λ_max (s)':>10} {'20 exps (s)':>12} {'lnp_prune (s)':>14} {'kept n/syn':>12} {'peak RSS (MB)':>14}")
+    print(f"{'n':>6} {'λ_max (s)':>10} {'20 exps (s)':>12} {'lnp_prune (s)':>14} {'kept n/syn':>12} "
+          f"{'peak RSS (MB)':>14}")
     for n in args.sizes:
         net = build_hrsnn(n=n, k=max(2, 2 * (n // 20)), seed=args.seed)
-        _, t_one = timed(lambda: largest_lyapunov(net, **lyap))
-        _, t_spec = timed(lambda: lyapunov_spectrum(net, k=20, **lyap))
-        (pruned, _), t_prune = timed(lambda: lnp_prune(net, seed=args.seed))
+        _, t_one = timed(largest_lyapunov, net, **lyap)
+        _, t_spec = timed(lyapunov_spectrum, net, k=20, **lyap)
+        (pruned, _), t_prune = timed(lnp_prune, net, seed=args.seed)
         rec = recurrent_of(pruned)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{n:>6} {t_one:>10.2f} {t_spec:>12.2f} {t_prune:>14.1f} {f'{rec.n}/{rec.n_synapses}':>12} {rss:>14.0f}",
