@@ -4,6 +4,7 @@ import pytest
 from neuro import Network, Population, Projection
 from neuro.builders import build_hrsnn
 from neuro.lnp.lyapunov import (
+    SilentOrbitWarning,
     largest_lyapunov,
     linear_exponents,
     lyapunov_spectrum,
@@ -43,7 +44,8 @@ def test_lif_spectrum_matches_the_decays_of_a_silent_network():
     net = _quiet_network()
     p = net.population("r").params
     expected = np.sort(np.log(np.exp(-1e-3 / np.concatenate([p["tau_mem"], p["tau_syn"], p["tau_syn_inh"]]))))[::-1]
-    res = lyapunov_spectrum(net, k=4, steps=1500, warmup=300, surrogate_width=1e-7)
+    with pytest.warns(SilentOrbitWarning, match="silent"):
+        res = lyapunov_spectrum(net, k=4, steps=1500, warmup=300, surrogate_width=1e-7)
     np.testing.assert_allclose(res.exponents, expected[:4], atol=5e-4)
     direct = perturbation_exponent(net, steps=200, eps=1e-6, trials=3, fit=(100, 200))
     assert direct.diverged == 0.0
@@ -79,6 +81,7 @@ def test_largest_exponent_averages_over_probe_realisations():
         largest_lyapunov(net, probes=0, **kw)
 
 
+@pytest.mark.filterwarnings("ignore::neuro.lnp.lyapunov.SilentOrbitWarning")
 def test_participation_finds_the_slowest_neurons_of_a_silent_network():
     # Silent network: the Jacobian is block-diagonal per neuron, the leading Lyapunov vectors are the membranes
     # of the slowest neurons (tau_mem rises with the index), so the participation must single them out.
@@ -88,6 +91,7 @@ def test_participation_finds_the_slowest_neurons_of_a_silent_network():
     assert part[6:].sum() > 0.99 * part.sum()
 
 
+@pytest.mark.filterwarnings("ignore::neuro.lnp.lyapunov.SilentOrbitWarning")
 @pytest.mark.parametrize("delay", [1, 2, 3])
 def test_delayed_self_coupling_matches_its_characteristic_roots(delay):
     # One subthreshold neuron with an autapse of `delay` steps and a near-instant synapse (a_syn ~ 0): at its fixed

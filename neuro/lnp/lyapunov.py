@@ -35,10 +35,16 @@ surrogate chaos of this model strongly (docs/lnp.md).
 over time (``z = (v, i_exc, i_inh)``) estimates the largest exponent while the distance is
 small; a chaotic network's spike trains diverge (``diverged``) and its perturbed trials do not
 come back (``converged``: the fraction that ends closer to the reference than it started).
+
+**Silent orbits.** If no recurrent neuron spikes after the warm-up, no infinitesimal perturbation
+can change a spike and the true exponents are the leak rates ``log a_mem`` (< 0); the surrogate
+still couples the neurons through their sub-threshold potentials and can be positive there
+(docs/lnp.md). :func:`lyapunov_spectrum` warns in that case; use :func:`perturbation_exponent`.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +119,10 @@ def linear_exponents(matrix, steps: int = 2000, k: int | None = None, seed=0) ->
 def surrogate_derivative(x: np.ndarray, width: float) -> np.ndarray:
     """Unit-area fast-sigmoid derivative ``1 / (2 w (1 + |x|/w)^2)``."""
     return 0.5 / width / (1.0 + np.abs(x) / width) ** 2
+
+
+class SilentOrbitWarning(UserWarning):
+    """The surrogate exponents were computed on an orbit without recurrent spikes."""
 
 
 @dataclass
@@ -215,6 +225,11 @@ def lyapunov_spectrum(net: Network, k: int = 1, steps: int = 2000, warmup: int =
     if inputs is None and input_rate:
         inputs = probe_input(net, steps + 1, input_rate, seed)
     traj = trajectory(net, rec, steps + 1, inputs, seed)
+    if not traj.spikes[warmup:].any():
+        warnings.warn("the network is silent on this orbit (no recurrent spike after the warm-up): its true "
+                      "exponents are the leak rates log a_mem < 0, while the surrogate estimate still couples "
+                      "sub-threshold neurons and can be positive; see perturbation_exponent and docs/lnp.md",
+                      SilentOrbitWarning, stacklevel=2)
     reset = rec.coef[lif.RESET]
     apply, dim = lif_jacobian(rec, traj, reset, surrogate_width, detach_reset)
     exps, history, vectors = qr_exponents(apply, dim, steps, k, warmup, seed)
