@@ -72,3 +72,15 @@ def test_ridge_matches_the_normal_equations_and_picks_small_alpha_for_clean_data
 def test_tasks_need_an_input_population():
     with pytest.raises(ValueError, match="named 'input'"):
         predict_series(build_hrsnn(n=40, k=4, n_input=0, seed=0))
+
+
+def test_evaluate_averages_over_input_realisations():
+    net = build_hrsnn(n=60, k=6, seed=0)
+    opts = {"n_train": 200, "n_test": 100, "segment": 100, "washout": 20}
+    single = [predict_series(net, "lorenz", seed=s, **opts) for s in (5, 6)]
+    assert single[0].value != single[1].value  # the spike phases change the score
+    both = evaluate(net, "lorenz", seed=5, repeats=2, **opts)
+    assert both.value == pytest.approx(np.mean([r.value for r in single]))
+    np.testing.assert_allclose(both.rates, np.mean([r.rates for r in single], axis=0))
+    with pytest.raises(ValueError, match="repeats"):
+        evaluate(net, "lorenz", repeats=0, **opts)
