@@ -70,7 +70,6 @@ def run(args) -> int:
     check_keys(cfg, DEFAULTS, str(args.config or "demo config"))
     seed = cfg["seed"] if args.seed is None else args.seed
     out = output_folder(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stages = tqdm(total=5, desc="demo", unit="stage", position=0)
 
     stages.set_postfix_str("build HRSNN")

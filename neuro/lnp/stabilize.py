@@ -101,21 +101,26 @@ def scale_recurrent_weights(net: Network, factor: float) -> Network:
 
 
 def _largest_passing(transform, lyap, target, lo, iterations):
-    """Largest ``x`` in ``[lo, 1]`` with ``lyap(transform(x)) <= target`` (bisection), or None."""
-    if lyap(transform(lo)) > target:
+    """``(x, lyap(transform(x)))`` for the largest ``x`` in ``[lo, 1]`` with ``lyap(transform(x)) <= target``
+    (bisection), or None if ``lo`` does not pass."""
+    lam = lyap(transform(lo))
+    if lam > target:
         return None
     hi = 1.0
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if lyap(transform(mid)) <= target else (lo, mid)
-    return lo
+        lam_mid = lyap(transform(mid))
+        lo, hi, lam = (mid, hi, lam_mid) if lam_mid <= target else (lo, mid, lam)
+    return lo, lam
 
 
 def _stabilise_weights(net, lyap, target, iterations):
-    gain = _largest_passing(lambda g: scale_recurrent_weights(net, g), lyap, target, 0.0, iterations)
-    if gain is None:
+    """``(network, gain, lambda_max)``: the recurrent weights times the largest passing gain."""
+    passing = _largest_passing(lambda g: scale_recurrent_weights(net, g), lyap, target, 0.0, iterations)
+    if passing is None:
         raise ValueError("stabilisation failed: lambda_max stays above the target even without recurrence")
-    return scale_recurrent_weights(net, gain), gain
+    gain, lam = passing
+    return scale_recurrent_weights(net, gain), gain, lam
 
 
 def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterations: int = 6,
@@ -146,22 +151,22 @@ def stabilize(net: Network, target: float = 0.0, min_factor: float = 1.0, iterat
     current = lyap(out) if out is not net else before
     rate = mean_rate(out) if preserve_rate and current > target else None
     if current > target:
-        factor = None
+        passing = None
         if min_factor < 1:
-            factor = _largest_passing(lambda c: scale_timescales(out, c), lyap, target, min_factor, iterations)
-        out = scale_timescales(out, min_factor if factor is None else factor)
-        info["tau_factor"] = min_factor if factor is None else factor
-        if factor is None:
-            out, info["weight_factor"] = _stabilise_weights(out, lyap, target, iterations)
-        current = lyap(out)
+            passing = _largest_passing(lambda c: scale_timescales(out, c), lyap, target, min_factor, iterations)
+        info["tau_factor"] = min_factor if passing is None else passing[0]
+        out = scale_timescales(out, info["tau_factor"])
+        if passing is None:
+            out, info["weight_factor"], current = _stabilise_weights(out, lyap, target, iterations)
+        else:
+            current = passing[1]
     if rate is not None:
         out, drive = match_rate(out, rate, iterations)
         info["drive_factor"] *= drive
         current = lyap(out)
         if current > target:
-            out, gain = _stabilise_weights(out, lyap, target, iterations)
+            out, gain, current = _stabilise_weights(out, lyap, target, iterations)
             info["weight_factor"] *= gain
-            current = lyap(out)
     info["autonomous_rate"] = mean_rate(out)
     out = replace(out, metadata={**out.metadata, "stabilised": {k: float(v) for k, v in info.items()}})
     return out, {**info, "lambda_after": current}
