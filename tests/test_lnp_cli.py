@@ -30,7 +30,12 @@ def test_prune_command_writes_network_report_and_plots(tmp_path, capsys):
     assert "nrmse" in report["dense"] and "sops_per_second" in report["pruned"]
     assert len(report["spectrum_per_second"]["dense"]) == 4
     assert (out / "spectrum.png").stat().st_size > 0 and (out / "sizes.png").stat().st_size > 0
-    assert "recurrent synapses" in capsys.readouterr().out
+    assert (out / "memory.png").stat().st_size > 0
+    memory = report["pruned"]["memory_capacity"]
+    assert len(memory["by_delay"]) == 11 and memory["total"] == pytest.approx(sum(memory["by_delay"]))
+    assert memory["total"] > 0.2  # the pruned reservoir's state does carry the recent input
+    printed = capsys.readouterr().out
+    assert "recurrent synapses" in printed and "linear memory capacity" in printed
 
 
 def test_prune_config_errors_are_clear(tmp_path, capsys):

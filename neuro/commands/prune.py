@@ -1,8 +1,9 @@
 """``neuro prune [CONFIG]``: Lyapunov noise pruning (LNP) of a heterogeneous recurrent SNN.
 
 Writes ``pruned.npz`` (``Network.save``), ``report.json`` (neurons and synapses before/after,
-largest Lyapunov exponent before/after, task metric, SOPs, firing statistics), ``spectrum.png``
-(leading Lyapunov spectra, dense vs pruned) and ``sizes.png``; with ``compare`` also
+largest Lyapunov exponent before/after, task metric, SOPs, firing statistics, memory capacity),
+``spectrum.png`` (leading Lyapunov spectra, dense vs pruned), ``memory.png`` (linear memory capacity
+per delay, dense vs pruned) and ``sizes.png``; with ``compare`` also
 ``compare.json`` and ``compare.png`` (LNP vs random vs activity pruning over seeds).
 """
 
@@ -55,6 +56,7 @@ def read_config(path) -> dict:
 def run(args) -> int:
     from neuro.builders import build_hrsnn
     from neuro.lnp import lyapunov_spectrum, prune_network
+    from neuro.lnp.capacity import MemoryCapacity, plot_memory
     from neuro.lnp.lyapunov import plot_spectrum
     from neuro.network import Network
 
@@ -77,6 +79,8 @@ def run(args) -> int:
     before, after = lyapunov_spectrum(net, k=k, **lyap), lyapunov_spectrum(pruned, k=k, **lyap)
     report["spectrum_per_second"] = {"dense": before.per_second, "pruned": after.per_second}
     plot_spectrum(before, out / "spectrum.png", "Leading Lyapunov exponents", {"pruned": after}, label="dense")
+    plot_memory({name: MemoryCapacity(np.array(report[name]["memory_capacity"]["by_delay"]))
+                 for name in ("dense", "pruned")}, out / "memory.png")
     if task:
         _plot_sizes(report, out / "sizes.png")
     if cfg["compare"] is not None:
@@ -97,6 +101,8 @@ def run(args) -> int:
         print(f"{name} without input: {a['rate_hz']:.1f} Hz, perturbations (eps 0.01) "
               f"{'shrink' if a['direct_per_second'] < 0 else 'grow'} at {a['direct_per_second']:+.1f} 1/s, "
               f"{100 * a['direct_converged']:.0f}% of trials converge")
+    print(f"linear memory capacity (white input, samples): {d['memory_capacity']['total']:.2f} -> "
+          f"{p['memory_capacity']['total']:.2f}")
     if task:
         metric = "nrmse" if "nrmse" in d else "accuracy"
         print(f"{task} {metric} {d[metric]:.4f} -> {p[metric]:.4f}, SOPs/s {d['sops_per_second']:.3g} -> "

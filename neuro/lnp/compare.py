@@ -2,7 +2,8 @@
 
 For every seed: build the dense HRSNN, prune it once with LNP (task-agnostic), build the random
 baseline at LNP's size, and, per task, the activity baseline from the dense network's rates on
-that task; all three share the stabilisation step. Every network is scored on every task.
+that task; all three share the stabilisation step. Every network is scored on every task and
+by its linear memory capacity (:mod:`neuro.lnp.capacity`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from neuro.builders import build_hrsnn
+from neuro.lnp.capacity import memory_capacity
 from neuro.lnp.lyapunov import largest_lyapunov
 from neuro.lnp.pipeline import baseline_prune, lnp_config, lnp_prune, network_size, summary
 from neuro.lnp.tasks import evaluate
@@ -30,15 +32,19 @@ def compare_methods(network: dict | None = None, lnp: dict | None = None, seeds=
         pruned = {"lnp": lnp_prune(dense, cfg, seed)}
         size = network_size(pruned["lnp"][0])
         pruned["random"] = baseline_prune(dense, "random", size, config=cfg, seed=seed)
+        memory = {"dense": memory_capacity(dense, seed=seed).total,
+                  **{m: memory_capacity(net, seed=seed).total for m, (net, _) in pruned.items()}}
         for task in tasks:
             ref = evaluate(dense, task, seed=seed, **opts.get(task, {}))
             nets = dict(pruned)
             nets["activity"] = baseline_prune(dense, "activity", size, ref.rates, cfg, seed)
-            rows.append({"seed": seed, "task": task, "method": "dense", **summary(dense, lam_dense, ref)})
+            memory["activity"] = memory_capacity(nets["activity"][0], seed=seed).total
+            rows.append({"seed": seed, "task": task, "method": "dense", **summary(dense, lam_dense, ref),
+                         "memory_capacity": memory["dense"]})
             for method, (net, info) in nets.items():
                 result = evaluate(net, task, seed=seed, **opts.get(task, {}))
                 rows.append({"seed": seed, "task": task, "method": method,
-                             **summary(net, info["lambda_after"], result),
+                             **summary(net, info["lambda_after"], result), "memory_capacity": memory[method],
                              "relative_change": result.relative_change(ref),
                              "sops_fraction": result.sops_per_second / ref.sops_per_second})
             bar.update()
@@ -54,7 +60,7 @@ def aggregate(rows: list) -> dict:
         for method in dict.fromkeys(r["method"] for r in rows):
             sel = [r for r in rows if r["task"] == task and r["method"] == method]
             keys = ("nrmse", "accuracy", "lambda_max_per_second", "sops_per_second", "neurons",
-                    "recurrent_synapses", "relative_change")
+                    "recurrent_synapses", "relative_change", "memory_capacity")
             table[task][method] = {k: [float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel]))]
                                    for k in keys if sel and k in sel[0]}
     return table

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from neuro.lnp.baselines import activity_selection, random_selection
+from neuro.lnp.capacity import memory_capacity
 from neuro.lnp.graph import recurrent_of, subnetwork, with_synapses
 from neuro.lnp.lyapunov import SilentOrbitWarning, largest_lyapunov, perturbation_exponent
 from neuro.lnp.neuron_prune import betweenness_scores, lyapunov_participation, select_top
@@ -163,7 +164,8 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     """Prune ``net`` with LNP (or a baseline at LNP's size) and report before/after.
 
     The report holds ``dense`` and ``pruned`` summaries (:func:`summary`, plus the largest exponent
-    without input and under another realisation of the probe input), ratios, the stabilisation
+    without input and under another realisation of the probe input, and the linear memory capacity
+    of :mod:`neuro.lnp.capacity`), ratios, the stabilisation
     record and the wall time. ``task=None`` skips the task evaluation; ``progress`` shows the
     stages in a progress bar.
     """
@@ -187,9 +189,10 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     _next_stage(stages, "exponents for the record")
     dense, after = summary(net, lam_dense, dense_task), summary(pruned, info["lambda_after"], pruned_task)
     unseen = cfg["probes"]  # the first probe seed that lambda_max was not measured on
-    for part, network in ((dense, net), (after, pruned)):  # for the record: an unseen probe input, and no input
+    for part, network in ((dense, net), (after, pruned)):  # for the record: an unseen probe input, no input, memory
         part["lambda_max_new_probe_per_second"] = largest_lyapunov(network, seed=unseen, **cfg["lyapunov"]) / network.dt
         part["autonomous"] = autonomous_record(network, cfg["lyapunov"])
+        part["memory_capacity"] = memory_capacity(network, seed=seed).as_dict()
     _next_stage(stages, "done")
     stages.close()
     report = {"method": method, "seed": seed, "config": cfg, "dense": dense, "pruned": after,

@@ -173,7 +173,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed) -> tuple[np
     return np.setdiff1d(np.arange(len(labels)), test), test
 
 
-def _standardise(train, test):
+def standardise(train, test):
     """Z-score with the training statistics; the scale is floored at 10% of the mean scale so that
     neurons (nearly) silent in training cannot blow up in testing."""
     mu, sd = train.mean(0), train.std(0)
@@ -181,7 +181,7 @@ def _standardise(train, test):
     return (train - mu) / sd, (test - mu) / sd
 
 
-def _input_size(net: Network) -> int:
+def input_size(net: Network) -> int:
     """Size of the network's ``input`` population (a spike source the tasks drive)."""
     names = [p.name for p in net.populations if p.model == "spike_source"]
     if "input" not in names:
@@ -202,7 +202,7 @@ def predict_series(net: Network, name: str = "mackey_glass", *, n_train: int = 2
                    seed: int = 0) -> TaskResult:
     """``horizon``-sample-ahead prediction of a series with a ridge readout (module docstring)."""
     pops = recurrent_populations(net)
-    n_input = _input_size(net)
+    n_input = input_size(net)
     n_seg = int(np.ceil((n_train + n_test) / segment))
     u = series(name, n_seg * segment + washout + horizon)
     inputs, targets = [], []
@@ -217,7 +217,7 @@ def predict_series(net: Network, name: str = "mackey_glass", *, n_train: int = 2
         u_now = np.concatenate([u[r * segment + washout: r * segment + washout + segment] for r in range(n_seg)])
         x = np.column_stack([x, u_now])
     n_tr = n_train
-    x_tr, x_te = _standardise(x[:n_tr], x[n_tr:n_train + n_test])
+    x_tr, x_te = standardise(x[:n_tr], x[n_tr:n_train + n_test])
     y_tr, y_te = y[:n_tr], y[n_tr:n_train + n_test]
     err = ridge_fit(x_tr, y_tr)(x_te) - y_te
     nrmse = float(np.sqrt(np.mean(err**2)) / np.std(y_te))
@@ -233,7 +233,7 @@ def classify_digits(net: Network, *, steps_per_image: int = 50, max_rate: float 
     pops = recurrent_populations(net)
     data = load_digits()
     x_img, labels = data.data[:n_images], data.target[:n_images]
-    n_input = _input_size(net)
+    n_input = input_size(net)
     if n_input != x_img.shape[1]:
         raise ValueError(f"digits need an input population of {x_img.shape[1]} neurons (one per pixel), "
                          f"got {n_input}")
@@ -243,7 +243,7 @@ def classify_digits(net: Network, *, steps_per_image: int = 50, max_rate: float 
     res = Simulator(net).run(steps_per_image, inputs, seed=seed, record=True)
     counts = np.concatenate([res.counts(p) for p in pops], axis=1).astype(float)
     idx_tr, idx_te = stratified_split(labels, 0.3, seed)
-    x_tr, x_te = _standardise(counts[idx_tr], counts[idx_te])
+    x_tr, x_te = standardise(counts[idx_tr], counts[idx_te])
     onehot = np.eye(10)[labels[idx_tr]] * 2.0 - 1.0
     scores = ridge_fit(x_tr, onehot, np.logspace(-2, 4, 13))(x_te)
     acc = float((scores.argmax(axis=1) == labels[idx_te]).mean())
