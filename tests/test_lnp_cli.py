@@ -55,6 +55,9 @@ def test_prune_config_errors_are_clear(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump({"lnp": {"rest": 1.2}, "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "rest (steady state" in capsys.readouterr().err
+    cfg.write_text(yaml.safe_dump({"method": "magnitude", "task": "none"}))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    assert "method must be one of lnp, random, activity, random_stabilised" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["cifar"])

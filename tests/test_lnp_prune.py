@@ -6,7 +6,7 @@ from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.graph import recurrent_of
 from neuro.lnp.lyapunov import largest_lyapunov, perturbation_exponent
 from neuro.lnp.neuron_prune import betweenness_scores, select_top
-from neuro.lnp.pipeline import baseline_prune, lnp_prune, network_size
+from neuro.lnp.pipeline import BASELINES, baseline_prune, lnp_prune, network_size
 from neuro.lnp.sparsify import sampling_probabilities, sparsify_synapses
 from neuro.lnp.stabilize import mean_rate, stabilize
 from synapses import obeys_dale
@@ -93,9 +93,16 @@ def test_lnp_and_baselines_reach_the_same_size(score):
         if proj.pre in ("exc", "inh"):
             assert obeys_dale(proj.active(), np.full(proj.synapses.n_pre, proj.pre == "exc"))
     rates = np.random.default_rng(0).random(100)
-    for method in ("random", "activity"):
+    dense_weights = recurrent_of(net).weight
+    for method in BASELINES:
         base, binfo = baseline_prune(net, method, after, rates, cfg, seed=0)
-        assert network_size(base) == after and binfo["lambda_after"] <= 0
+        assert network_size(base) == after
+        if method.endswith("_stabilised"):  # LNP's step 3: silent at rest, driven exponent <= 0
+            assert binfo["lambda_after"] <= 0 and binfo["drive_factor"] < 1  # rest lowered the drive
+        else:  # selection only, as the paper's baselines: every kept synapse keeps its dense weight
+            assert binfo["weight_factor"] == 1 and np.isin(recurrent_of(base).weight, dense_weights).all()
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_prune(net, "lnp", after, rates, cfg)
 
 
 def test_activity_selection_prefers_active_neurons():

@@ -19,13 +19,13 @@ DEFAULTS = {
     "seed": 0,
     "network": {},  # HRSNN builder options (neuro.builders.HRSNN_DEFAULTS)
     "network_file": None,  # or a saved network (.npz) with an 'input' population
-    "method": "lnp",  # lnp | random | activity
+    "method": "lnp",  # lnp | random | activity | random_stabilised | activity_stabilised
     "lnp": {},  # neuro.lnp.LNP_DEFAULTS
     "task": "mackey_glass",  # mackey_glass | lorenz | digits | none
     "task_options": {},
     "spectrum": {"k": 20, "steps": None},  # steps None: those of the LNP exponent (lnp.lyapunov.steps)
     "output": "runs/prune",
-    "compare": None,  # {"seeds": [0, 1, 2], "tasks": ["mackey_glass", "digits"]}
+    "compare": None,  # {"seeds": [0, 1, 2], "tasks": ["mackey_glass", "digits"], "baselines": [...]}
 }
 
 
@@ -42,12 +42,16 @@ def read_config(path) -> dict:
     check_keys(cfg, DEFAULTS, str(path or "prune config"))
     if cfg["task"] not in ("mackey_glass", "lorenz", "digits", "none", None):
         raise ConfigError(f"task must be mackey_glass, lorenz, digits or none, got {cfg['task']!r}")
+    from neuro.lnp.pipeline import METHODS
+
+    if cfg["method"] not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {cfg['method']!r}")
     if cfg["network"] and cfg["network_file"]:
         raise ConfigError("give either 'network' (builder options) or 'network_file', not both")
     if cfg["compare"] is not None:
         if not isinstance(cfg["compare"], dict):
             raise ConfigError("compare must be a mapping with 'seeds' and 'tasks'")
-        check_keys(cfg["compare"], ("seeds", "tasks"), "compare")
+        check_keys(cfg["compare"], ("seeds", "tasks", "baselines"), "compare")
     check_keys(cfg["spectrum"], ("k", "steps"), "spectrum")
     cfg["spectrum"] = {**DEFAULTS["spectrum"], **cfg["spectrum"]}
     return cfg
@@ -85,9 +89,11 @@ def run(args) -> int:
         _plot_sizes(report, out / "sizes.png")
     if cfg["compare"] is not None:
         from neuro.lnp.compare import compare_methods, plot_comparison
+        from neuro.lnp.pipeline import BASELINES
 
         comp = compare_methods(cfg["network"], cfg["lnp"], tuple(cfg["compare"].get("seeds", (0, 1, 2))),
-                               tuple(cfg["compare"].get("tasks", ("mackey_glass", "digits"))))
+                               tuple(cfg["compare"].get("tasks", ("mackey_glass", "digits"))),
+                               baselines=tuple(cfg["compare"].get("baselines", BASELINES)))
         write_json(out / "compare.json", comp)
         plot_comparison(comp["table"], out / "compare.png")
         report["compare"] = comp["table"]

@@ -9,8 +9,11 @@
                   recurrent weights (optionally first the membrane time constants) until the driven
                   lambda_max <= target
 
-Baselines (``method='random'|'activity'``) replace steps 1-2 by a selection of the same final
-size (neurons per population and recurrent synapses of the LNP result) and share step 3.
+Baselines replace steps 1-2 by a selection of the same final size (neurons per population and
+recurrent synapses of the LNP result): ``random`` and ``activity`` are that selection alone (the
+baselines as the issue and the paper define them: pruning, weights untouched), and
+``random_stabilised`` / ``activity_stabilised`` also go through LNP's step 3 (our control: it
+separates what LNP's selection contributes from what its stabilisation contributes).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ LNP_DEFAULTS = {
     "lyapunov": {"steps": 2000, "warmup": 200, "surrogate_width": 1.0, "input_rate": 10.0},
     "probes": 3,  # lambda_max = mean over this many probe realisations (seeds 0, 1, ...)
 }
-METHODS = ("lnp", "random", "activity")
+BASELINES = ("random", "activity", "random_stabilised", "activity_stabilised")
+METHODS = ("lnp", *BASELINES)
 NEURON_SCORES = ("lyapunov", "betweenness")
 
 
@@ -107,17 +111,20 @@ def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network
 
 def baseline_prune(net: Network, method: str, size: dict, rates=None, config: dict | None = None,
                    seed=0) -> tuple[Network, dict]:
-    """Random or activity-based pruning to ``size = {'neurons': {pop: n}, 'synapses': m}``, then step 3."""
+    """A baseline of :data:`BASELINES` at ``size = {'neurons': {pop: n}, 'synapses': m}``: random or
+    activity-based selection, then step 3 only for the ``*_stabilised`` variants."""
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; expected one of {BASELINES}")
+    selection, _, stabilised = method.partition("_")
     cfg = lnp_config(config)
+    cfg["stabilize"] = cfg["stabilize"] and bool(stabilised)
     rec = recurrent_of(net)
-    if method == "random":
+    if selection == "random":
         neurons, keep = random_selection(rec, size["neurons"], size["synapses"], seed)
-    elif method == "activity":
+    else:
         if rates is None:
             raise ValueError("activity-based pruning needs the dense network's rates")
         neurons, keep = activity_selection(rec, rates, size["neurons"], size["synapses"])
-    else:
-        raise ValueError(f"unknown pruning method {method!r}; expected one of {METHODS}")
     pruned = subnetwork(with_synapses(net, rec, keep), neurons)
     return _finish(pruned, cfg)
 
@@ -170,6 +177,8 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     stages in a progress bar.
     """
     start = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"unknown pruning method {method!r}; expected one of {METHODS}")
     cfg = lnp_config(config)
     task_options = dict(task_options or {})
     stages = tqdm(total=5, desc="prune", disable=not progress)
