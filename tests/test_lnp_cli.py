@@ -33,6 +33,7 @@ def test_prune_command_writes_network_report_and_plots(tmp_path, capsys):
     assert (out / "memory.png").stat().st_size > 0
     memory = report["pruned"]["memory_capacity"]
     assert len(memory["by_delay"]) == 11 and memory["total"] == pytest.approx(sum(memory["by_delay"]))
+    assert report["pruned"]["eigenvector_localisation"] >= 1 and report["dense"]["eigenvector_localisation"] >= 1
     assert memory["total"] > 0.2  # the pruned reservoir's state does carry the recent input
     printed = capsys.readouterr().out
     assert "recurrent synapses" in printed and "linear memory capacity" in printed
@@ -55,6 +56,9 @@ def test_prune_config_errors_are_clear(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump({"lnp": {"rest": 1.2}, "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "rest (steady state" in capsys.readouterr().err
+    cfg.write_text(yaml.safe_dump({"lnp": {"delocalize": "yes"}, "task": "none"}))
+    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+    assert "delocalize must be true or false" in capsys.readouterr().err
     cfg.write_text(yaml.safe_dump({"method": "magnitude", "task": "none"}))
     assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
     assert "method must be one of lnp, random, activity, random_stabilised" in capsys.readouterr().err

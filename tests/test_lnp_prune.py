@@ -113,3 +113,13 @@ def test_activity_selection_prefers_active_neurons():
     assert keep.sum() == 20
     rnd, rkeep = random_selection(rec, {"exc": 10, "inh": 5}, 20, seed=0)
     assert rnd["exc"].sum() == 10 and rkeep.sum() == 20
+
+
+def test_delocalize_option_spreads_the_leading_eigenvectors_at_the_same_size():
+    net = build_hrsnn(n=100, k=10, seed=0)
+    cfg = {"lyapunov": LYAP, "iterations": 3}
+    plain, _ = lnp_prune(net, cfg, seed=0)
+    spread, info = lnp_prune(net, {**cfg, "delocalize": True}, seed=0)
+    assert network_size(spread) == network_size(plain) and info["lambda_after"] <= 0
+    record = info["delocalisation"]
+    assert record["n_ipr_after"] < record["n_ipr_before"] and record["rounds"] >= 1

@@ -4,7 +4,8 @@
 
     1. sparsify   keep ~synapse_keep of the recurrent synapses, sampled by noise score, reweighted 1/p
     2. neurons    keep the neuron_keep fraction per population with the least participation in the leading
-                  Lyapunov vectors of the sparsified network (or the highest betweenness)
+                  Lyapunov vectors of the sparsified network (or the highest betweenness); optionally
+                  (delocalize) shrink hub in-weights so the leading eigenvectors spread
     3. stabilise  lower the drive until the network is silent without input (rest), then scale the
                   recurrent weights (optionally first the membrane time constants) until the driven
                   lambda_max <= target
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.capacity import memory_capacity
+from neuro.lnp.delocalize import delocalize, localisation
 from neuro.lnp.graph import recurrent_of, subnetwork, with_synapses
 from neuro.lnp.lyapunov import SilentOrbitWarning, largest_lyapunov, perturbation_exponent
 from neuro.lnp.neuron_prune import betweenness_scores, lyapunov_participation, select_top
@@ -41,6 +43,7 @@ LNP_DEFAULTS = {
     "neuron_score": "lyapunov",  # step 2: lyapunov (participation in unstable directions) | betweenness
     "vectors": 5,  # lyapunov score: number of leading Lyapunov vectors
     "pivots": 64,  # betweenness: sampled source neurons
+    "delocalize": False,  # between steps 2 and 3: shrink hub in-weights until the leading eigenvectors spread
     "stabilize": True,
     "rest": 0.9,  # step 3: lower the drive so that steady states sit at 0.9 of threshold (silent without input)
     "preserve_rate": False,  # step 3, instead: lower the drive to the pre-stabilisation rate (session 2; rest: null)
@@ -68,6 +71,9 @@ def lnp_config(config: dict | None) -> dict:
     if rest is not None and not (isinstance(rest, (int, float)) and 0 <= rest < 1):
         raise ValueError(f"rest (steady state as a fraction of the way to threshold) must be in [0, 1) "
                          f"or null, got {rest!r}")
+    for flag in ("stabilize", "preserve_rate", "delocalize"):
+        if not isinstance(cfg[flag], bool):
+            raise ValueError(f"{flag} must be true or false, got {cfg[flag]!r}")
     if cfg["neuron_score"] not in NEURON_SCORES:
         raise ValueError(f"unknown neuron_score {cfg['neuron_score']!r}; expected one of {NEURON_SCORES}")
     return cfg
@@ -104,8 +110,11 @@ def lnp_prune(net: Network, config: dict | None = None, seed=0) -> tuple[Network
     """The three LNP steps (module docstring); returns the pruned network and step information."""
     cfg = lnp_config(config)
     pruned, selected = lnp_select(net, cfg, seed)
+    extra = {}
+    if cfg["delocalize"]:
+        pruned, extra["delocalisation"] = delocalize(pruned)
     stable, info = _finish(pruned, cfg)
-    return stable, {**info, "synapses_after_sparsify": selected["synapses_after_sparsify"],
+    return stable, {**info, **extra, "synapses_after_sparsify": selected["synapses_after_sparsify"],
                     "drive_factor": selected["drive_factor"] * info.get("drive_factor", 1.0)}
 
 
@@ -171,8 +180,9 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
     """Prune ``net`` with LNP (or a baseline at LNP's size) and report before/after.
 
     The report holds ``dense`` and ``pruned`` summaries (:func:`summary`, plus the largest exponent
-    without input and under another realisation of the probe input, and the linear memory capacity
-    of :mod:`neuro.lnp.capacity`), ratios, the stabilisation
+    without input and under another realisation of the probe input, the linear memory capacity
+    of :mod:`neuro.lnp.capacity` and ``n * IPR`` of the leading eigenvectors of the recurrent weights,
+    :mod:`neuro.lnp.delocalize`), ratios, the stabilisation
     record and the wall time. ``task=None`` skips the task evaluation; ``progress`` shows the
     stages in a progress bar.
     """
@@ -202,6 +212,7 @@ def prune_network(net: Network, config: dict | None = None, seed=0, task: str | 
         part["lambda_max_new_probe_per_second"] = largest_lyapunov(network, seed=unseen, **cfg["lyapunov"]) / network.dt
         part["autonomous"] = autonomous_record(network, cfg["lyapunov"])
         part["memory_capacity"] = memory_capacity(network, seed=seed).as_dict()
+        part["eigenvector_localisation"] = localisation(recurrent_of(network))["n_ipr"]
     _next_stage(stages, "done")
     stages.close()
     report = {"method": method, "seed": seed, "config": cfg, "dense": dense, "pruned": after,
