@@ -107,6 +107,7 @@ def plot_comparison(table: dict, path):
         ax.set_xticks(range(len(names)), [m.replace("_", "\n") for m in names], fontsize=8)
         ax.set_title(task)
         ax.set_ylabel(metric)
-        if metric == "accuracy":
-            ax.set_ylim(min(mean) - 0.1, 1.0)
+        low, high = min(np.subtract(mean, std)), max(np.add(mean, std))  # zoom on the differences
+        ax.set_ylim(low - 0.5 * (high - low), high + 0.2 * (high - low))
+    fig.tight_layout()
     return save_figure(fig, path)
