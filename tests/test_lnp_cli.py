@@ -39,29 +39,23 @@ def test_prune_command_writes_network_report_and_plots(tmp_path, capsys):
     assert "recurrent synapses" in printed and "linear memory capacity" in printed
 
 
+BAD_CONFIGS = [  # (config, what the error must say)
+    ({"netwrk": {}}, "unknown key(s) ['netwrk']"),
+    ({"lnp": {"neuron_kept": 0.5}, "task": "none"}, "unknown LNP option"),
+    ({"lnp": {"neuron_score": "pagerank"}, "task": "none"}, "unknown neuron_score 'pagerank'"),
+    ({"lnp": {"probes": 0}, "task": "none"}, "probes (probe realisations"),
+    ({"lnp": {"rest": 1.2}, "task": "none"}, "rest (steady state"),
+    ({"lnp": {"delocalize": "yes"}, "task": "none"}, "delocalize must be true or false"),
+    ({"method": "magnitude", "task": "none"}, "method must be one of lnp, random, activity, random_stabilised"),
+]
+
+
 def test_prune_config_errors_are_clear(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml.safe_dump({"netwrk": {}}))
-    assert main(["prune", str(cfg)]) == 1
-    assert "unknown key(s) ['netwrk']" in capsys.readouterr().err
-    cfg.write_text(yaml.safe_dump({"lnp": {"neuron_kept": 0.5}, "task": "none"}))
-    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
-    assert "unknown LNP option" in capsys.readouterr().err
-    cfg.write_text(yaml.safe_dump({"lnp": {"neuron_score": "pagerank"}, "task": "none"}))
-    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
-    assert "unknown neuron_score 'pagerank'" in capsys.readouterr().err
-    cfg.write_text(yaml.safe_dump({"lnp": {"probes": 0}, "task": "none"}))
-    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
-    assert "probes (probe realisations" in capsys.readouterr().err
-    cfg.write_text(yaml.safe_dump({"lnp": {"rest": 1.2}, "task": "none"}))
-    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
-    assert "rest (steady state" in capsys.readouterr().err
-    cfg.write_text(yaml.safe_dump({"lnp": {"delocalize": "yes"}, "task": "none"}))
-    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
-    assert "delocalize must be true or false" in capsys.readouterr().err
-    cfg.write_text(yaml.safe_dump({"method": "magnitude", "task": "none"}))
-    assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
-    assert "method must be one of lnp, random, activity, random_stabilised" in capsys.readouterr().err
+    for config, message in BAD_CONFIGS:
+        cfg.write_text(yaml.safe_dump(config))
+        assert main(["prune", str(cfg), "--out", str(tmp_path / "o")]) == 1
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["cifar"])
