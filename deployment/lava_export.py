@@ -12,7 +12,17 @@ Graph (:class:`LavaGraph`, plain data, built here and instantiated in the child)
 * each projection -> one ``Dense`` (``Sparse`` below 25% density) per pair of
   (pre group, post group) with synapses, or ``DelayDense(delays = d - 1)`` when a
   delay exceeds 1 (Dense itself adds one step);
-* a :class:`~deployment.spike_recorder.SpikeRecorder` on each LIF group.
+* a :class:`~deployment.spike_recorder.SpikeRecorder` on each LIF group, and a
+  :class:`~deployment.spike_recorder.StateRecorder` on the membrane of a readout.
+
+Timing (:mod:`deployment.lava_timing`): zero-delay projections are compiled by running each
+population ``shift`` steps behind neuro; every result is returned in neuro's time (shift undone).
+A shifted population that would drift before its first step (a bias or a nonzero initial
+state) is reset to its initial state when its first step begins (Lava's ``LIFReset``, or
+:class:`~deployment.soft_reset_process.SoftResetLIF`'s reset). Many samples run in one Lava
+run as consecutive slots of ``interval`` steps (``interval = steps per sample + the largest
+delay``): every population resets at the start of its slot, and one that feeds a delayed
+projection is silent after the sample's steps, so nothing crosses into the next sample.
 
 :func:`run_graph` forks a child (its own process group, so Lava's forked workers go
 with it), runs ``Loihi2SimCfg(select_tag="fixed_pt" | "floating_pt")``, and always
@@ -35,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deployment.quantize import initial_currents, receptors_of
+from deployment.lava_timing import compile_timing
+from deployment.quantize import initial_currents, is_readout, receptors_of
 from neuro.fixed_point import FixedPointNetwork
 from neuro.io import atomic_path
 from neuro.network import Network
@@ -83,11 +94,17 @@ class Block:
 @dataclass
 class LavaGraph:
     mode: str  # "fixed" or "float"
-    steps: int
+    steps: int  # Lava steps to run: neuro's steps + the largest shift
     sources: dict  # name -> int raster [n, steps]
     groups: list
     blocks: list
     notes: list = field(default_factory=list)
+    shifts: dict = field(default_factory=dict)  # population -> steps Lava runs behind neuro
+    readouts: list = field(default_factory=list)  # groups whose membrane is recorded
+
+    @property
+    def neuro_steps(self) -> int:
+        return self.steps - max(self.shifts.values(), default=0)
 
     def describe(self) -> str:
         kinds = {}
@@ -134,32 +151,70 @@ def _partition(pop_name, arrays, reasons, hetero, max_groups, notes):
     return [("SoftResetLIF", np.arange(len(arrays["dv"])))]
 
 
-def _group_params(process, arrays, idx, reset):
+def _group_params(process, arrays, idx, reset, timing_params):
     """Constructor arguments of one neuron process for neurons ``idx``."""
     take = {k: np.asarray(v)[idx] for k, v in arrays.items()}
-    if process == "LIF":
-        return {"shape": (idx.size,), "du": take["du"][0].item(), "dv": take["dv"][0].item(),
-                "vth": take["vth"][0].item(), "bias_mant": take["bias_mant"], "bias_exp": take["bias_exp"],
-                "u": take["u"], "v": take["v"]}
-    return {"shape": (idx.size,), "reset": reset, **take}
+    if process in ("LIF", "LIFReset"):
+        params = {"shape": (idx.size,), "du": take["du"][0].item(), "dv": take["dv"][0].item(),
+                  "vth": take["vth"][0].item(), "bias_mant": take["bias_mant"], "bias_exp": take["bias_exp"],
+                  "u": take["u"], "v": take["v"]}
+        if process == "LIFReset":
+            params.update(reset_interval=timing_params["reset_interval"], reset_offset=timing_params["reset_offset"])
+        return params
+    return {"shape": (idx.size,), "reset": reset, **take, **timing_params}
 
 
-def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, steps) -> LavaGraph:
+def _timing_params(arrays, shift, lava_steps, interval, active, silent_tail) -> tuple[dict, list]:
+    """Reset schedule of a population (Lava counts steps from 1) and what it needs from the neuron process.
+
+    One sequence: reset once, when the population's first step begins, if it would drift
+    before (bias or nonzero initial state). Slots of ``interval`` steps: reset every slot; with
+    ``silent_tail`` no spike after ``active`` steps of the slot.
+    """
+    initial = any(np.any(np.asarray(arrays[k]) != 0) for k in ("v", "u", "u_inh"))
+    if interval is None:
+        if shift == 0 or not (initial or np.any(np.asarray(arrays["bias_mant"]) != 0)):
+            return {"reset_interval": 0, "reset_offset": 0, "window": 0}, []
+        params = {"reset_interval": lava_steps + 1, "reset_offset": shift + 1, "window": 0}
+    else:
+        params = {"reset_interval": interval, "reset_offset": (shift + 1) % interval,
+                  "window": active if silent_tail else 0}
+    reasons = (["a reset to a nonzero initial state"] if initial else []) + \
+        (["silence between samples (it feeds a delayed projection)"] if params["window"] else [])
+    return params, reasons
+
+
+def _assemble(network, mode, per_pop, per_proj, sources, steps, hetero, max_groups, interval=None,
+              active=None) -> LavaGraph:
     if hetero not in HETERO_MODES:
         raise ValueError(f"hetero must be one of {HETERO_MODES}, got {hetero!r}")
-    notes, groups, where = [], [], {}
+    timing = compile_timing(network)
+    lava_steps = steps + timing.max_shift
+    sources = {k: np.pad(v, ((0, 0), (0, timing.max_shift))) for k, v in sources.items()}
+    delayed_sources = {p.pre for p in network.projections if p.active().nnz and p.active().delays.max() >= 1}
+    notes = [timing.describe()] if timing.max_shift else []
+    groups, where, readouts = [], {}, []
     for pop in network.populations:
         if pop.model == "lif":
             arrays, reasons, reset, two = per_pop[pop.name]
+            shift = timing.shifts[pop.name]
+            tparams, more = _timing_params(arrays, shift, lava_steps, interval, active, pop.name in delayed_sources)
+            readout = is_readout(network, pop)
+            reasons = reasons + more + (["a membrane readout"] if readout else [])
             parts = _partition(pop.name, arrays, reasons, hetero, max_groups, notes)
             slot = np.zeros(pop.size, np.int64)
             local = np.zeros(pop.size, np.int64)
             names = []
             for g, (process, idx) in enumerate(parts):
                 name = pop.name if len(parts) == 1 else f"{pop.name}#{g}"
-                groups.append(NeuronGroup(name, pop.name, idx, process, _group_params(process, arrays, idx, reset)))
+                if process == "LIF" and tparams["reset_interval"]:
+                    process = "LIFReset"
+                groups.append(NeuronGroup(name, pop.name, idx, process,
+                                          _group_params(process, arrays, idx, reset, tparams)))
                 slot[idx], local[idx] = g, np.arange(idx.size)
                 names.append((name, idx.size, process, two))
+                if readout:
+                    readouts.append(name)
             where[pop.name] = (slot, local, names)
         else:
             where[pop.name] = (np.zeros(pop.size, np.int64), np.arange(pop.size), [(pop.name, pop.size, "src", False)])
@@ -169,6 +224,7 @@ def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, ste
         if not s.nnz:
             continue
         weights, kwargs = per_proj[proj.name]
+        lava_delays = timing.delays[proj.name]
         pre, post = s.pre_indices(), s.indices.astype(np.int64)
         pslot, plocal, pnames = where[proj.pre]
         qslot, qlocal, qnames = where[proj.post]
@@ -182,7 +238,7 @@ def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, ste
                                  "projections)")
             w = np.zeros((n_post, n_pre), weights.dtype)
             w[rows, cols] = weights[sel]
-            d = s.delays[sel]
+            d = lava_delays[sel]
             delays = None
             if d.max() > 1:
                 delays = np.zeros((n_post, n_pre), np.int64)
@@ -191,7 +247,7 @@ def _assemble(network, mode, per_pop, per_proj, sources, hetero, max_groups, ste
             sparse = bool(delays is None and sel.sum() < SPARSE_BELOW * w.size)
             blocks.append(Block(f"{proj.name}[{pre_name}->{post_name}]", proj.name, pre_name, post_name, port, w,
                                 delays, dict(kwargs), sparse))
-    return LavaGraph(mode, steps, sources, groups, blocks, notes)
+    return LavaGraph(mode, lava_steps, sources, groups, blocks, notes, dict(timing.shifts), readouts)
 
 
 def _source_rasters(network: Network, source_spikes: dict, steps: int) -> dict:
@@ -209,8 +265,12 @@ def _source_rasters(network: Network, source_spikes: dict, steps: int) -> dict:
 
 
 def fixed_graph(fixed: FixedPointNetwork, source_spikes: dict, steps: int, hetero="auto",
-                max_groups=DEFAULT_MAX_GROUPS) -> LavaGraph:
-    """The bit-accurate graph of a quantized network. ``source_spikes``: input population -> ``(t, k)``."""
+                max_groups=DEFAULT_MAX_GROUPS, interval: int | None = None, active: int | None = None) -> LavaGraph:
+    """The bit-accurate graph of a quantized network. ``source_spikes``: input population -> ``(t, k)``.
+
+    ``steps`` are neuro's steps; with ``interval`` they are consecutive samples of ``interval``
+    steps, each with ``active`` steps of input (module docstring).
+    """
     net = fixed.network
     per_pop = {}
     for name, f in fixed.neurons.items():
@@ -219,12 +279,12 @@ def fixed_graph(fixed: FixedPointNetwork, source_spikes: dict, steps: int, heter
         per_pop[name] = (arrays, _custom_reasons(f.reset, f.n_ref, f.two_channels), f.reset, f.two_channels)
     per_proj = {name: (syn.weights, {"weight_exp": syn.weight_exp, "num_weight_bits": 8,
                                      "sign_mode": syn.sign_mode}) for name, syn in fixed.synapses.items()}
-    return _assemble(net, "fixed", per_pop, per_proj, _source_rasters(net, source_spikes, steps), hetero,
-                     max_groups, steps)
+    return _assemble(net, "fixed", per_pop, per_proj, _source_rasters(net, source_spikes, steps), steps, hetero,
+                     max_groups, interval, active)
 
 
 def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto",
-                max_groups=DEFAULT_MAX_GROUPS) -> LavaGraph:
+                max_groups=DEFAULT_MAX_GROUPS, interval: int | None = None, active: int | None = None) -> LavaGraph:
     """The float graph: voltages normalised per neuron to reset 0 and threshold 1 (module ``quantize``)."""
     per_pop, theta = {}, {}
     for pop in network.populations:
@@ -252,8 +312,9 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
     for proj in network.projections:
         s = proj.active()
         per_proj[proj.name] = (s.weights / theta[proj.post][s.indices], {})
-    return _assemble(network, "float", per_pop, per_proj, _source_rasters(network, source_spikes, steps), hetero,
-                     max_groups, steps)
+    return _assemble(network, "float", per_pop, per_proj, _source_rasters(network, source_spikes, steps), steps,
+                     hetero,
+                     max_groups, interval, active)
 
 
 # --- running --------------------------------------------------------------------------------------------
@@ -261,27 +322,27 @@ def build_processes(graph: LavaGraph, outdir: Path):
     """Create the Lava processes of ``graph`` (recorders write to ``outdir``); one process to run per component."""
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
+    from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.sparse.process import Sparse
     from lava.utils.weightutils import SignMode
     from scipy.sparse import csr_matrix
 
     from deployment.soft_reset_process import SoftResetLIF
-    from deployment.spike_recorder import SpikeRecorder
+    from deployment.spike_recorder import SpikeRecorder, StateRecorder
 
     fixed = graph.mode == "fixed"
     procs, component = {}, {}
     for name, raster in graph.sources.items():
         procs[name] = RingBuffer(data=raster if fixed else raster.astype(float))
-    for g in graph.groups:
+    kinds = {"LIF": LIF, "LIFReset": LIFReset, "SoftResetLIF": SoftResetLIF}
+    for i, g in enumerate(graph.groups):
         params = dict(g.params)
-        if g.process == "LIF":
-            procs[g.name] = LIF(**params)
-        else:
-            procs[g.name] = SoftResetLIF(**params)
-        rec = SpikeRecorder(shape=params["shape"], path=str(outdir / f"group{graph.groups.index(g)}.npz"),
-                            steps=graph.steps)
+        procs[g.name] = kinds[g.process](**params)
+        rec = SpikeRecorder(shape=params["shape"], path=str(outdir / f"group{i}.npz"), steps=graph.steps)
         procs[g.name].s_out.connect(rec.s_in)
+        if g.name in graph.readouts:
+            states = StateRecorder(shape=params["shape"], path=str(outdir / f"group{i}_v.npy"), steps=graph.steps)
+            procs[g.name].v_out.connect(states.x_in)
     parent = {name: name for name in procs}
 
     def root(x):
@@ -358,11 +419,13 @@ def _wait(pid: int, timeout: float) -> int | None:
 
 @dataclass
 class LavaResult:
-    """Spikes per population as ``(t, local index)``, sorted by time then index, and the run's wall time."""
+    """Spikes per population as ``(t, local index)`` in neuro's time (shift undone), sorted by time then index;
+    readout membranes ``[neuro steps, n]`` per population; the run's wall time."""
 
     spikes: dict
     seconds: float
     graph: LavaGraph
+    states: dict = field(default_factory=dict)
 
 
 def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
@@ -394,28 +457,46 @@ def run_graph(graph: LavaGraph, timeout: float = 300.0) -> LavaResult:
             detail = Path(errfile).read_text() if os.path.exists(errfile) else f"exit code {code}"
             last = detail.strip().splitlines()[-1] if detail.strip() else detail
             raise LavaError(f"Lava failed: {last}\n--- Lava traceback ---\n{detail}", pid)
-        spikes = {}
+        spikes, states = {}, {}
+        steps = graph.neuro_steps
         for i, g in enumerate(graph.groups):
             path = os.path.join(tmp, f"group{i}.npz")
             if not os.path.exists(path):
                 raise LavaError(f"Lava finished but wrote no spikes for {g.name!r}", pid)
+            shift = graph.shifts.get(g.population, 0)
             with np.load(path) as data:
-                t, k = data["t"], g.index[data["k"]]
-            spikes.setdefault(g.population, []).append((t, k))
+                t, k = data["t"] - shift, g.index[data["k"]]
+            keep = (t >= 0) & (t < steps)
+            spikes.setdefault(g.population, []).append((t[keep], k[keep]))
+            if g.name in graph.readouts:
+                v = np.load(os.path.join(tmp, f"group{i}_v.npy"))[shift:shift + steps]
+                pop_states = states.setdefault(g.population, {})
+                pop_states[g.name] = (g.index, v)
     out = {}
     for pop, parts in spikes.items():
         t = np.concatenate([p[0] for p in parts])
         k = np.concatenate([p[1] for p in parts])
         order = np.lexsort((k, t))
         out[pop] = (t[order], k[order])
-    return LavaResult(out, seconds, graph)
+    return LavaResult(out, seconds, graph, {pop: _merge_groups(parts) for pop, parts in states.items()})
+
+
+def _merge_groups(parts: dict) -> np.ndarray:
+    """One ``[steps, n]`` array of a population from its groups' ``(index, [steps, n_group])``."""
+    n = sum(index.size for index, _ in parts.values())
+    steps = next(iter(parts.values()))[1].shape[0]
+    out = np.zeros((steps, n))
+    for index, values in parts.values():
+        out[:, index] = values
+    return out
 
 
 # --- files ---------------------------------------------------------------------------------------------------
 def save_graph(graph: LavaGraph, path) -> Path:
     """Write ``graph`` (every process's parameters and weights) to ``.npz``: plain arrays plus a JSON header."""
     arrays, header = {}, {"format": "neuro.LavaGraph", "mode": graph.mode, "steps": graph.steps,
-                          "notes": graph.notes, "sources": list(graph.sources), "groups": [], "blocks": []}
+                          "notes": graph.notes, "sources": list(graph.sources), "groups": [], "blocks": [],
+                          "shifts": graph.shifts, "readouts": graph.readouts}
     for name, raster in graph.sources.items():
         arrays[f"source/{name}"] = raster
     for i, g in enumerate(graph.groups):
@@ -458,4 +539,5 @@ def load_graph(path) -> LavaGraph:
         sources = {name: arrays[f"source/{name}"] for name in header["sources"]}
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{path}: not a readable neuro Lava graph file ({type(exc).__name__}: {exc})") from None
-    return LavaGraph(header["mode"], header["steps"], sources, groups, blocks, header["notes"])
+    return LavaGraph(header["mode"], header["steps"], sources, groups, blocks, header["notes"],
+                     header.get("shifts", {}), header.get("readouts", []))

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neuro.fixed_point import MAX_DELAY, SIGN_MODES, FixedNeurons, FixedPointNetwork, FixedSynapses
+from deployment.lava_timing import compile_timing
+from neuro.fixed_point import SIGN_MODES, FixedNeurons, FixedPointNetwork, FixedSynapses
 from neuro.network import Network
 from neurons import lif, loihi
 
@@ -159,13 +160,36 @@ def _threshold_mantissa(network, pop, theta, headroom, where) -> int:
     return int(cap)
 
 
-def _check_delays(network: Network):
-    for proj in network.projections:
-        d = proj.active().delays
-        if d.size and (d.min() < 1 or d.max() > MAX_DELAY):
-            raise QuantizationError(
-                f"projection {proj.name!r}: delays {d.min()}..{d.max()} steps; Loihi/Lava needs 1..{MAX_DELAY} "
-                "(each Dense hop adds one step, DelayDense up to 63 more); a delay of 0 cannot be exported")
+def is_readout(network: Network, pop) -> bool:
+    """A non-spiking readout (a trained model's membrane readout): reset ``none`` and no outgoing projection.
+
+    Only its membrane matters, so its threshold is never represented: it gets its own voltage scale.
+    """
+    marked = pop.metadata.get("readout") or pop.metadata.get("layer") == "Readout"
+    return bool(marked and pop.reset == "none" and not any(p.pre == pop.name for p in network.projections))
+
+
+def _readout_scale(network, pop, coef) -> tuple[float, str]:
+    """Units per volt of a readout: the 8 incoming weight bits used in full, ``|v|`` provably below ``vth << 6``.
+
+    ``|v| <= (sum_pre |w| + |bias|) / (1 - a_mem)`` bounds the membrane (binary inputs,
+    ``tau_syn = 0``); with a slower current or an IF readout the bound is not proven and only the
+    weights set the scale (the report says so).
+    """
+    incoming = [p.active() for p in _incoming(network, pop.name) if p.active().nnz]
+    w_max = max((np.abs(s.weights).max() for s in incoming), default=0.0)
+    scale = 64.0 * 254 / w_max if w_max > 0 else 64.0
+    drive = np.abs(pop.params["bias"]).copy()
+    for s in incoming:
+        drive += np.bincount(s.indices, np.abs(s.weights), minlength=pop.size)
+    a_mem, a_syn = coef[lif.A_MEM], coef[lif.A_SYN]
+    if np.all(a_mem < 1) and np.all(a_syn == 0):
+        bound = float(np.max(drive / (1.0 - a_mem)))
+        limit = 64.0 * loihi.VTH_MAX - 1
+        if bound * scale > limit:
+            scale = limit / bound
+        return scale, f"readout: {scale:.4g} units per volt, |v| <= {bound:.4g} proven below the threshold"
+    return scale, f"readout: {scale:.4g} units per volt from the weights (|v| bound not proven: tau_syn > 0 or IF)"
 
 
 def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
@@ -173,10 +197,10 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
     """Map ``network`` to Loihi fixed point (module docstring); returns the network and its error report."""
     if int(headroom) != headroom or headroom < 1:
         raise ValueError(f"headroom must be a positive integer, got {headroom!r}")
-    _check_delays(network)
+    compile_timing(network)  # refuses what Lava cannot time before anything else is done
     report = QuantizationReport()
     dt = network.dt
-    neurons, scale = {}, {}
+    neurons, scale, readout_scale = {}, {}, {}
     for pop in network.populations:
         if pop.model != "lif":
             continue
@@ -187,10 +211,17 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
             k = int(np.flatnonzero(theta <= 0)[0])
             raise QuantizationError(f"{where}: neuron {k} has v_th={p['v_th'][k]} <= v_reset={p['v_reset'][k]}; "
                                     "Loihi needs the threshold above the reset")
-        vth = _threshold_mantissa(network, pop, theta, headroom, where)
+        coef = lif.discretize(p, dt, pop.reset)
+        if is_readout(network, pop):
+            vth = loihi.VTH_MAX
+            units, note = _readout_scale(network, pop, coef)
+            theta = np.full(pop.size, 64.0 * vth / units)
+            readout_scale[pop.name] = units
+            report.notes.append(f"{pop.name}: {note}")
+        else:
+            vth = _threshold_mantissa(network, pop, theta, headroom, where)
         s = 64.0 * vth / theta  # integer voltage units per volt, per neuron
         scale[pop.name] = (vth, theta)
-        coef = lif.discretize(p, dt, pop.reset)
         receptors = receptors_of(network, pop)
         dv = _decay_code(coef[lif.A_MEM], 0, where, "tau_mem")
         primary = lif.A_INH if receptors == {"inh"} else lif.A_SYN
@@ -219,7 +250,8 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         neurons[pop.name] = FixedNeurons(du=du, dv=dv, vth=np.full(pop.size, vth, np.int64), bias_mant=bias_mant,
                                          bias_exp=bias_exp, du_inh=du_inh, n_ref=n_ref, reset=pop.reset,
                                          two_channels=two, **state)
-        report.add(pop.name, "v_th", 0.0, 0.0, f"vth mantissa {vth} (per-neuron thresholds scale the weights)")
+        if pop.name not in readout_scale:
+            report.add(pop.name, "v_th", 0.0, 0.0, f"vth mantissa {vth} (per-neuron thresholds scale the weights)")
         if pop.metadata.get("mpr") or pop.metadata.get("use_mpr"):
             report.notes.append(f"{pop.name}: MPR changes only surrogate gradients; forward spikes are "
                                 "H(v - v_th) and need nothing on chip")
@@ -237,5 +269,5 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         lost = int(((syn.weights == 0) & (s.weights != 0)).sum())
         report.add(proj.name, "weight", err.max(initial=0.0), rel.max(initial=0.0),
                    f"{syn.sign_mode}, weight_exp {syn.weight_exp}" + (f", {lost} rounded to 0" if lost else ""))
-    fixed = FixedPointNetwork(network, neurons, synapses, {"headroom": headroom})
+    fixed = FixedPointNetwork(network, neurons, synapses, {"headroom": headroom, "readout_scale": readout_scale})
     return fixed, report

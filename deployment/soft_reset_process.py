@@ -13,7 +13,14 @@ arithmetic of Lava's ``PyLifModelBitAcc`` (see :mod:`neurons.loihi`)::
     s     = v > vth << 6;  hard: v = 0 | soft: v -= vth << 6 | none;  refr = n_ref
 
 The float model: ``u = u (1 - du) + a_in``, ``v = v (1 - dv) + u + u_inh + bias_mant``,
-``s = v > vth``, same resets. MPR needs nothing here: it changes only surrogate
+``s = v > vth``, same resets.
+
+Samples one after another (as Lava's ``LIFReset``, Lava counting steps from 1): when
+``time_step % reset_interval == reset_offset`` the state returns to its initial values
+(``v``, ``u``, ``u_inh`` as given, not refractory) before the step's input is integrated; with
+``window > 0`` the neuron cannot fire from step ``window`` of each interval on, so nothing it
+sends through a delayed projection reaches the next sample. ``v_out`` sends the membrane
+every step (for a non-spiking readout). MPR needs nothing here: it changes only surrogate
 gradients, the forward spike is ``v > vth``.
 """
 
@@ -42,17 +49,19 @@ class SoftResetLIF(AbstractProcess):
     """CUBA LIF with per-neuron decays, two channels, hard/soft/no reset and refractory steps (module docstring)."""
 
     def __init__(self, *, shape, du, dv, vth, bias_mant=0, bias_exp=0, u=0, v=0, du_inh=None, u_inh=0, n_ref=0,
-                 reset="soft", name=None):
+                 reset="soft", reset_interval=0, reset_offset=0, window=0, name=None):
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
         du_inh = du if du_inh is None else du_inh
-        super().__init__(shape=shape, reset=reset, name=name)
+        super().__init__(shape=shape, reset=reset, reset_interval=int(reset_interval),
+                         reset_offset=int(reset_offset), window=int(window), name=name)
         self.a_in = InPort(shape=shape)
         self.a_in_inh = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
-        for var, init in (("u", u), ("u_inh", u_inh), ("v", v), ("du", du), ("du_inh", du_inh), ("dv", dv),
-                          ("vth", vth), ("bias_mant", bias_mant), ("bias_exp", bias_exp), ("n_ref", n_ref),
-                          ("refr", 0)):
+        self.v_out = OutPort(shape=shape)
+        for var, init in (("u", u), ("u_inh", u_inh), ("v", v), ("u0", u), ("u_inh0", u_inh), ("v0", v),
+                          ("du", du), ("du_inh", du_inh), ("dv", dv), ("vth", vth), ("bias_mant", bias_mant),
+                          ("bias_exp", bias_exp), ("n_ref", n_ref), ("refr", 0)):
             setattr(self, var, Var(shape=shape, init=np.broadcast_to(init, shape).copy()))
 
 
@@ -67,9 +76,17 @@ class _SoftResetModel(PyLoihiProcessModel):
             self.v[spikes] -= self._threshold()[spikes]
         self.refr[spikes] = self.n_ref[spikes]
 
+    def _phase(self) -> int | None:
+        """Steps since the last reset, or None without periodic resets."""
+        interval = self.proc_params["reset_interval"]
+        return (self.time_step - self.proc_params["reset_offset"]) % interval if interval else None
+
     def run_spk(self):
         a_exc = self.a_in.recv()
         a_inh = self.a_in_inh.recv()
+        phase, window = self._phase(), self.proc_params["window"]
+        if phase == 0:
+            self.u[:], self.u_inh[:], self.v[:], self.refr[:] = self.u0, self.u_inh0, self.v0, 0
         self.u[:] = self._current(self.u, self.du, a_exc)
         self.u_inh[:] = self._current(self.u_inh, self.du_inh, a_inh)
         active = self.refr <= 0
@@ -77,8 +94,11 @@ class _SoftResetModel(PyLoihiProcessModel):
         v_new = self._voltage()
         self.v[active] = v_new[active]
         spikes = active & (self.v > self._threshold())
+        if window and phase is not None and phase >= window:
+            spikes[:] = False
         self._reset(spikes)
         self.s_out.send(spikes)
+        self.v_out.send(self.v.copy())
 
 
 @implements(proc=SoftResetLIF, protocol=LoihiProtocol)
@@ -90,9 +110,13 @@ class PySoftResetLIFModelFloat(_SoftResetModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_in_inh: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     u: np.ndarray = LavaPyType(np.ndarray, float)
     u_inh: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
+    u0: np.ndarray = LavaPyType(np.ndarray, float)
+    u_inh0: np.ndarray = LavaPyType(np.ndarray, float)
+    v0: np.ndarray = LavaPyType(np.ndarray, float)
     du: np.ndarray = LavaPyType(np.ndarray, float)
     du_inh: np.ndarray = LavaPyType(np.ndarray, float)
     dv: np.ndarray = LavaPyType(np.ndarray, float)
@@ -121,9 +145,13 @@ class PySoftResetLIFModelBitAcc(_SoftResetModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
     a_in_inh: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     u_inh: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    u0: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    u_inh0: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v0: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     du: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
     du_inh: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
     dv: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)

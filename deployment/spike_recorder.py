@@ -1,4 +1,4 @@
-"""``SpikeRecorder``: a Lava process that writes the spikes it receives to an ``.npz`` file on the last step.
+"""``SpikeRecorder`` and ``StateRecorder``: Lava processes that write what they receive to a file on the last step.
 
 Lava's Var readback (Monitor, sink buffers) moves data one element at a time;
 this recorder keeps ``(time step, neuron)`` pairs of spikes only, inside its own
@@ -47,3 +47,27 @@ class PySpikeRecorderModel(PyLoihiProcessModel):
         self._k.append(idx.astype(np.int64))
         if self.time_step == self.proc_params["steps"]:
             np.savez(self.proc_params["path"], t=np.concatenate(self._t), k=np.concatenate(self._k))
+
+
+class StateRecorder(AbstractProcess):
+    """Receives a state vector of ``shape`` neurons every step (a readout's ``v_out``); writes ``x[steps, n]``."""
+
+    def __init__(self, *, shape, path: str, steps: int):
+        super().__init__(shape=shape, path=str(path), steps=int(steps))
+        self.x_in = InPort(shape=shape)
+
+
+@implements(proc=StateRecorder, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt", "fixed_pt")
+class PyStateRecorderModel(PyLoihiProcessModel):
+    x_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._rows = []
+
+    def run_spk(self):
+        self._rows.append(np.array(self.x_in.recv(), copy=True))
+        if self.time_step == self.proc_params["steps"]:
+            np.save(self.proc_params["path"], np.stack(self._rows))

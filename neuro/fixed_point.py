@@ -5,12 +5,16 @@ names, inputs) plus integer Loihi parameters per LIF population
 (:class:`FixedNeurons`) and 8-bit weights with a shared exponent per projection
 (:class:`FixedSynapses`); ``deployment.quantize`` builds one. Every step ``t``:
 
-1. each LIF neuron reads ``a = int32(sum over projections of its Dense outputs due at t)``
-   and updates with :func:`neurons.loihi.loihi_lif_update` (integer state, wrap/clip, strict ``>``);
-2. the spikes of step ``t`` are summed per (projection, delay, target) as integer weights,
+1. stage by stage (``Network.stages()``), each LIF neuron reads ``a = int32(sum over
+   projections of its Dense outputs due at t)`` and updates with
+   :func:`neurons.loihi.loihi_lif_update` (integer state, wrap/clip, strict ``>``);
+2. after each stage, its spikes are summed per (projection, delay, target) as integer weights,
    then shifted by the projection's ``weight_exp`` (``<<`` or arithmetic ``>>``, per sum as
    Lava's Dense does) and delivered at ``t + d``. ``d = 1`` is Lava's Dense (its output is
-   the previous step's accumulation); ``d > 1`` is ``DelayDense`` with ``delays = d - 1``.
+   the previous step's accumulation); ``d > 1`` is ``DelayDense`` with ``delays = d - 1``;
+   ``d = 0`` (feed-forward layers of a trained model, acyclic by construction) reaches the
+   later stages of the same step. Lava has no zero delay: the exporter runs such a layer
+   behind its source (``deployment.lava_timing``), which gives exactly the same spikes.
 
 Inputs are spike sources (``spike_source`` rasters or seeded ``poisson``, drawn
 exactly as the float simulator draws them); results are a
@@ -41,7 +45,7 @@ from neurons.lif import RESET_MODES
 
 FIXED_STATE_VARS = ("v", "u", "u_inh")
 SIGN_MODES = {"excitatory": (0, 255, 1), "inhibitory": (-255, 0, 1), "mixed": (-256, 254, 2)}  # lo, hi, step
-MAX_DELAY = 64  # DelayDense holds delays 0..63 on top of Dense's one step
+MAX_DELAY = 64  # DelayDense holds delays 0..63 on top of Dense's one step (after the exporter's shift)
 _NEURON_RANGES = {"du": (0, loihi.DU_MAX), "du_inh": (0, loihi.DU_MAX), "dv": (0, loihi.DV_MAX),
                   "vth": (0, loihi.VTH_MAX), "bias_mant": (loihi.BIAS_MANT_MIN, loihi.BIAS_MANT_MAX),
                   "bias_exp": (0, loihi.BIAS_EXP_MAX), "u0": (1 - loihi.MAX_UV, loihi.MAX_UV),
@@ -133,14 +137,13 @@ class FixedPointNetwork:
             active = proj.active()
             if not isinstance(syn, FixedSynapses) or syn.weights.size != active.nnz:
                 raise ValueError(f"projection {proj.name!r}: needs FixedSynapses with {active.nnz} weights")
-            if active.nnz and (active.delays.min() < 1 or active.delays.max() > MAX_DELAY):
-                raise ValueError(f"projection {proj.name!r}: delays must be 1..{MAX_DELAY} steps in fixed point "
-                                 f"(every Lava Dense hop takes one step), got {active.delays.min()}.."
-                                 f"{active.delays.max()}")
+            if active.nnz and active.delays.max() > MAX_DELAY:
+                raise ValueError(f"projection {proj.name!r}: delays must be 0..{MAX_DELAY} steps in fixed point "
+                                 f"(Lava's DelayDense holds at most {MAX_DELAY}), got up to {active.delays.max()}")
 
 
 @njit(cache=True, nogil=True)
-def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, prob, src_ptr, src_idx,
+def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, stage_ptr, prob, src_ptr, src_idx,
                    du, du_inh, dv, vth, bias, reset, n_ref, two_ch,
                    syn_ptr, syn_slot, syn_w, slot_post, slot_delay, slot_exp, slot_inh,
                    u, u_inh, v, refr, ring_e, ring_i, rng,
@@ -158,33 +161,34 @@ def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, prob, src_ptr, src_idx
                 break  # recording buffer full: the caller grows it and resumes
             a_e = ring_e[r, t % slots]
             a_i = ring_i[r, t % slots]
-            nf = 0
-            for p in range(pop_lo.size):
-                lo, hi = pop_lo[p], pop_hi[p]
-                if pop_model[p] == 0:
-                    nf = loihi.loihi_lif_update(u[r], u_inh[r], v[r], refr[r], a_e, a_i, du, du_inh, dv, vth, bias,
-                                                reset, n_ref, two_ch, lo, hi, fired, nf)
-                else:
-                    nf = fire_inputs(pop_model[p], lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
-            n_touched = 0
-            for q in range(nf):
-                k = fired[q]
-                record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
-                for syn in range(syn_ptr[k], syn_ptr[k + 1]):
-                    s = syn_slot[syn]
-                    if not listed[s]:
-                        listed[s] = True
-                        touched[n_touched] = s
-                        n_touched += 1
-                    acc[s] += syn_w[syn]
-            for j in range(n_touched):
-                s = touched[j]
-                e = slot_exp[s]
-                val = acc[s] << e if e >= 0 else acc[s] >> -e
-                acc[s] = 0
-                listed[s] = False
-                target = ring_i if slot_inh[s] else ring_e
-                target[r, (t + slot_delay[s]) % slots, slot_post[s]] += loihi.wrap32(val)
+            for stage in range(stage_ptr.size - 1):
+                nf = 0
+                for p in range(stage_ptr[stage], stage_ptr[stage + 1]):
+                    lo, hi = pop_lo[p], pop_hi[p]
+                    if pop_model[p] == 0:
+                        nf = loihi.loihi_lif_update(u[r], u_inh[r], v[r], refr[r], a_e, a_i, du, du_inh, dv, vth,
+                                                    bias, reset, n_ref, two_ch, lo, hi, fired, nf)
+                    else:
+                        nf = fire_inputs(pop_model[p], lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
+                n_touched = 0
+                for q in range(nf):
+                    k = fired[q]
+                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
+                    for syn in range(syn_ptr[k], syn_ptr[k + 1]):
+                        s = syn_slot[syn]
+                        if not listed[s]:
+                            listed[s] = True
+                            touched[n_touched] = s
+                            n_touched += 1
+                        acc[s] += syn_w[syn]
+                for j in range(n_touched):  # delay 0 lands in this step's buffer, read by later stages
+                    s = touched[j]
+                    e = slot_exp[s]
+                    val = acc[s] << e if e >= 0 else acc[s] >> -e
+                    acc[s] = 0
+                    listed[s] = False
+                    target = ring_i if slot_inh[s] else ring_e
+                    target[r, (t + slot_delay[s]) % slots, slot_post[s]] += loihi.wrap32(val)
             record_traces(trace, r, t, tr_idx, tr_vars, v, u, u_inh)
             t += 1
         t_done[r] = t
@@ -223,15 +227,15 @@ class FixedPointSimulator(Simulator):
             syn = self.fixed.synapses[proj.name]
             post_pop = self.fixed.network.population(proj.post)
             two = self.fixed.neurons[proj.post].two_channels
-            d_max = int(s.delays.max()) if s.nnz else 1
-            n_post = post_pop.size
+            d_min, d_max = (int(s.delays.min()), int(s.delays.max())) if s.nnz else (1, 1)
+            n_post, n_delays = post_pop.size, d_max - d_min + 1
             pre.append(s.pre_indices() + self.layout[proj.pre][0])
-            slot.append(base + (s.delays - 1) * n_post + s.indices)
+            slot.append(base + (s.delays - d_min) * n_post + s.indices)
             w.append(syn.weights)
             lo = self.layout[proj.post][0]
-            count = d_max * n_post
-            slot_post.append(lo + np.tile(np.arange(n_post), d_max))
-            slot_delay.append(np.repeat(np.arange(1, d_max + 1), n_post))
+            count = n_delays * n_post
+            slot_post.append(lo + np.tile(np.arange(n_post), n_delays))
+            slot_delay.append(np.repeat(np.arange(d_min, d_max + 1), n_post))
             slot_exp.append(np.full(count, syn.weight_exp))
             slot_inh.append(np.full(count, int(two and proj.receptor == "inh")))
             base += count
@@ -275,8 +279,8 @@ class FixedPointSimulator(Simulator):
         trace = np.zeros((n_trials, steps, len(tr_vars), len(tr_idx)), np.int64)
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
-            _advance_fixed(t1, t_done, self.pop_lo, self.pop_hi, self.pop_model, self.prob, src_ptr, src_idx,
-                           a["du"], a["du_inh"], a["dv"], a["vth"], a["bias"], a["reset"], a["n_ref"],
+            _advance_fixed(t1, t_done, self.pop_lo, self.pop_hi, self.pop_model, self.stage_ptr, self.prob,
+                           src_ptr, src_idx, a["du"], a["du_inh"], a["dv"], a["vth"], a["bias"], a["reset"], a["n_ref"],
                            a["two_ch"], self.syn_ptr, self.syn_slot, self.syn_w, self.slot_post,
                            self.slot_delay, self.slot_exp, self.slot_inh, state["u"], state["u_inh"],
                            state["v"], refr, ring_e, ring_i, rng, rec_mask, rec_t, rec_n, n_rec, max_new,

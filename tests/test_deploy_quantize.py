@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deployment.examples import single_neuron_fixed
+from deployment.lava_timing import TimingError, compile_timing
 from deployment.quantize import QuantizationError, quantize
 from neuro.fixed_point import FixedPointSimulator, FixedSynapses
 from neuro.network import Network, Population, Projection
@@ -89,11 +90,36 @@ def test_refuses_unrepresentable_neurons(params, match):
         quantize(net)
 
 
-def test_refuses_zero_delay():
-    net = Network((Population("in", 2, "spike_source"), Population("E", 3)),
-                  (Projection("p", "in", "E", from_dense(np.ones((3, 2)), delays=0)),))
-    with pytest.raises(QuantizationError, match="delay of 0 cannot be exported"):
-        quantize(net)
+def _chain(skip_delay=0, feedback=None):
+    """in -> A -> B -> C with zero delays, a skip A -> C, optionally a feedback C -> A."""
+    pops = (Population("in", 2, "spike_source"),) + tuple(Population(n, 3) for n in "ABC")
+    projs = [Projection("in->A", "in", "A", from_dense(np.ones((3, 2)), delays=0)),
+             Projection("A->B", "A", "B", from_dense(np.ones((3, 3)), delays=0)),
+             Projection("B->C", "B", "C", from_dense(np.ones((3, 3)), delays=0)),
+             Projection("A->C", "A", "C", from_dense(np.ones((3, 3)), delays=skip_delay))]
+    if feedback is not None:
+        projs.append(Projection("C->A", "C", "A", from_dense(np.ones((3, 3)), delays=feedback)))
+    return Network(pops, tuple(projs))
+
+
+def test_zero_delay_chain_shifts_one_step_per_layer_and_skips_get_the_difference():
+    timing = compile_timing(_chain())
+    assert timing.shifts == {"in": 0, "A": 1, "B": 2, "C": 3}
+    assert {name: set(d.tolist()) for name, d in timing.delays.items()} == \
+        {"in->A": {1}, "A->B": {1}, "B->C": {1}, "A->C": {2}}  # the skip across B waits one more step
+    timing = compile_timing(_chain(skip_delay=3))  # a delayed skip keeps its delay on top of the shift difference
+    assert timing.shifts["C"] == 3 and set(timing.delays["A->C"].tolist()) == {5}
+
+
+def test_feedback_keeps_its_delay_in_the_shifted_frame_and_short_loops_are_refused():
+    timing = compile_timing(_chain(feedback=3))  # a loop of 3 hops with 3 steps: exactly Lava's minimum
+    assert set(timing.delays["C->A"].tolist()) == {1}
+    with pytest.raises(TimingError, match="cycle .*A.*fewer delay steps than projections"):
+        compile_timing(_chain(feedback=2))
+    with pytest.raises(TimingError, match="projection 'A->C': synapse 0 needs a Lava delay of 65"):
+        compile_timing(_chain(skip_delay=63))
+    with pytest.raises(TimingError, match="Lava delay of 65"):
+        quantize(_chain(skip_delay=63))  # refused before anything is quantized
 
 
 def test_fixed_types_validate_ranges():

@@ -1,0 +1,241 @@
+"""Deploy a trained classifier: quantize, run samples in neuro's fixed-point engine and in Lava, decode, compare.
+
+The samples run back to back in one Lava run per chunk, each in a slot of ``interval = T + D``
+steps (``T`` input steps, ``D`` the largest delay): every population is reset at the start of
+its slot (:mod:`deployment.lava_export`). neuro's fixed-point engine runs each sample as its own
+trial of ``interval`` steps; the first ``T`` steps of every sample must agree spike for spike
+(and the readout membrane exactly). The class is decoded as the torch model does:
+
+* membrane readout: ``argmax_k sum_{t<T} v_k[t]`` (the mean up to a common factor);
+* spike-count readout: ``argmax_k sum_{t<T} s_k[t]``.
+
+Ties go to the lowest class index, as ``torch.argmax``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from deployment.lava_export import DEFAULT_MAX_GROUPS, fixed_graph, run_graph
+from deployment.quantize import DEFAULT_HEADROOM, QuantizationReport, is_readout, quantize
+from neuro.fixed_point import FixedPointSimulator
+from neuro.network import Network
+
+
+@dataclass
+class LayerMatch:
+    """Spikes of one population over all samples (first ``T`` steps of each): neuro, Lava, coinciding."""
+
+    population: str
+    neuro: int = 0
+    lava: int = 0
+    matched: int = 0
+    identical_samples: int = 0
+
+    @property
+    def identical(self) -> bool:
+        return self.neuro == self.lava == self.matched
+
+
+@dataclass
+class DeployReport:
+    """Accuracies (float, neuro fixed point, Lava fixed_pt), per-layer spike match, timing."""
+
+    samples: int
+    steps: int
+    interval: int
+    accuracy: dict = field(default_factory=dict)
+    layers: list = field(default_factory=list)
+    readout_identical_samples: int | None = None
+    class_agreement: float = 0.0
+    seconds: dict = field(default_factory=dict)
+    quantization: QuantizationReport | None = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def all_match(self) -> bool:
+        spikes = all(m.identical and m.identical_samples == self.samples for m in self.layers)
+        readout = self.readout_identical_samples in (None, self.samples)
+        return spikes and readout
+
+    def table(self) -> str:
+        acc = "  ".join(f"{k} {v:.4f}" for k, v in self.accuracy.items())
+        lines = [f"{self.samples} samples x {self.steps} steps (Lava slot {self.interval} steps)",
+                 f"accuracy: {acc}", "",
+                 f"{'population':<14} {'neuro':>9} {'Lava':>9} {'matched':>9} {'identical samples':>18}"]
+        for m in self.layers:
+            lines.append(f"{m.population:<14} {m.neuro:>9} {m.lava:>9} {m.matched:>9} "
+                         f"{m.identical_samples:>10}/{self.samples}")
+        if self.readout_identical_samples is not None:
+            lines.append(f"readout membrane identical in {self.readout_identical_samples}/{self.samples} samples")
+        lines.append(f"Lava class = neuro fixed-point class in {self.class_agreement:.2%} of samples")
+        lines.append(f"all spikes identical: {'yes' if self.all_match else 'NO'}")
+        lines += [f"time {k}: {v:.3f} s" for k, v in self.seconds.items()]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k not in ("quantization", "layers")}
+        out["layers"] = [asdict(m) for m in self.layers]
+        out["all_match"] = self.all_match
+        if self.quantization is not None:
+            out["quantization"] = [dict(zip(("where", "parameter", "max_abs_err", "max_rel_err", "note"), row))
+                                   for row in self.quantization.rows]
+        return out
+
+    def write_json(self, path) -> None:
+        from neuro.io import write_json
+
+        write_json(path, self.to_json())
+
+
+def _input_population(network: Network) -> str:
+    sources = [p.name for p in network.populations if p.model != "lif"]
+    if len(sources) != 1 or network.population(sources[0]).model != "spike_source":
+        raise ValueError(f"deploy needs exactly one spike_source input population, got {sources}")
+    return sources[0]
+
+
+def _output_population(network: Network):
+    lif = [p for p in network.populations if p.model == "lif"]
+    leaves = [p for p in lif if not any(q.pre == p.name for q in network.projections)]
+    if len(leaves) != 1:
+        raise ValueError(f"deploy needs one output population (no outgoing projections), got "
+                         f"{[p.name for p in leaves]}")
+    return leaves[0]
+
+
+def _sample_spikes(spikes, trials, steps, interval):
+    """``(sample, t, k)`` of spikes with ``t < steps``: from per-trial results or from one slotted Lava run."""
+    if trials is not None:
+        parts = [(np.full(t.size, b), t, k) for b, (t, k) in enumerate(trials)]
+        b, t, k = (np.concatenate(x) for x in zip(*parts)) if parts else (np.empty(0, np.int64),) * 3
+    else:
+        t_all, k = spikes
+        b, t = np.divmod(t_all, interval)
+    keep = t < steps
+    return b[keep].astype(np.int64), t[keep].astype(np.int64), k[keep].astype(np.int64)
+
+
+def _match(population, ours, lava, samples, steps, n) -> LayerMatch:
+    key = lambda b, t, k: (b * steps + t) * n + k  # noqa: E731
+    a, c = np.unique(key(*ours)), np.unique(key(*lava))
+    common = np.intersect1d(a, c, assume_unique=True)
+    differs = np.unique(np.setxor1d(a, c, assume_unique=True) // (steps * n))
+    return LayerMatch(population, a.size, c.size, common.size, samples - differs.size)
+
+
+def _counts(spikes, n_samples, n) -> np.ndarray:
+    """Spike counts ``[samples, n]`` from ``(sample, t, k)``."""
+    counts = np.zeros((n_samples, n), np.int64)
+    np.add.at(counts, (spikes[0], spikes[2]), 1)
+    return counts
+
+
+def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: int = DEFAULT_HEADROOM,
+                   hetero: str = "auto", max_groups: int = DEFAULT_MAX_GROUPS, chunk: int = 100,
+                   timeout: float = 600.0, progress: bool = True) -> DeployReport:
+    """Run binary samples ``x[N, T, ...]`` through neuro's fixed-point engine and Lava ``fixed_pt`` (module docstring).
+
+    ``float_logits[N, classes]`` (the float model's output) gives the float accuracy.
+    ``chunk`` samples share one Lava run, bounded by ``timeout`` seconds.
+    """
+    from tqdm import tqdm
+
+    x = np.asarray(x)
+    labels = np.asarray(labels)
+    if x.ndim < 3 or x.shape[0] != labels.shape[0]:
+        raise ValueError(f"x must be [N, T, ...] with one label per sample, got x {x.shape}, labels {labels.shape}")
+    n_samples, steps = x.shape[:2]
+    flat = x.reshape(n_samples, steps, -1)
+    if not np.isin(flat, (0, 1)).all():
+        raise ValueError("deploy takes binary input spikes (x > 0)")
+    source, output = _input_population(network), _output_population(network)
+    if flat.shape[2] != network.population(source).size:
+        raise ValueError(f"samples have {flat.shape[2]} inputs, population {source!r} has "
+                         f"{network.population(source).size}")
+    start = time.perf_counter()
+    fixed, qreport = quantize(network, headroom)
+    readout = output.name if is_readout(network, output) else None
+    delay = max([int(p.active().delays.max()) for p in network.projections if p.active().nnz] + [0])
+    interval = steps + delay
+    spiking = [p.name for p in network.populations if p.model == "lif" and p.name != readout]
+    report = DeployReport(n_samples, steps, interval, quantization=qreport)
+    report.seconds["quantize"] = time.perf_counter() - start
+    padded = np.zeros((n_samples, interval, flat.shape[2]), bool)
+    padded[:, :steps] = flat > 0
+
+    start = time.perf_counter()
+    ours = FixedPointSimulator(fixed).run(interval, [{source: padded[b]} for b in range(n_samples)],
+                                          record=spiking + ([readout] if readout else []),
+                                          record_state={readout: None} if readout else None, state_vars=("v",))
+    report.seconds["neuro fixed point"] = time.perf_counter() - start
+    lava_spikes = {p: [] for p in spiking + ([readout] if readout else [])}
+    lava_v, lava_seconds, export_seconds = [], 0.0, 0.0
+    for lo in tqdm(range(0, n_samples, chunk), desc="Lava fixed_pt", unit="chunk", disable=not progress):
+        hi = min(lo + chunk, n_samples)
+        t, k = np.nonzero(padded[lo:hi].reshape(-1, flat.shape[2]))
+        begin = time.perf_counter()
+        graph = fixed_graph(fixed, {source: (t, k)}, (hi - lo) * interval, hetero, max_groups, interval, steps)
+        export_seconds += time.perf_counter() - begin
+        lava = run_graph(graph, timeout)
+        lava_seconds += lava.seconds
+        for pop in lava_spikes:
+            t_l, k_l = lava.spikes.get(pop, (np.empty(0, np.int64),) * 2)
+            lava_spikes[pop].append((t_l + lo * interval, k_l))
+        if readout:
+            lava_v.append(lava.states[readout])
+        if lo == 0:
+            report.notes += graph.notes
+    report.seconds.update({"export (graph build)": export_seconds, "Lava": lava_seconds,
+                           "Lava per sample": lava_seconds / n_samples})
+
+    mine, theirs = {}, {}
+    for pop in spiking:
+        mine[pop] = _sample_spikes(None, [ours.spikes(pop, b) for b in range(n_samples)], steps, interval)
+        theirs[pop] = _sample_spikes(tuple(np.concatenate(x) for x in zip(*lava_spikes[pop])), None, steps,
+                                     interval)
+        report.layers.append(_match(pop, mine[pop], theirs[pop], n_samples, steps, network.population(pop).size))
+    if readout:
+        v_ours = ours.trace(readout, "v")[:, :steps]  # [N, T, classes]
+        v_lava = np.concatenate(lava_v).reshape(n_samples, interval, -1)[:, :steps]
+        report.readout_identical_samples = int(np.all(v_ours == v_lava, axis=(1, 2)).sum())
+        ours_cls, lava_cls = v_ours.sum(1).argmax(1), v_lava.sum(1).argmax(1)
+    else:
+        ours_cls, lava_cls = (_counts(spikes[output.name], n_samples, output.size).argmax(1)
+                              for spikes in (mine, theirs))
+    if float_logits is not None:
+        report.accuracy["float"] = float((np.asarray(float_logits).argmax(1) == labels).mean())
+    report.accuracy["neuro fixed point"] = float((ours_cls == labels).mean())
+    report.accuracy["Lava fixed_pt"] = float((lava_cls == labels).mean())
+    report.class_agreement = float((ours_cls == lava_cls).mean())
+    return report
+
+
+def deploy_run(run_dir, samples: int | None = None, **kwargs) -> DeployReport:
+    """Deploy the model of a ``neuro train`` output folder on its test set (the first ``samples`` of it)."""
+    from pathlib import Path
+
+    import torch
+
+    from neuro.training.convert import to_network
+    from neuro.training.data import load_frames
+    from neuro.training.trainer import MODEL, load_model
+
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL).is_file():
+        raise ValueError(f"{run_dir}: no {MODEL} (pass the output folder of a finished `neuro train` run)")
+    model, cfg, input_shape = load_model(run_dir / MODEL)
+    data = load_frames(cfg["data"], kwargs.get("progress", True))
+    x, y = data.x_test, data.y_test
+    if samples is not None:
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        x, y = x[:samples], y[:samples]
+    with torch.no_grad():
+        logits = model(x.transpose(0, 1).float()).numpy()
+    network = to_network(model, input_shape)
+    return deploy_samples(network, x.numpy(), y.numpy(), logits, **kwargs)
