@@ -189,7 +189,7 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
         if readout:
             lava_v.append(lava.states[readout])
         if lo == 0:
-            report.notes += graph.notes
+            report.notes.append(graph.describe())
     report.seconds.update({"export (graph build)": export_seconds, "Lava": lava_seconds,
                            "Lava per sample": lava_seconds / n_samples})
 

@@ -21,9 +21,13 @@ into blocks never changes Lava's per-sum rounding). Sign modes: excitatory
 the mixed mode's last bit).
 
 Refused with a ``QuantizationError`` naming the neuron or synapse: a threshold
-not above the reset, ``tau_syn = inf``, a bias beyond ``4095 * 2^7`` units, a
-nonzero weight that rounds to 0 (dynamic range of a projection beyond 8 bits),
-an initial state outside 24 bits, delays outside ``1..64`` steps, current inputs.
+not above the reset, ``tau_syn = inf``, a bias beyond ``4095 * 2^7`` units, weights
+that change some neuron's summed input ``sum |w_q - w| / sum |w|`` by more than
+``max_error`` and more than one weight step (a projection's dynamic range beyond 8 bits), an initial state outside
+24 bits, delays Lava cannot time (:mod:`deployment.lava_timing`), current inputs.
+
+A non-spiking readout (:func:`is_readout`) has no threshold to respect: its voltage
+scale uses the 8 weight bits in full while the membrane provably stays within range.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from neuro.network import Network
 from neurons import lif, loihi
 
 DEFAULT_HEADROOM = 16
-DEFAULT_MAX_LOST = 0.05  # refuse a projection when more of its synapses than this round to 0
+DEFAULT_MAX_ERROR = 0.10  # refuse a projection that changes some neuron's summed |input| by more than this
 MAX_WEIGHT_EXP = 7
 
 
@@ -51,7 +55,9 @@ class QuantizationReport:
     """Quantization error per parameter: rows of ``(where, parameter, max abs error, max rel error, note)``.
 
     Absolute errors of voltages, biases and weights are in threshold units (``theta``); of time
-    constants in seconds.
+    constants in seconds. The relative error of a projection's weights is the largest change of a
+    target neuron's summed input, ``sum_j |w_q - w| / sum_j |w|`` (:func:`input_error`), among the
+    neurons whose input moves by more than one weight step.
     """
 
     rows: list = field(default_factory=list)
@@ -105,7 +111,7 @@ def _split_bias(b: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     return mant, exp
 
 
-def _fit_weights(w_units: np.ndarray, where: str, pairs: np.ndarray, max_lost: float) -> FixedSynapses:
+def _fit_weights(w_units: np.ndarray, where: str) -> FixedSynapses:
     """8-bit weights with the smallest exponent ``0..7`` for ``w_units`` (in vth-mantissa units)."""
     if w_units.size == 0:
         return FixedSynapses(np.zeros(0, np.int64), 0, "mixed")
@@ -118,16 +124,28 @@ def _fit_weights(w_units: np.ndarray, where: str, pairs: np.ndarray, max_lost: f
     else:
         raise QuantizationError(f"{where}: weights up to {np.abs(w_units).max():.4g} vth units do not fit 8 bits "
                                 f"with weight_exp <= {MAX_WEIGHT_EXP}")
-    lost = (q == 0) & (w_units != 0)
-    if lost.mean() > max_lost:
-        j = int(np.flatnonzero(lost)[0])
-        pre, post = pairs[j]
-        raise QuantizationError(
-            f"{where}: {int(lost.sum())} of {lost.size} synapses round to 0 (e.g. synapse {j}, pre {pre} -> post "
-            f"{post}, weight {w_units[j]:.3g} vs the largest {np.abs(w_units).max():.3g} vth units): the "
-            f"projection's weights span more than Loihi's 8-bit range (1/{hi} of the largest); allowed: "
-            f"{max_lost:.0%} of the synapses")
     return FixedSynapses(q, e, mode)
+
+
+def input_error(w, w_q, post, n_post) -> tuple[np.ndarray, np.ndarray]:
+    """Per target neuron: ``(sum_j |w_q - w|, sum_j |w_q - w| / sum_j |w|)`` over its synapses (0 without any)."""
+    moved = np.bincount(post, np.abs(w_q - w), minlength=n_post)
+    total = np.bincount(post, np.abs(w), minlength=n_post)
+    return moved, np.divide(moved, total, out=np.zeros(n_post), where=total > 0)
+
+
+def _check_input_error(where, moved, err, lsb, lost_per_neuron, max_error) -> float:
+    """The largest input error of a neuron whose input moves by more than one weight step; refused beyond
+    ``max_error`` (a smaller change is below the resolution of 8 bits whatever the scale)."""
+    significant = np.where(moved > lsb, err, 0.0)
+    bad = significant > max_error
+    if bad.any():
+        k = int(np.flatnonzero(bad)[np.argmax(err[bad])])
+        raise QuantizationError(
+            f"{where}: the 8-bit weights change the input of neuron {k} by {err[k]:.1%} (sum |w_q - w| / sum |w|; "
+            f"{int(lost_per_neuron[k])} of its synapses round to 0): the weights span more than Loihi's 8-bit range; "
+            f"allowed: {max_error:.0%} (raise max_error, or train with quantization-aware training, model.qat)")
+    return float(significant.max(initial=0.0))
 
 
 def receptors_of(network: Network, pop) -> set:
@@ -193,7 +211,7 @@ def _readout_scale(network, pop, coef) -> tuple[float, str]:
 
 
 def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
-             max_lost: float = DEFAULT_MAX_LOST) -> tuple[FixedPointNetwork, QuantizationReport]:
+             max_error: float = DEFAULT_MAX_ERROR) -> tuple[FixedPointNetwork, QuantizationReport]:
     """Map ``network`` to Loihi fixed point (module docstring); returns the network and its error report."""
     if int(headroom) != headroom or headroom < 1:
         raise ValueError(f"headroom must be a positive integer, got {headroom!r}")
@@ -260,14 +278,19 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         s = proj.active()
         vth, theta = scale[proj.post]
         w_units = s.weights * vth / theta[s.indices]
-        pairs = np.stack([s.pre_indices(), s.indices], axis=1)
-        syn = _fit_weights(w_units, f"projection {proj.name!r}", pairs, max_lost)
+        where = f"projection {proj.name!r}"
+        syn = _fit_weights(w_units, where)
         synapses[proj.name] = syn
         w_back = syn.weights * 2.0**syn.weight_exp * theta[s.indices] / vth
         err = np.abs(w_back - s.weights) / theta[s.indices]
-        rel = np.abs(w_back - s.weights) / np.maximum(np.abs(s.weights), 1e-300)
-        lost = int(((syn.weights == 0) & (s.weights != 0)).sum())
-        report.add(proj.name, "weight", err.max(initial=0.0), rel.max(initial=0.0),
-                   f"{syn.sign_mode}, weight_exp {syn.weight_exp}" + (f", {lost} rounded to 0" if lost else ""))
+        n_post = network.population(proj.post).size
+        moved, in_err = input_error(s.weights, w_back, s.indices, n_post)
+        lost = (syn.weights == 0) & (s.weights != 0)
+        lsb = SIGN_MODES[syn.sign_mode][2] * 2.0**syn.weight_exp * theta / vth  # one weight step, per target
+        worst = _check_input_error(where, moved, in_err, lsb, np.bincount(s.indices, lost, minlength=n_post),
+                                   max_error)
+        report.add(proj.name, "weight", err.max(initial=0.0), worst,
+                   f"{syn.sign_mode}, weight_exp {syn.weight_exp}, input error mean {in_err.mean():.2%}"
+                   + (f", {int(lost.sum())} rounded to 0" if lost.any() else ""))
     fixed = FixedPointNetwork(network, neurons, synapses, {"headroom": headroom, "readout_scale": readout_scale})
     return fixed, report

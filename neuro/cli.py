@@ -20,6 +20,7 @@ COMMANDS = {
     "continual": "continual learning with Hebbian orthogonal projection (HLOP)",
     "export": "export a network (Lava, NIR)",
     "verify": "run a network in Lava and in neuro's simulator and compare spikes",
+    "deploy": "a trained model on Lava: test-set accuracy float / neuro fixed point / Lava, spike match",
     "compat": "ANN-era methods: GraNet, CLNP, RNP, DrM, quine",
 }
 

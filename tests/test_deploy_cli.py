@@ -31,8 +31,8 @@ def test_export_nir_round_trips(tmp_path):
 
 
 def test_unrepresentable_network_is_a_clear_cli_error(tmp_path, capsys):
-    w = np.array([[1.0, 1e-6, 1e-6, 1e-6]] * 3)
-    net = Network((Population("in", 4, "spike_source"), Population("E", 3)),
+    w = np.array([[1.0] + [0.002] * 399] * 3)  # the small weights carry 44% of the input and round to 0
+    net = Network((Population("in", 400, "spike_source"), Population("E", 3)),
                   (Projection("p", "in", "E", from_dense(w)),))
     path = net.save(tmp_path / "bad.npz")
     assert main(["export", "--to", "lava", str(path)]) == 1

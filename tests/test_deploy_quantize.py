@@ -72,10 +72,20 @@ def test_quantized_network_tracks_the_float_network():
     assert abs(int(ours.sum()) - int(ref.sum())) <= 0.1 * ref.sum()
 
 
-def test_refuses_unrepresentable_weight_range():
-    net = _small_network(weight_fn=lambda r, k: np.where(r.random(k) < 0.5, 1e-6, 1.0))
-    with pytest.raises(QuantizationError, match="round to 0.*synapse.*8-bit"):
+def test_refuses_weights_whose_range_loses_input_and_accepts_negligible_ones():
+    """400 weights of 0.002 next to one of 1.0 carry 44% of the input and round to 0: refused.
+
+    Half the weights 1e-6 next to 1.0 also round to 0 but carry nothing: accepted.
+    """
+    w = np.full((3, 400), 0.002)
+    w[:, 0] = 1.0
+    net = Network((Population("in", 400, "spike_source"), Population("E", 3)),
+                  (Projection("p", "in", "E", from_dense(w, delays=1)),))
+    with pytest.raises(QuantizationError, match=r"projection 'p'.*input of neuron 0 by 44\.4%.*399 of its synapses"):
         quantize(net)
+    _, report = quantize(_small_network(weight_fn=lambda r, k: np.where(r.random(k) < 0.5, 1e-6, 1.0)))
+    row = next(r for r in report.rows if r[:2] == ("EE", "weight"))
+    assert row[3] < 0.02 and "rounded to 0" in row[4], row
 
 
 @pytest.mark.parametrize("params, match", [

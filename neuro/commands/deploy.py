@@ -1,0 +1,48 @@
+"""``neuro deploy RUN_DIR``: a `neuro train` run on Lava, with accuracy and spike match per layer.
+
+Quantizes the trained model for Loihi, runs the test set (or ``--samples N``) through
+neuro's fixed-point engine and through Lava ``fixed_pt`` (:mod:`deployment.deploy`), prints
+the table and writes it as JSON (``RUN_DIR/deploy.json`` unless ``--json``). Exit status 1
+when any spike differs. ``neuro export RUN_DIR/network.npz --to lava`` writes the Lava graph.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HELP = "a trained model on Lava: test-set accuracy float / neuro fixed point / Lava, spike match"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", help="output folder of `neuro train` (holds model.pt)")
+    parser.add_argument("--samples", type=int, help="the first N test samples (default: the whole test set)")
+    parser.add_argument("--chunk", type=int, default=100, help="samples per Lava run (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per Lava run")
+    parser.add_argument("--headroom", type=int, default=16, help="threshold mantissa <= 2^17 / headroom")
+    parser.add_argument("--hetero", choices=("auto", "split", "custom"), default="auto")
+    parser.add_argument("--max-groups", type=int, default=8)
+    parser.add_argument("--json", help="where to write the JSON report (default: RUN_DIR/deploy.json)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run(args) -> int:
+    from deployment.deploy import deploy_run
+    from deployment.lava_export import LavaError
+
+    if args.chunk < 1:
+        raise ValueError(f"--chunk must be >= 1, got {args.chunk}")
+    try:
+        report = deploy_run(args.run_dir, args.samples, headroom=args.headroom, hetero=args.hetero,
+                            max_groups=args.max_groups, chunk=args.chunk, timeout=args.timeout,
+                            progress=not args.no_progress)
+    except LavaError as exc:
+        print(f"neuro deploy: error: {exc}", file=sys.stderr)
+        return 1
+    print(report.quantization.table())
+    print()
+    print(report.table())
+    out = Path(args.json or Path(args.run_dir) / "deploy.json")
+    report.write_json(out)
+    print(f"wrote {out}")
+    return 0 if report.all_match else 1

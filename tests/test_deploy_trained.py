@@ -1,0 +1,103 @@
+"""Trained models on Lava: zero-delay layers run shifted, readouts decoded, samples back to back, spike for spike.
+
+Each Lava run costs a few seconds of process start-up: the models are tiny and each test makes one run.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from deployment import lava_compat
+
+if not lava_compat.available():
+    pytest.skip("lava-nc is not importable (install it with `make install`)", allow_module_level=True)
+
+from deployment.deploy import deploy_samples  # noqa: E402
+from deployment.verify import verify_network  # noqa: E402
+from neuro.network import Network, Population, Projection  # noqa: E402
+from neuro.training import config  # noqa: E402
+from neuro.training.convert import to_network  # noqa: E402
+from synapses.csr import from_dense  # noqa: E402
+
+SHAPE, CLASSES, STEPS = (2, 6, 6), 3, 8
+
+
+def _task(n, seed):
+    """Background spikes plus a class-specific band of rows in channel 0."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, n)
+    x = rng.random((n, STEPS) + SHAPE) < 0.08
+    for c in range(CLASSES):
+        band = x[y == c, :, 0, 2 * c:2 * c + 2]
+        x[y == c, :, 0, 2 * c:2 * c + 2] = band | (rng.random(band.shape) < 0.5)
+    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+
+
+def _accuracy(model, x, y):
+    with torch.no_grad():
+        logits = model(x.transpose(0, 1))
+    return float((logits.argmax(1) == y).float().mean()), logits.numpy()
+
+
+def _trained(model_cfg, iterations=40):
+    """A model of ``model_cfg`` trained for a second or two; checks that training helped."""
+    cfg = config.resolve({"model": model_cfg})
+    model = config.build_model(cfg["model"], SHAPE, CLASSES, seed=0)
+    x, y = _task(256, seed=1)
+    before, _ = _accuracy(model, x, y)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for i in range(iterations):
+        batch = slice(32 * (i % 8), 32 * (i % 8 + 1))
+        loss = torch.nn.functional.cross_entropy(model(x[batch].transpose(0, 1)), y[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after, _ = _accuracy(model, x, y)
+    assert after > max(before, 1 / CLASSES) + 0.1, (before, after)
+    return model
+
+
+@pytest.mark.parametrize("model_cfg", [
+    {"layers": [{"type": "dense", "size": 24}]},
+    {"layers": [{"type": "conv", "channels": 3, "kernel": 3, "stride": 2, "padding": 1},
+                {"type": "dense", "size": 16}], "surrogate": "atan"},
+    {"layers": [{"type": "recurrent", "size": 20}], "use_mpr": True, "tau_mem_cv": 0.5, "learn_tau": True,
+     "tau_syn": 5e-3},
+    {"layers": [{"type": "dense", "size": 16}], "readout": "count", "reset": "hard"},
+], ids=["dense", "conv", "recurrent", "count-hard"])
+def test_trained_model_on_lava_is_spike_for_spike_neuro_fixed_point(model_cfg):
+    model = _trained(model_cfg)
+    x, y = _task(12, seed=7)
+    _, logits = _accuracy(model, x, y)
+    report = deploy_samples(to_network(model, SHAPE), x.numpy(), y.numpy(), logits, chunk=12, timeout=300,
+                            progress=False)
+    assert report.all_match, report.table()
+    assert all(m.neuro > 20 for m in report.layers), report.table()  # the layers do spike
+    assert report.class_agreement == 1.0
+    if model_cfg.get("readout", "membrane") == "membrane":
+        assert report.readout_identical_samples == 12
+    else:  # hard reset, no refractoriness: Lava's built-in LIFReset, reset at the start of every sample
+        assert report.readout_identical_samples is None and "LIFReset(16)" in "\n".join(report.notes)
+    assert report.interval == STEPS + (1 if model_cfg["layers"][0]["type"] == "recurrent" else 0)
+
+
+def test_skip_connection_and_bias_run_shifted_on_lava_and_match_after_undoing_the_shift():
+    """in -> A -> B -> C (zero delays), skip A -> C (2 Lava steps), C -> C recurrent; A and B have a bias."""
+    rng = np.random.default_rng(3)
+
+    def dense(n_post, n_pre, scale, delays=0):
+        return from_dense(rng.normal(0.4, 0.5, (n_post, n_pre)) * scale, delays=delays)
+
+    pops = (Population("in", 6, "spike_source"),
+            Population("A", 8, reset="hard", params={"tau_mem": 10e-3, "tau_syn": 0.0, "bias": 0.05}),
+            Population("B", 8, reset="soft", params={"tau_mem": 20e-3, "tau_syn": 0.0, "bias": 0.08}),
+            Population("C", 5, reset="hard", params={"tau_mem": 15e-3, "tau_syn": 0.0}))
+    projs = (Projection("in->A", "in", "A", dense(8, 6, 1.0)), Projection("A->B", "A", "B", dense(8, 8, 0.8)),
+             Projection("B->C", "B", "C", dense(5, 8, 0.6)), Projection("A->C", "A", "C", dense(5, 8, 0.6)),
+             Projection("C->C", "C", "C", dense(5, 5, 0.3, delays=1)))
+    net = Network(pops, projs, dt=1e-3)
+    inputs = {"in": rng.random((60, 6)) < 0.3}
+    report = verify_network(net, 60, inputs, seed=0, timeout=300)
+    assert report.all_match, report.table()
+    assert all(r.ours > 20 for r in report.rows), report.table()
+    assert any("'A' 1 step(s), 'B' 2 step(s), 'C' 3 step(s)" in n for n in report.notes), report.notes
