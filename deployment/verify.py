@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deployment.lava_export import DEFAULT_MAX_GROUPS, fixed_graph, float_graph, run_graph
-from deployment.quantize import DEFAULT_HEADROOM, QuantizationReport, quantize
+from deployment.quantize import DEFAULT_HEADROOM, QuantizationReport, is_readout, quantize
 from neuro.fixed_point import FixedPointSimulator
 from neuro.network import Network
 from neuro.simulator import Simulator
 
 MODES = ("fixed", "float")
+FLOAT_TOLERANCE = 1e-9  # float readouts: largest |v_neuro - v_Lava| relative to the largest |v|
 CUSTOM_WARNING = ("SoftResetLIF is a custom Lava process (CPU float and bit-accurate models), NOT a built-in "
                   "Loihi neuron")
 
@@ -58,10 +59,13 @@ class VerificationReport:
     notes: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     spikes: dict = field(default_factory=dict)  # (mode, population) -> (neuro (t, k), Lava (t, k))
+    membranes: dict = field(default_factory=dict)  # (mode, readout) -> largest |v_neuro - v_Lava|: fixed in
+    # integer units, float relative to the largest |v|
 
     @property
     def all_match(self) -> bool:
-        return bool(self.rows) and all(r.identical for r in self.rows)
+        exact = all(diff <= (0 if mode == "fixed" else FLOAT_TOLERANCE) for (mode, _), diff in self.membranes.items())
+        return bool(self.rows) and all(r.identical for r in self.rows) and exact
 
     @property
     def uses_custom_process(self) -> bool:
@@ -74,6 +78,9 @@ class VerificationReport:
         for r in self.rows:
             lines.append(f"{r.mode:<6} {r.population:<14} {r.processes:<28} {r.ours:>8} {r.lava:>8} {r.matched:>8} "
                          f"{r.percent:>7.2f}%  {'-' if r.first_mismatch is None else r.first_mismatch}")
+        for (mode, pop), diff in self.membranes.items():
+            lines.append(f"{mode:<6} {pop:<14} readout membrane: largest |neuro - Lava| = {diff:.3g}"
+                         + (" (integer units)" if mode == "fixed" else " (relative)"))
         lines.append(f"all spikes identical: {'yes' if self.all_match else 'NO'}")
         lines += [f"note: {n}" for n in self.notes]
         if self.uses_custom_process:
@@ -126,14 +133,18 @@ def verify_network(network: Network, steps: int, inputs=None, seed: int = 0, tim
     spikes = source_spikes(network, steps, inputs, seed)
     report = VerificationReport(steps)
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
+    readouts = {p.name: None for p in network.populations if is_readout(network, p)} or None
     for mode in modes:
         if mode == "fixed":
             fixed, report.quantization = quantize(network, headroom)
-            ours = FixedPointSimulator(fixed).run(steps, inputs, seed=seed, record=lif_pops)
+            ours = FixedPointSimulator(fixed).run(steps, inputs, seed=seed, record=lif_pops, record_state=readouts)
             graph = fixed_graph(fixed, spikes, steps, hetero, max_groups)
+            frame = {name: (0.0, 1.0) for name in readouts or ()}
         else:
-            ours = Simulator(network, dtype=np.float64).run(steps, inputs, seed=seed, record=lif_pops)
+            ours = Simulator(network, dtype=np.float64).run(steps, inputs, seed=seed, record=lif_pops,
+                                                            record_state=readouts)
             graph = float_graph(network, spikes, steps, hetero, max_groups)
+            frame = {name: _normalised_frame(network, name) for name in readouts or ()}
         lava = run_graph(graph, timeout)
         report.seconds[f"Lava {mode}"] = lava.seconds
         report.notes += [f"{mode}: {n}" for n in graph.notes]
@@ -142,7 +153,18 @@ def verify_network(network: Network, steps: int, inputs=None, seed: int = 0, tim
             report.spikes[(mode, pop)] = (ours.spikes(pop), lava.spikes.get(pop, empty))
             counts = compare(*report.spikes[(mode, pop)])
             report.rows.append(MatchRow(mode, pop, _processes(graph, pop), *counts))
+        for pop in readouts or ():
+            offset, unit = frame[pop]
+            v_ours = (ours.trace(pop, "v")[0] - offset) / unit
+            diff = float(np.abs(v_ours - lava.states[pop]).max())
+            report.membranes[(mode, pop)] = diff if mode == "fixed" else diff / max(np.abs(v_ours).max(), 1e-300)
     return report
+
+
+def _normalised_frame(network, name) -> tuple[np.ndarray, np.ndarray]:
+    """Lava's float models run each neuron normalised to reset 0 and threshold 1: ``v' = (v - v_reset) / theta``."""
+    p = network.population(name).params
+    return p["v_reset"], p["v_th"] - p["v_reset"]
 
 
 def plot_report(report: VerificationReport, path, max_neurons: int = 100):

@@ -101,3 +101,21 @@ def test_skip_connection_and_bias_run_shifted_on_lava_and_match_after_undoing_th
     assert report.all_match, report.table()
     assert all(r.ours > 20 for r in report.rows), report.table()
     assert any("'A' 1 step(s), 'B' 2 step(s), 'C' 3 step(s)" in n for n in report.notes), report.notes
+
+
+def test_hlop_trained_network_exports_and_matches_lava_spikes_and_readout_membrane():
+    """`neuro continual`'s HLOP run (tiny: 2 tasks, 1 epoch) saved as a Network: spikes and readout identical."""
+    from neuro.hlop.harness import resolve_config, run_experiment
+
+    config = resolve_config({"tasks": {"n_tasks": 2, "test_fraction": 0.5}, "train": {"epochs": 1},
+                             "model": {"hidden": [24], "steps": 4}, "methods": ["hlop"], "seeds": [0],
+                             "hlop": {"lateral_first": [8, 8], "lateral_increment": [4, 4], "lr": [0.1, 0.05]}})
+    networks = {}
+    report = run_experiment(config, progress=False, networks=networks)
+    assert report["summary"]["hlop"]["ACC"]["mean"] > 0.3  # it learned (10 classes)
+    net = networks["hlop_seed0"]
+    rng = np.random.default_rng(0)
+    result = verify_network(net, 50, {"input": rng.random((50, net.population("input").size)) < 0.2}, seed=0,
+                            timeout=300)
+    assert result.all_match, result.table()
+    assert result.rows[0].ours > 50 and result.membranes[("fixed", "readout")] == 0, result.table()

@@ -2,7 +2,9 @@
 
 Writes to ``--out`` (default ``runs/continual``): ``report.json`` (config,
 per-seed accuracy matrices, ACC/BWT/FWT per run and their mean/std),
-``matrices.npz`` (``<method>_seed<k>`` arrays) and ``accuracy_matrices.png``.
+``matrices.npz`` (``<method>_seed<k>`` arrays) and ``accuracy_matrices.png``;
+with ``--save-networks`` also ``networks/<method>_seed<k>.npz``, each run's final
+model as a :class:`neuro.Network` for the event simulator and Lava.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the models are tiny, more threads only contend)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--save-networks", action="store_true",
+                        help="also write each sequential run's final model as OUT/networks/<method>_seed<k>.npz "
+                             "(a neuro.Network: `neuro verify` runs it on Lava)")
 
 
 def run(args) -> int:
@@ -38,7 +43,11 @@ def run(args) -> int:
         user = {**user, "seeds": list(args.seeds)}
     config = resolve_config(user)
     out = output_folder(args.out)
-    report = run_experiment(config, progress=not args.no_progress)
+    networks = {} if args.save_networks else None
+    report = run_experiment(config, progress=not args.no_progress, networks=networks)
+    for name, net in (networks or {}).items():
+        path = net.save(output_folder(out / "networks") / f"{name}.npz")
+        print(f"neuro continual: wrote {path}")
     arrays = {f"{method}_seed{seed}": np.atleast_2d(r.get("matrix", r.get("accuracies")))
               for method, runs in report["runs"].items() for seed, r in zip(report["config"]["seeds"], runs)}
     with atomic_path(out / "matrices.npz") as tmp:

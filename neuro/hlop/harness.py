@@ -20,6 +20,7 @@ from tqdm import tqdm
 from neuro.hlop.methods import Strategy, make_strategy
 from neuro.hlop.metrics import continual_metrics
 from neuro.hlop.model import TRAINING_MODES, SpikingMLP
+from neuro.hlop.network import to_network
 from neuro.hlop.projection import continual_parameters
 from neuro.hlop.tasks import KINDS, Task, build_tasks, restrict_logits
 from neuro.io import ConfigError, merge_config
@@ -118,8 +119,10 @@ def _masks(task: Task, n_outputs: int) -> torch.Tensor:
     return task.output_mask(n_outputs).expand(len(task.y_train), n_outputs)
 
 
-def run_sequential(method: str, tasks: list[Task], config: dict, seed: int, bar: tqdm | None = None) -> dict:
-    """Train ``tasks`` in order with ``method``; returns the accuracy matrix, ``b`` and the method's diagnostics."""
+def run_sequential(method: str, tasks: list[Task], config: dict, seed: int, bar: tqdm | None = None,
+                   keep_model: bool = False) -> dict:
+    """Train ``tasks`` in order with ``method``; returns the accuracy matrix, ``b`` and the method's diagnostics
+    (and the trained ``model`` with ``keep_model``)."""
     strategy = make_strategy(method, config)
     model = build_model(config, tasks[0].x_train.shape[-1], seed)
     rng = np.random.default_rng(seed)
@@ -134,7 +137,7 @@ def run_sequential(method: str, tasks: list[Task], config: dict, seed: int, bar:
         strategy.after_task(model, task, config["train"]["training"], rng)
         matrix[i] = [accuracy(model, other) for other in tasks]
     return {"matrix": matrix, "initial": np.array(initial), **continual_metrics(matrix, initial),
-            "diagnostics": strategy.diagnostics()}
+            "diagnostics": strategy.diagnostics(), **({"model": model} if keep_model else {})}
 
 
 def run_multitask(tasks: list[Task], config: dict, seed: int, bar: tqdm | None = None) -> dict:
@@ -149,8 +152,12 @@ def run_multitask(tasks: list[Task], config: dict, seed: int, bar: tqdm | None =
     return {"accuracies": row, "ACC": float(row.mean())}
 
 
-def run_experiment(config: dict, progress: bool = True) -> dict:
-    """Every method on every seed; per-seed results and mean/std of ACC, BWT, FWT per method."""
+def run_experiment(config: dict, progress: bool = True, networks: dict | None = None) -> dict:
+    """Every method on every seed; per-seed results and mean/std of ACC, BWT, FWT per method.
+
+    A ``networks`` dict receives each sequential run's final model as a :class:`neuro.Network`
+    (``"<method>_seed<k>"``, :func:`neuro.hlop.network.to_network`).
+    """
     config = resolve_config(config)
     results: dict[str, list[dict]] = {m: [] for m in config["methods"]}
     n_tasks, epochs = int(config["tasks"]["n_tasks"]), int(config["train"]["epochs"])
@@ -166,7 +173,10 @@ def run_experiment(config: dict, progress: bool = True) -> dict:
                     results[method].append(run_multitask(tasks, config, seed, bar))
                     bar.update(epochs * (n_tasks - 1))
                 else:
-                    results[method].append(run_sequential(method, tasks, config, seed, bar))
+                    result = run_sequential(method, tasks, config, seed, bar, keep_model=networks is not None)
+                    if networks is not None:
+                        networks[f"{method}_seed{seed}"] = to_network(result.pop("model"))
+                    results[method].append(result)
     summary = {m: _summarise(runs) for m, runs in results.items()}
     return {"config": config, "tasks": [t.name for t in tasks], "summary": summary, "runs": results}
 

@@ -40,22 +40,30 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
-def neuron_params(layer: LIFLayer) -> dict:
-    """The per-neuron LIF parameters torch uses, bias of the synapse included."""
-    cell = layer.cell
+def cell_params(cell, synapse_bias=None, where: str = "layer") -> dict:
+    """The per-neuron LIF parameters of a :class:`~neurons.lif_torch.LIFCell` as torch uses them.
+
+    ``synapse_bias`` (one value per neuron) is added to the neuron bias: exact when ``tau_syn = 0``.
+    """
     params = {"tau_mem": np.exp(_array(cell.log_tau_mem)), "tau_syn": np.exp(_array(cell.log_tau_syn)),
               "v_th": _array(cell.v_th), "v_reset": _array(cell.v_reset), "v_rest": _array(cell.v_rest),
               "bias": _array(cell.bias), "t_ref": _array(cell.n_ref) * cell.dt}
+    if synapse_bias is not None:
+        if np.any(params["tau_syn"] > 0):
+            raise ValueError(f"{where}: a synapse bias maps onto the neuron bias only when tau_syn = 0; build "
+                             "the layer with bias=False to convert it")
+        params["bias"] = params["bias"] + np.asarray(synapse_bias, np.float64)
+    return params
+
+
+def neuron_params(layer: LIFLayer) -> dict:
+    """The per-neuron LIF parameters torch uses, bias of the synapse included."""
     bias = layer.synapse.bias
     if bias is not None:
-        if np.any(params["tau_syn"] > 0):
-            raise ValueError(f"{type(layer).__name__}: a synapse bias maps onto the neuron bias only when "
-                             "tau_syn = 0; build the layer with bias=False to convert it")
-        per_neuron = _array(bias)
+        bias = _array(bias)
         if isinstance(layer, Conv):
-            per_neuron = np.repeat(per_neuron, layer.out_shape[1] * layer.out_shape[2])
-        params["bias"] = params["bias"] + per_neuron
-    return params
+            bias = np.repeat(bias, layer.out_shape[1] * layer.out_shape[2])
+    return cell_params(layer.cell, bias, type(layer).__name__)
 
 
 def conv_synapses(conv: nn.Conv2d, input_size, delay: int = 0):
@@ -89,7 +97,8 @@ def to_network(model: SpikingNet, input_shape, dt: float | None = None) -> Netwo
         name = layer_name(i)
         dts.add(layer.cell.dt)
         pops.append(Population(name, layer.size, "lif", neuron_params(layer), layer.cell.reset,
-                               metadata={"layer": type(layer).__name__, "shape": list(layer.out_shape)}))
+                               metadata={"layer": type(layer).__name__, "shape": list(layer.out_shape),
+                                         "readout": isinstance(layer, Readout)}))
         if isinstance(layer, Conv):
             synapses = conv_synapses(layer.synapse, layer.input_size)
         else:
