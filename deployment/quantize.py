@@ -43,7 +43,6 @@ from neurons import lif, loihi
 
 DEFAULT_HEADROOM = 16
 DEFAULT_MAX_ERROR = 0.10  # refuse a projection that changes some neuron's summed |input| by more than this
-MAX_WEIGHT_EXP = 7
 
 
 class QuantizationError(ValueError):
@@ -97,12 +96,7 @@ def _tau_error(report, where, what, a_true, code, offset, dt):
 
 def _split_bias(b: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Mantissa (13-bit signed) and smallest exponent (0..7) with ``mant << exp ~ b``."""
-    mant = np.zeros(b.shape, np.int64)
-    exp = np.full(b.shape, -1, np.int64)
-    for e in range(loihi.BIAS_EXP_MAX + 1):
-        m = np.rint(b / 2**e).astype(np.int64)
-        ok = (exp < 0) & (m >= loihi.BIAS_MANT_MIN) & (m <= loihi.BIAS_MANT_MAX)
-        mant[ok], exp[ok] = m[ok], e
+    mant, exp = loihi.split_bias(b)
     if (exp < 0).any():
         k = int(np.flatnonzero(exp < 0)[0])
         raise QuantizationError(f"{where}: bias of neuron {k} is {b[k]:.4g} voltage units, beyond Loihi's "
@@ -115,16 +109,11 @@ def _fit_weights(w_units: np.ndarray, where: str) -> FixedSynapses:
     """8-bit weights with the smallest exponent ``0..7`` for ``w_units`` (in vth-mantissa units)."""
     if w_units.size == 0:
         return FixedSynapses(np.zeros(0, np.int64), 0, "mixed")
-    mode = "excitatory" if w_units.min() >= 0 else "inhibitory" if w_units.max() <= 0 else "mixed"
-    lo, hi, step = SIGN_MODES[mode]
-    for e in range(MAX_WEIGHT_EXP + 1):
-        q = (np.rint(w_units / 2**e / step) * step).astype(np.int64)
-        if q.min() >= lo and q.max() <= hi:
-            break
-    else:
+    fit = loihi.fit_weights(w_units)
+    if fit is None:
         raise QuantizationError(f"{where}: weights up to {np.abs(w_units).max():.4g} vth units do not fit 8 bits "
-                                f"with weight_exp <= {MAX_WEIGHT_EXP}")
-    return FixedSynapses(q, e, mode)
+                                f"with weight_exp <= {loihi.MAX_WEIGHT_EXP}")
+    return FixedSynapses(*fit)
 
 
 def input_error(w, w_q, post, n_post) -> tuple[np.ndarray, np.ndarray]:
@@ -167,15 +156,12 @@ def _incoming(network: Network, name: str):
 
 def _threshold_mantissa(network, pop, theta, headroom, where) -> int:
     """Largest ``V <= 2^17 / headroom`` with every incoming weight <= 254 * 2^7 units."""
-    cap = (loihi.VTH_MAX + 1) // headroom
-    for proj in _incoming(network, pop.name):
-        s = proj.active()
-        if s.nnz:
-            rel = np.abs(s.weights) / theta[s.indices]
-            cap = min(cap, int(np.floor(254 * 2**MAX_WEIGHT_EXP / rel.max())) if rel.max() > 0 else cap)
+    rel = max([float((np.abs(s.weights) / theta[s.indices]).max()) for s in
+               (p.active() for p in _incoming(network, pop.name)) if s.nnz] + [0.0])
+    cap = loihi.vth_mantissa(rel, headroom)
     if cap < 1:
-        raise QuantizationError(f"{where}: incoming weights exceed {254 * 2**MAX_WEIGHT_EXP} thresholds")
-    return int(cap)
+        raise QuantizationError(f"{where}: incoming weights exceed {254 * 2**loihi.MAX_WEIGHT_EXP} thresholds")
+    return cap
 
 
 def is_readout(network: Network, pop) -> bool:
@@ -196,16 +182,13 @@ def _readout_scale(network, pop, coef) -> tuple[float, str]:
     """
     incoming = [p.active() for p in _incoming(network, pop.name) if p.active().nnz]
     w_max = max((np.abs(s.weights).max() for s in incoming), default=0.0)
-    scale = 64.0 * 254 / w_max if w_max > 0 else 64.0
     drive = np.abs(pop.params["bias"]).copy()
     for s in incoming:
         drive += np.bincount(s.indices, np.abs(s.weights), minlength=pop.size)
     a_mem, a_syn = coef[lif.A_MEM], coef[lif.A_SYN]
-    if np.all(a_mem < 1) and np.all(a_syn == 0):
-        bound = float(np.max(drive / (1.0 - a_mem)))
-        limit = 64.0 * loihi.VTH_MAX - 1
-        if bound * scale > limit:
-            scale = limit / bound
+    bound = float(np.max(drive / (1.0 - a_mem))) if np.all(a_mem < 1) and np.all(a_syn == 0) else None
+    scale = loihi.readout_units(w_max, bound)
+    if bound is not None:
         return scale, f"readout: {scale:.4g} units per volt, |v| <= {bound:.4g} proven below the threshold"
     return scale, f"readout: {scale:.4g} units per volt from the weights (|v| bound not proven: tau_syn > 0 or IF)"
 

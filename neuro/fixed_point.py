@@ -44,7 +44,7 @@ from neurons import loihi
 from neurons.lif import RESET_MODES
 
 FIXED_STATE_VARS = ("v", "u", "u_inh")
-SIGN_MODES = {"excitatory": (0, 255, 1), "inhibitory": (-255, 0, 1), "mixed": (-256, 254, 2)}  # lo, hi, step
+SIGN_MODES = loihi.SIGN_MODES
 MAX_DELAY = 64  # DelayDense holds delays 0..63 on top of Dense's one step (after the exporter's shift)
 _NEURON_RANGES = {"du": (0, loihi.DU_MAX), "du_inh": (0, loihi.DU_MAX), "dv": (0, loihi.DV_MAX),
                   "vth": (0, loihi.VTH_MAX), "bias_mant": (loihi.BIAS_MANT_MIN, loihi.BIAS_MANT_MAX),

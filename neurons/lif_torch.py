@@ -54,19 +54,22 @@ def initial_state(coef: LIFCoef, batch_shape=()) -> LIFState:
 
 def lif_step(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "hard",
              spike_fn: Callable | None = None, use_mpr: bool = False,
-             x_inh: torch.Tensor | None = None) -> tuple[torch.Tensor, LIFState]:
+             x_inh: torch.Tensor | None = None, decayed: Callable | None = None) -> tuple[torch.Tensor, LIFState]:
     """One step of the CUBA LIF update (equations in :mod:`neurons.lif`).
 
     ``spike_fn(v - v_th)`` gives spikes with a surrogate gradient (default
     :func:`neurons.surrogate.fast_sigmoid`); ``use_mpr=True`` uses the MPR
-    gradient instead (forward spikes are identical).
+    gradient instead (forward spikes are identical). ``decayed`` maps each decayed
+    state term (``a_syn i``, ``a_mem (v - v_rest)``) before the input is added:
+    quantization-aware training truncates it as Loihi does (:mod:`neuro.training.qat`).
     """
     if reset not in lif.RESET_MODES:
         raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
-    i_exc = coef.a_syn * state.i_exc + x_exc
-    i_inh = coef.a_inh * state.i_inh + (0.0 if x_inh is None else x_inh)
+    keep = decayed or _identity
+    i_exc = keep(coef.a_syn * state.i_exc) + x_exc
+    i_inh = keep(coef.a_inh * state.i_inh) + (0.0 if x_inh is None else x_inh)
     active = state.refr <= 0
-    v_charged = coef.v_rest + coef.a_mem * (state.v - coef.v_rest) + i_exc + i_inh + coef.bias
+    v_charged = coef.v_rest + keep(coef.a_mem * (state.v - coef.v_rest)) + i_exc + i_inh + coef.bias
     v = torch.where(active, v_charged, state.v)
     x = v - coef.v_th
     if use_mpr:
@@ -84,6 +87,10 @@ def lif_step(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "
 
 
 _DEFAULT_SPIKE = fast_sigmoid()
+
+
+def _identity(x):
+    return x
 
 
 class LIFCell(nn.Module):

@@ -37,6 +37,58 @@ VTH_MAX = (1 << 17) - 1
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(1 << 12), (1 << 12) - 1
 BIAS_EXP_MAX = 7
 RESET_HARD, RESET_SOFT, RESET_NONE = 0, 1, 2
+SIGN_MODES = {"excitatory": (0, 255, 1), "inhibitory": (-255, 0, 1), "mixed": (-256, 254, 2)}  # lo, hi, step
+MAX_WEIGHT_EXP = 7
+READOUT_WEIGHT_MAX = 254  # a readout's largest weight, in mantissa units (8 bits at weight_exp 0)
+
+
+def sign_mode(w: np.ndarray) -> str:
+    """Lava's Dense sign mode for weights ``w``: excitatory, inhibitory or mixed (one bit less)."""
+    return "excitatory" if w.min(initial=0.0) >= 0 else "inhibitory" if w.max(initial=0.0) <= 0 else "mixed"
+
+
+def fit_weights(w_units: np.ndarray) -> tuple[np.ndarray, int, str] | None:
+    """8-bit weights ``q``, the smallest exponent ``e`` in ``0..7`` with ``q 2^e ~ w_units``, and the sign mode;
+    None when the weights do not fit even at ``e = 7``."""
+    mode = sign_mode(w_units)
+    lo, hi, step = SIGN_MODES[mode]
+    for e in range(MAX_WEIGHT_EXP + 1):
+        q = (np.rint(w_units / 2**e / step) * step).astype(np.int64)
+        if q.min(initial=0) >= lo and q.max(initial=0) <= hi:
+            return q, e, mode
+    return None
+
+
+def split_bias(b_units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mantissa (13-bit signed) and smallest exponent ``0..7`` with ``mant << exp ~ b_units``; exponent -1 where
+    even ``exp = 7`` does not hold the value."""
+    b_units = np.asarray(b_units, np.float64)
+    mant = np.zeros(b_units.shape, np.int64)
+    exp = np.full(b_units.shape, -1, np.int64)
+    for e in range(BIAS_EXP_MAX + 1):
+        m = np.rint(b_units / 2**e).astype(np.int64)
+        ok = (exp < 0) & (m >= BIAS_MANT_MIN) & (m <= BIAS_MANT_MAX)
+        mant[ok], exp[ok] = m[ok], e
+    return mant, exp
+
+
+def vth_mantissa(max_weight_per_threshold: float, headroom: int) -> int:
+    """Largest threshold mantissa ``V <= 2^17 / headroom`` with every weight ``<= 254 * 2^7`` mantissa units
+    (a weight ``w`` of a neuron with threshold distance ``theta`` is ``w V / theta`` units)."""
+    cap = (VTH_MAX + 1) // headroom
+    if max_weight_per_threshold > 0:
+        cap = min(cap, int(np.floor(254 * 2**MAX_WEIGHT_EXP / max_weight_per_threshold)))
+    return cap
+
+
+def readout_units(w_max: float, drive_bound: float | None) -> float:
+    """Voltage units per volt of a non-spiking readout: the largest weight at 254 units (8 bits, ``e = 0``),
+    lowered so that a membrane bounded by ``drive_bound`` volts stays below ``VTH_MAX << 6``."""
+    units = 64.0 * READOUT_WEIGHT_MAX / w_max if w_max > 0 else 64.0
+    limit = 64.0 * VTH_MAX - 1
+    if drive_bound is not None and drive_bound * units > limit:
+        units = limit / drive_bound
+    return units
 
 
 @njit(inline="always")

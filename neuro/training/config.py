@@ -28,6 +28,7 @@ Schema (every key optional; the defaults are the built-in digits-as-N-MNIST run)
       tau_syn: 0.0                # 0: no synaptic current memory (the synapse bias maps onto the neuron bias)
       v_th: 1.0
       learn_tau: false
+      qat: false                  # quantization-aware training: forward in Loihi fixed point (neuro.training.qat)
     optim:
       lr: 2.0e-3                  # Adam
       weight_decay: 0.0
@@ -54,7 +55,8 @@ DEFAULTS = {
              "generator_seed": 0, "time_bins": 10, "downsample": 0.5, "batch_size": 64},
     "model": {"layers": [{"type": "dense", "size": 256}], "readout": "membrane", "reset": "soft",
               "use_mpr": False, "surrogate": "fast_sigmoid", "surrogate_slope": 25.0, "dt": 1e-3,
-              "tau_mem": 20e-3, "tau_mem_cv": 0.0, "tau_syn": 0.0, "v_th": 1.0, "learn_tau": False},
+              "tau_mem": 20e-3, "tau_mem_cv": 0.0, "tau_syn": 0.0, "v_th": 1.0, "learn_tau": False,
+              "qat": False},
     "optim": {"lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine"},
 }
 LAYER_KEYS = {"dense": ("size",), "recurrent": ("size",), "conv": ("channels", "kernel", "stride", "padding")}
@@ -80,6 +82,8 @@ def _validate(cfg: dict) -> None:
         raise ConfigError(f"train config: model.reset must be one of {RESET_MODES}, got {m['reset']!r}")
     if m["readout"] not in READOUTS:
         raise ConfigError(f"train config: model.readout must be one of {READOUTS}, got {m['readout']!r}")
+    if not isinstance(m["qat"], bool):
+        raise ConfigError(f"train config: model.qat must be true or false, got {m['qat']!r}")
     if not isinstance(m["layers"], list) or not m["layers"]:
         raise ConfigError("train config: model.layers must be a non-empty list of layer mappings")
     for i, spec in enumerate(m["layers"]):
@@ -132,7 +136,7 @@ def build_model(model_cfg: dict, input_shape, n_classes: int, seed: int = 0) -> 
             size, m["tau_mem"], "gamma", cv=m["tau_mem_cv"], minimum=m["dt"], seed=rng)
         return {"dt": m["dt"], "reset": m["reset"], "use_mpr": m["use_mpr"], "spike_fn": spike_fn,
                 "learn_tau": m["learn_tau"], "tau_mem": tau, "tau_syn": m["tau_syn"], "v_th": m["v_th"],
-                "bias": m["tau_syn"] == 0}
+                "bias": m["tau_syn"] == 0, "qat": m["qat"]}
 
     for spec in m["layers"]:
         if spec["type"] == "conv":

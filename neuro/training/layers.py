@@ -17,7 +17,8 @@ A layer runs over a whole ``[T, B, ...]`` sequence by calling it (this is
 what :class:`neuro.training.model.SpikingNet` does, layer after layer), or
 step by step (``begin`` once per sequence, then ``step``). Per-neuron parameters (``tau_mem``, ``tau_syn``,
 ``v_th``, ...) are scalars or arrays of the layer's size (heterogeneity);
-``learn_tau`` makes the finite positive time constants trainable.
+``learn_tau`` makes the finite positive time constants trainable. ``qat=True`` runs the
+forward pass in Loihi's fixed point with straight-through gradients (:mod:`neuro.training.qat`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from neuro.training import qat as fixed_point
 from neurons.lif_torch import LIFCell, LIFCoef, LIFState, initial_state, lif_step
 
 #: Threshold of the non-spiking readout: never reached, so the readout is a leaky integrator.
@@ -44,9 +47,11 @@ class LIFLayer(nn.Module):
 
     def __init__(self, synapse: nn.Module, out_shape, *, dt: float = 1e-3, reset: str = "soft",
                  use_mpr: bool = False, spike_fn: Callable | None = None, learn_tau: bool = False,
-                 tau_mem=20e-3, tau_syn=0.0, **params):
+                 tau_mem=20e-3, tau_syn=0.0, qat: bool = False, **params):
         super().__init__()
         self.synapse = synapse
+        self.qat = bool(qat)
+        self._fixed = None  # this sequence's fixed-point view (qat), set by begin()
         self.out_shape = tuple(int(d) for d in out_shape)
         self.cell = LIFCell(math.prod(self.out_shape), dt, reset, use_mpr, spike_fn, learn_tau, tau_mem=tau_mem,
                             tau_syn=tau_syn, **params)
@@ -58,10 +63,15 @@ class LIFLayer(nn.Module):
     def begin(self, batch: int):
         """Coefficients (computed once per sequence) and the initial state for ``batch`` samples."""
         coef = self.cell.coefficients()
+        self._fixed = fixed_point.quantize_layer(self, isinstance(self, Readout)) if self.qat else None
+        if self._fixed is not None:
+            coef = self._fixed.coefficients(coef)
         return coef, initial_state(coef, (batch,))
 
     def current(self, x: torch.Tensor) -> torch.Tensor:
         """The feed-forward input current ``x_exc[t]`` flattened to ``[B, size]``."""
+        if self._fixed is not None:
+            return fixed_point.synapse_current(self, x, self._fixed)
         return self.synapse(x).reshape(x.shape[0], -1)
 
     def fire(self, current: torch.Tensor, state: LIFState, coef: LIFCoef):
@@ -69,7 +79,9 @@ class LIFLayer(nn.Module):
 
         Spikes take the dtype of the current (snntorch surrogates always return float32).
         """
-        s, state = lif_step(current, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr)
+        decayed = None if self._fixed is None else self._fixed.truncate
+        s, state = lif_step(current, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr,
+                            decayed=decayed)
         return s.to(current.dtype), state
 
     def step(self, x: torch.Tensor, state, coef: LIFCoef):
@@ -84,8 +96,8 @@ class LIFLayer(nn.Module):
         stepping input and neurons together, since the synapse has no state.
         """
         steps, batch = x_seq.shape[:2]
-        currents = self.current(x_seq.reshape(steps * batch, *x_seq.shape[2:])).reshape(steps, batch, -1)
         coef, state = self.begin(batch)
+        currents = self.current(x_seq.reshape(steps * batch, *x_seq.shape[2:])).reshape(steps, batch, -1)
         out = []
         for current in currents:
             y, state = self.advance(current, state, coef)
@@ -105,7 +117,7 @@ class Dense(LIFLayer):
         super().__init__(nn.Linear(in_features, size, bias=bias), (size,), **kwargs)
 
     def current(self, x):
-        return self.synapse(x.flatten(1))
+        return super().current(x.flatten(1))
 
 
 class Readout(Dense):
@@ -157,5 +169,6 @@ class Recurrent(Dense):
 
     def advance(self, current, state, coef):
         lif_state, s_prev = state
-        s, lif_state = self.fire(current + self.recurrent(s_prev), lif_state, coef)
+        feedback = self.recurrent(s_prev) if self._fixed is None else F.linear(s_prev, self._fixed.recurrent)
+        s, lif_state = self.fire(current + feedback, lif_state, coef)
         return s, (lif_state, s)
