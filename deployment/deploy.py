@@ -235,7 +235,19 @@ def deploy_run(run_dir, samples: int | None = None, **kwargs) -> DeployReport:
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
         x, y = x[:samples], y[:samples]
+    qat_layers = [m for m in model.modules() if getattr(m, "qat", False)]
     with torch.no_grad():
         logits = model(x.transpose(0, 1).float()).numpy()
-    network = to_network(model, input_shape)
-    return deploy_samples(network, x.numpy(), y.numpy(), logits, **kwargs)
+        for layer in qat_layers:  # the float model: the same weights without the fixed-point forward
+            layer.qat = False
+        float_logits = model(x.transpose(0, 1).float()).numpy()
+        for layer in qat_layers:
+            layer.qat = True
+    report = deploy_samples(to_network(model, input_shape), x.numpy(), y.numpy(), float_logits, **kwargs)
+    if qat_layers:
+        qat_accuracy = float((logits.argmax(1) == y.numpy()).mean())
+        report.accuracy = {"float": report.accuracy["float"], "QAT forward (torch)": qat_accuracy,
+                           **{k: v for k, v in report.accuracy.items() if k != "float"}}
+        report.notes.append("trained with quantization-aware training (model.qat): 'float' is the same weights "
+                            "run without the fixed-point forward")
+    return report
