@@ -56,7 +56,14 @@ class DeployReport:
     notes: list = field(default_factory=list)
 
     @property
+    def compared(self) -> bool:
+        """Whether Lava ran (``lava=False`` runs neuro's fixed-point engine only)."""
+        return "Lava fixed_pt" in self.accuracy
+
+    @property
     def all_match(self) -> bool:
+        if not self.compared:
+            return False
         spikes = all(m.identical and m.identical_samples == self.samples for m in self.layers)
         readout = self.readout_identical_samples in (None, self.samples)
         return spikes and readout
@@ -64,7 +71,11 @@ class DeployReport:
     def table(self) -> str:
         acc = "  ".join(f"{k} {v:.4f}" for k, v in self.accuracy.items())
         lines = [f"{self.samples} samples x {self.steps} steps (Lava slot {self.interval} steps)",
-                 f"accuracy: {acc}", "",
+                 f"accuracy: {acc}"]
+        if not self.compared:
+            return "\n".join(lines + [f"time {k}: {v:.3f} s" for k, v in self.seconds.items()] +
+                             [f"note: {n}" for n in self.notes])
+        lines += ["",
                  f"{'population':<14} {'neuro':>9} {'Lava':>9} {'matched':>9} {'identical samples':>18}"]
         for m in self.layers:
             lines.append(f"{m.population:<14} {m.neuro:>9} {m.lava:>9} {m.matched:>9} "
@@ -80,7 +91,7 @@ class DeployReport:
     def to_json(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k not in ("quantization", "layers")}
         out["layers"] = [asdict(m) for m in self.layers]
-        out["all_match"] = self.all_match
+        out["all_match"] = self.all_match if self.compared else None
         if self.quantization is not None:
             out["quantization"] = [dict(zip(("where", "parameter", "max_abs_err", "max_rel_err", "note"), row))
                                    for row in self.quantization.rows]
@@ -135,16 +146,71 @@ def _counts(spikes, n_samples, n) -> np.ndarray:
     return counts
 
 
+@dataclass
+class _Side:
+    """One engine's outputs over all samples: ``(sample, t, k)`` per spiking population, readout ``v[N, T, n]``."""
+
+    spikes: dict
+    v: np.ndarray | None
+
+
+def _run_fixed(fixed, source, padded, spiking, readout, steps) -> _Side:
+    n_samples, interval = padded.shape[:2]
+    result = FixedPointSimulator(fixed).run(interval, [{source: padded[b]} for b in range(n_samples)],
+                                            record=spiking + ([readout] if readout else []),
+                                            record_state={readout: None} if readout else None, state_vars=("v",))
+    spikes = {pop: _sample_spikes(None, [result.spikes(pop, b) for b in range(n_samples)], steps, interval)
+              for pop in spiking}
+    return _Side(spikes, result.trace(readout, "v")[:, :steps] if readout else None)
+
+
+def _run_lava(fixed, source, padded, spiking, readout, steps, options, report) -> _Side:
+    """Lava ``fixed_pt`` on ``options["chunk"]`` samples per run; adds its times and graph to ``report``."""
+    from tqdm import tqdm
+
+    n_samples, interval, n_in = padded.shape
+    parts, states, lava_seconds, export_seconds = {pop: [] for pop in spiking}, [], 0.0, 0.0
+    chunk = options["chunk"]
+    for lo in tqdm(range(0, n_samples, chunk), desc="Lava fixed_pt", unit="chunk", disable=not options["progress"]):
+        hi = min(lo + chunk, n_samples)
+        t, k = np.nonzero(padded[lo:hi].reshape(-1, n_in))
+        begin = time.perf_counter()
+        graph = fixed_graph(fixed, {source: (t, k)}, (hi - lo) * interval, options["hetero"],
+                            options["max_groups"], interval, steps)
+        export_seconds += time.perf_counter() - begin
+        lava = run_graph(graph, options["timeout"])
+        lava_seconds += lava.seconds
+        for pop in spiking:
+            t_l, k_l = lava.spikes.get(pop, (np.empty(0, np.int64),) * 2)
+            parts[pop].append((t_l + lo * interval, k_l))
+        if readout:
+            states.append(lava.states[readout])
+        if lo == 0:
+            report.notes.append(graph.describe())
+    report.seconds.update({"export (graph build)": export_seconds, "Lava": lava_seconds,
+                           "Lava per sample": lava_seconds / n_samples})
+    spikes = {pop: _sample_spikes(tuple(np.concatenate(x) for x in zip(*parts[pop])), None, steps, interval)
+              for pop in spiking}
+    v = np.concatenate(states).reshape(n_samples, interval, -1)[:, :steps] if readout else None
+    return _Side(spikes, v)
+
+
+def _classes(side: _Side, output, n_samples) -> np.ndarray:
+    """The decoded class per sample: membrane readout ``argmax sum_t v``, else spike counts."""
+    if side.v is not None:
+        return side.v.sum(1).argmax(1)
+    return _counts(side.spikes[output.name], n_samples, output.size).argmax(1)
+
+
 def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: int = DEFAULT_HEADROOM,
                    hetero: str = "auto", max_groups: int = DEFAULT_MAX_GROUPS, chunk: int = 100,
-                   timeout: float = 600.0, progress: bool = True) -> DeployReport:
+                   timeout: float = 600.0, progress: bool = True, lava: bool = True) -> DeployReport:
     """Run binary samples ``x[N, T, ...]`` through neuro's fixed-point engine and Lava ``fixed_pt`` (module docstring).
 
     ``float_logits[N, classes]`` (the float model's output) gives the float accuracy.
-    ``chunk`` samples share one Lava run, bounded by ``timeout`` seconds.
+    ``chunk`` samples share one Lava run, bounded by ``timeout`` seconds; ``lava=False`` runs
+    neuro's fixed-point engine only (its spikes are Lava's, as every deploy run checks).
     """
-    from tqdm import tqdm
-
     x = np.asarray(x)
     labels = np.asarray(labels)
     if x.ndim < 3 or x.shape[0] != labels.shape[0]:
@@ -153,6 +219,8 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
     flat = x.reshape(n_samples, steps, -1)
     if not np.isin(flat, (0, 1)).all():
         raise ValueError("deploy takes binary input spikes (x > 0)")
+    if int(chunk) != chunk or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     source, output = _input_population(network), _output_population(network)
     if flat.shape[2] != network.population(source).size:
         raise ValueError(f"samples have {flat.shape[2]} inputs, population {source!r} has "
@@ -169,47 +237,24 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
     padded[:, :steps] = flat > 0
 
     start = time.perf_counter()
-    ours = FixedPointSimulator(fixed).run(interval, [{source: padded[b]} for b in range(n_samples)],
-                                          record=spiking + ([readout] if readout else []),
-                                          record_state={readout: None} if readout else None, state_vars=("v",))
+    ours = _run_fixed(fixed, source, padded, spiking, readout, steps)
     report.seconds["neuro fixed point"] = time.perf_counter() - start
-    lava_spikes = {p: [] for p in spiking + ([readout] if readout else [])}
-    lava_v, lava_seconds, export_seconds = [], 0.0, 0.0
-    for lo in tqdm(range(0, n_samples, chunk), desc="Lava fixed_pt", unit="chunk", disable=not progress):
-        hi = min(lo + chunk, n_samples)
-        t, k = np.nonzero(padded[lo:hi].reshape(-1, flat.shape[2]))
-        begin = time.perf_counter()
-        graph = fixed_graph(fixed, {source: (t, k)}, (hi - lo) * interval, hetero, max_groups, interval, steps)
-        export_seconds += time.perf_counter() - begin
-        lava = run_graph(graph, timeout)
-        lava_seconds += lava.seconds
-        for pop in lava_spikes:
-            t_l, k_l = lava.spikes.get(pop, (np.empty(0, np.int64),) * 2)
-            lava_spikes[pop].append((t_l + lo * interval, k_l))
-        if readout:
-            lava_v.append(lava.states[readout])
-        if lo == 0:
-            report.notes.append(graph.describe())
-    report.seconds.update({"export (graph build)": export_seconds, "Lava": lava_seconds,
-                           "Lava per sample": lava_seconds / n_samples})
-
-    mine, theirs = {}, {}
-    for pop in spiking:
-        mine[pop] = _sample_spikes(None, [ours.spikes(pop, b) for b in range(n_samples)], steps, interval)
-        theirs[pop] = _sample_spikes(tuple(np.concatenate(x) for x in zip(*lava_spikes[pop])), None, steps,
-                                     interval)
-        report.layers.append(_match(pop, mine[pop], theirs[pop], n_samples, steps, network.population(pop).size))
-    if readout:
-        v_ours = ours.trace(readout, "v")[:, :steps]  # [N, T, classes]
-        v_lava = np.concatenate(lava_v).reshape(n_samples, interval, -1)[:, :steps]
-        report.readout_identical_samples = int(np.all(v_ours == v_lava, axis=(1, 2)).sum())
-        ours_cls, lava_cls = v_ours.sum(1).argmax(1), v_lava.sum(1).argmax(1)
-    else:
-        ours_cls, lava_cls = (_counts(spikes[output.name], n_samples, output.size).argmax(1)
-                              for spikes in (mine, theirs))
     if float_logits is not None:
         report.accuracy["float"] = float((np.asarray(float_logits).argmax(1) == labels).mean())
+    ours_cls = _classes(ours, output, n_samples)
     report.accuracy["neuro fixed point"] = float((ours_cls == labels).mean())
+    if not lava:
+        report.notes.append("Lava not run (lava=False): neuro fixed point only")
+        return report
+    options = {"chunk": int(chunk), "timeout": timeout, "hetero": hetero, "max_groups": max_groups,
+               "progress": progress}
+    theirs = _run_lava(fixed, source, padded, spiking, readout, steps, options, report)
+    for pop in spiking:
+        report.layers.append(_match(pop, ours.spikes[pop], theirs.spikes[pop], n_samples, steps,
+                                    network.population(pop).size))
+    if readout:
+        report.readout_identical_samples = int(np.all(ours.v == theirs.v, axis=(1, 2)).sum())
+    lava_cls = _classes(theirs, output, n_samples)
     report.accuracy["Lava fixed_pt"] = float((lava_cls == labels).mean())
     report.class_agreement = float((ours_cls == lava_cls).mean())
     return report

@@ -119,3 +119,30 @@ def test_hlop_trained_network_exports_and_matches_lava_spikes_and_readout_membra
                             timeout=300)
     assert result.all_match, result.table()
     assert result.rows[0].ours > 50 and result.membranes[("fixed", "readout")] == 0, result.table()
+
+
+def test_neuro_train_then_neuro_deploy_from_the_run_folder(tmp_path, capsys):
+    """The user's path: `neuro train` writes a run folder, `neuro deploy` takes it to Lava and writes JSON."""
+    import json
+
+    from neuro.cli import main
+    from neuro.io import write_text
+
+    cfg = tmp_path / "train.yaml"
+    write_text(cfg, f"epochs: 1\ndata: {{root: {tmp_path / 'data'}, n_train: 96, n_test: 24, batch_size: 32}}\n"
+                    "model: {layers: [{type: dense, size: 32}]}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    rc = main(["deploy", str(tmp_path / "run"), "--samples", "20", "--no-progress", "--timeout", "300"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "20 samples x 10 steps" in out and "all spikes identical: yes" in out
+    report = json.loads((tmp_path / "run" / "deploy.json").read_text())
+    assert report["all_match"] is True and report["samples"] == 20
+    assert report["accuracy"]["neuro fixed point"] == report["accuracy"]["Lava fixed_pt"]
+    assert main(["deploy", str(tmp_path / "run"), "--samples", "20", "--no-lava", "--no-progress",
+                 "--json", str(tmp_path / "fixed.json")]) == 0
+    fixed_only = json.loads((tmp_path / "fixed.json").read_text())
+    assert fixed_only["all_match"] is None and "Lava fixed_pt" not in fixed_only["accuracy"]
+    assert fixed_only["accuracy"]["neuro fixed point"] == report["accuracy"]["neuro fixed point"]
+    assert main(["deploy", str(tmp_path / "nothing")]) == 1
+    assert "no model.pt" in capsys.readouterr().err
