@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +30,38 @@ def atomic_path(path, suffix: str | None = None) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a finished file gets the usual mode
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def remove_stale_temps(folder, names) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_path` writes of ``names`` left in ``folder`` when killed.
+
+    Only names of that exact form (``.NAME.`` + 8 random characters + a suffix) are removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile("|".join(rf"\.{re.escape(str(n))}\.[a-z0-9_]{{8}}(\.[A-Za-z0-9]+)?" for n in names))
+    removed = []
+    for entry in folder.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
 
 
 def output_folder(path) -> Path:
@@ -52,19 +82,26 @@ def write_text(path, text: str) -> Path:
     return Path(path)
 
 
-def _jsonable(obj):
+def _plain(obj):
+    """Plain JSON values: numpy arrays and scalars unpacked, NaN and infinities as ``null`` (JSON has none)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return _plain(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _plain(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if isinstance(obj, Path):
         return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    return obj
 
 
 def write_json(path, data: Any) -> Path:
-    """Atomically write ``data`` as indented JSON (numpy arrays and scalars allowed)."""
-    return write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    """Atomically write ``data`` as indented, strict JSON (numpy arrays and scalars allowed; NaN/inf -> null)."""
+    return write_text(path, json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
 
 
 def save_figure(fig, path, dpi: int = 120) -> Path:

@@ -1,0 +1,120 @@
+"""Table-driven checks of config values and a memory estimate, each error naming the key.
+
+A rule is a callable ``rule(value, key) -> None`` raising :class:`~neuro.io.ConfigError`;
+a config section is checked against a table ``{dotted key: rule}`` with :func:`check_table`::
+
+    check_table(cfg, {"model.dt": POSITIVE, "epochs": POSITIVE_INT}, "train config")
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+from neuro.io import ConfigError
+
+
+def number(low=None, high=None, *, low_open=False, high_open=False, integer=False):
+    """Rule: a finite real (``integer``: a whole int) in the range given; bools and strings are refused."""
+    kind = "an integer" if integer else "a finite number"
+    bounds = [f"{'>' if low_open else '>='} {low}" if low is not None else "",
+              f"{'<' if high_open else '<='} {high}" if high is not None else ""]
+    want = " ".join([kind] + [b for b in bounds if b])
+
+    def rule(value, key):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if ok and integer:
+            ok = isinstance(value, numbers.Integral)
+        ok = ok and math.isfinite(value)
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            raise ConfigError(f"{key} must be {want}, got {value!r}{_text_hint(value)}")
+
+    rule.want = want
+    return rule
+
+
+def _text_hint(value) -> str:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not isinstance(value, str):
+        return ""
+    return " (text, not a number: drop the quotes; YAML reads 1e-3 as text, write 1.0e-3)"
+
+
+POSITIVE = number(0, low_open=True)
+NON_NEGATIVE = number(0)
+FINITE = number()
+POSITIVE_INT = number(1, integer=True)
+NON_NEGATIVE_INT = number(0, integer=True)
+
+
+def boolean(value, key):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def one_of(choices):
+    """Rule: one of ``choices``."""
+    choices = tuple(choices)
+
+    def rule(value, key):
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
+
+    return rule
+
+
+def optional(rule):
+    """Rule: ``None`` or what ``rule`` accepts."""
+
+    def check(value, key):
+        if value is not None:
+            rule(value, key)
+
+    return check
+
+
+def check_table(cfg: dict, rules: dict, where: str = "") -> None:
+    """Apply ``rules`` (dotted key -> rule) to ``cfg``; absent keys are skipped. Errors start with ``where``."""
+    for dotted, rule in rules.items():
+        value, present = cfg, True
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                present = False
+                break
+            value = value[part]
+        if present:
+            try:
+                rule(value, dotted)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+
+
+def available_bytes() -> int:
+    """Memory this process can still allocate: ``MemAvailable`` (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Refuse, before allocating, what needs more memory than is available (``what`` names the key)."""
+    free = available_bytes()
+    if nbytes > free:
+        raise ConfigError(f"{what} needs about {nbytes / 2**30:.3g} GiB of memory, more than the "
+                          f"{free / 2**30:.3g} GiB available; make it smaller")
