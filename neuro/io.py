@@ -126,9 +126,14 @@ def load_config(path) -> dict:
     error, or a top level that is not a mapping.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a config file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as a text config ({exc})") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
