@@ -18,9 +18,13 @@ from neuro.io import ConfigError
 def number(low=None, high=None, *, low_open=False, high_open=False, integer=False):
     """Rule: a finite real (``integer``: a whole int) in the range given; bools and strings are refused."""
     kind = "an integer" if integer else "a finite number"
-    bounds = [f"{'>' if low_open else '>='} {low}" if low is not None else "",
-              f"{'<' if high_open else '<='} {high}" if high is not None else ""]
-    want = " ".join([kind] + [b for b in bounds if b])
+    if low is not None and high is not None:
+        want = f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    elif low is not None or high is not None:
+        want = f"{kind} {'>' if low_open else '>='} {low}" if high is None else \
+            f"{kind} {'<' if high_open else '<='} {high}"
+    else:
+        want = kind
 
     def rule(value, key):
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -39,13 +43,14 @@ def number(low=None, high=None, *, low_open=False, high_open=False, integer=Fals
 
 
 def _text_hint(value) -> str:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return ""
     if not isinstance(value, str):
         return ""
-    return " (text, not a number: drop the quotes; YAML reads 1e-3 as text, write 1.0e-3)"
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    yaml = "; YAML reads 1e-3 as text, write 1.0e-3" if "e" in value.lower() and "." not in value else ""
+    return f" (text, not a number: drop the quotes{yaml})"
 
 
 POSITIVE = number(0, low_open=True)
@@ -58,6 +63,16 @@ NON_NEGATIVE_INT = number(0, integer=True)
 def boolean(value, key):
     if not isinstance(value, bool):
         raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def mapping(value, key):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping, got {value!r}")
+
+
+def text(value, key):
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a non-empty string, got {value!r}")
 
 
 def one_of(choices):

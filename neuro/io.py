@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +64,55 @@ def remove_stale_temps(folder, names) -> list[Path]:
                 entry.unlink()
                 removed.append(entry)
     return removed
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is unavailable."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextlib.contextmanager
+def staged_folder(path, owned) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; on success it replaces ``path`` as a whole.
+
+    A reader therefore sees either the old complete folder or the new one, never a mix. ``path`` may
+    hold only names in ``owned`` (earlier results; anything else is refused, never deleted). Staging
+    folders that killed runs left beside ``path`` are removed first; on error the staging folder goes.
+    """
+    path, owned = Path(path), set(owned)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"output folder {str(path)!r} exists and is not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"))
+    if not path.exists() and olds:  # a run killed between the two renames of the fallback below
+        os.rename(olds[-1], path)
+    for left in sorted(path.parent.glob(f".{path.name}.staging-*")) + olds:
+        shutil.rmtree(left, ignore_errors=True)
+    if path.is_dir():
+        foreign = sorted(e.name for e in path.iterdir() if e.name not in owned
+                         and not any(e.name.startswith(f".{o}.") for o in owned))
+        if foreign:
+            raise ValueError(f"output folder {str(path)!r} holds files this command did not write ({foreign[:5]}); "
+                             "choose a new or empty folder")
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)
+    try:
+        yield staging
+        if not path.exists():
+            os.rename(staging, path)
+        elif not _exchange(staging, path):
+            old = path.parent / f".{path.name}.old-{staging.name.rsplit('-', 1)[-1]}"
+            os.rename(path, old)
+            os.rename(staging, path)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def output_folder(path) -> Path:

@@ -51,6 +51,7 @@ from neuro.checks import (
     check_table,
     number,
     one_of,
+    text,
 )
 from neuro.io import ConfigError, check_keys, merge_config
 from neuro.training.data import FILES, GENERATED
@@ -74,16 +75,6 @@ SCHEDULES = ("cosine", "constant")
 DATASETS = tuple(GENERATED) + tuple(FILES)
 
 
-def _path(value, key):
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a folder path, got {value!r}")
-
-
-def _name(value, key):
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a name, got {value!r}")
-
-
 def resolve(config: dict | None) -> dict:
     """Defaults merged with ``config`` (one level of sections), unknown keys and bad values rejected."""
     out = merge_config(config, DEFAULTS, "train config")
@@ -94,11 +85,11 @@ def resolve(config: dict | None) -> dict:
 #: Every scalar key and the rule it must pass (:mod:`neuro.checks`); a new key adds one line here.
 RULES = {
     "seed": NON_NEGATIVE_INT, "epochs": POSITIVE_INT,
-    "data.dataset": one_of(DATASETS), "data.root": _path,
+    "data.dataset": one_of(DATASETS), "data.root": text,
     "data.n_train": POSITIVE_INT, "data.n_test": POSITIVE_INT, "data.generator_seed": NON_NEGATIVE_INT,
     "data.time_bins": POSITIVE_INT, "data.downsample": number(0, 1, low_open=True), "data.batch_size": POSITIVE_INT,
     "model.readout": one_of(READOUTS), "model.reset": one_of(RESET_MODES), "model.use_mpr": boolean,
-    "model.surrogate": _name, "model.surrogate_slope": POSITIVE, "model.dt": POSITIVE, "model.tau_mem": POSITIVE,
+    "model.surrogate": text, "model.surrogate_slope": POSITIVE, "model.dt": POSITIVE, "model.tau_mem": POSITIVE,
     "model.tau_mem_cv": NON_NEGATIVE, "model.tau_syn": NON_NEGATIVE, "model.v_th": POSITIVE,
     "model.learn_tau": boolean,
     "optim.lr": POSITIVE, "optim.weight_decay": NON_NEGATIVE, "optim.schedule": one_of(SCHEDULES),
