@@ -87,8 +87,8 @@ def staged_folder(path, owned) -> Iterator[Path]:
     """
     path, owned = Path(path), set(owned)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"output folder {str(path)!r} exists and is not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"output folder {str(path)!r} cannot be created: it exists and is not a folder")
+    output_folder(path.parent)
     olds = sorted(path.parent.glob(f".{path.name}.old-*"))
     if not path.exists() and olds:  # a run killed between the two renames of the fallback below
         os.rename(olds[-1], path)
