@@ -133,3 +133,50 @@ def check_memory(nbytes: float, what: str) -> None:
     if nbytes > free:
         raise ConfigError(f"{what} needs about {nbytes / 2**30:.3g} GiB of memory, more than the "
                           f"{free / 2**30:.3g} GiB available; make it smaller")
+
+
+def like(default):
+    """Rule inferred from a default value: the same kind (true/false, whole number, finite number, text,
+    list, mapping); a whole-number default >= 0 also asks for a number >= 0. ``None``: anything."""
+    if default is None:
+        return lambda value, key: None
+    if isinstance(default, bool):
+        return boolean
+    if isinstance(default, int):
+        return NON_NEGATIVE_INT if default >= 0 else number(integer=True)
+    if isinstance(default, float):
+        return FINITE
+    if isinstance(default, str):
+        return text
+    kind, name = (list, "a list") if isinstance(default, list) else (dict, "a mapping")
+    if not isinstance(default, (list, dict)):
+        return lambda value, key: None
+
+    def rule(value, key):
+        if not isinstance(value, kind if kind is dict else (list, tuple)):
+            raise ConfigError(f"{key} must be {name}, got {value!r}")
+        if kind is list and default:
+            for i, item in enumerate(value):
+                like(default[0])(item, f"{key}[{i}]")
+
+    return rule
+
+
+def check_like(cfg: dict, defaults: dict, where: str, skip=()) -> None:
+    """Check every key of ``cfg`` that ``defaults`` has against :func:`like` of its default (nested mappings
+    too), except the dotted keys in ``skip`` (checked by their own rules)."""
+
+    def walk(section, base, prefix):
+        for key, default in base.items():
+            dotted = f"{prefix}{key}"
+            if key not in section or dotted in skip:
+                continue
+            if isinstance(default, dict) and default and isinstance(section[key], dict):
+                walk(section[key], default, f"{dotted}.")
+            else:
+                try:
+                    like(default)(section[key], dotted)
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+
+    walk(cfg, defaults, "")
