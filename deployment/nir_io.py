@@ -26,6 +26,7 @@ snntorch's default ``Leaky``/``Synaptic`` (reset by subtraction one step late:
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from neurons import lif
 from synapses.csr import CSR, from_coo, from_dense
 
 NIR_DT = 1e-4
+DIGEST = "neuro_sha256"
 CONVENTIONS = ("nir", "snntorch")
 LIF_PARAMS = tuple(lif.LIF.params)
 
@@ -122,7 +124,36 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
         edges.append((name, f"{name}.output"))
     meta = {"neuro_format": "neuro.Network", "neuro_dt": network.dt, "dt": dt_nir,
             "neuro_discretisation": "forward Euler at dt: a = 1 - dt/tau; neuro tau = -dt/ln(a)"}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    graph.metadata[DIGEST] = graph_digest(graph)
+    return graph
+
+
+def graph_digest(graph) -> str:
+    """sha256 of every node's parameters and metadata, the edges and the graph metadata (not the digest):
+    values as float64 bytes, text as text, so that it survives the HDF5 round trip."""
+    h = hashlib.sha256()
+
+    def feed(key, value):
+        if isinstance(value, dict):
+            for k in sorted(value, key=str):
+                feed(f"{key}.{k}", value[k])
+            return
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        a = np.asarray(value) if value is not None and not isinstance(value, str) else None
+        if a is not None and a.dtype.kind in "biuf":
+            h.update(f"{key}{a.shape}|".encode() + np.ascontiguousarray(a, np.float64).tobytes())
+        else:
+            h.update(f"{key}={value}|".encode())
+
+    for name in sorted(graph.nodes, key=str):
+        node = graph.nodes[name]
+        fields = {k: v for k, v in vars(node).items() if k != "metadata"}
+        feed(f"{name}:{type(node).__name__}", {"fields": fields, "meta": dict(node.metadata or {})})
+    feed("graph", {k: v for k, v in (graph.metadata or {}).items() if k != DIGEST})
+    h.update(repr(sorted((str(a), str(b)) for a, b in graph.edges)).encode())
+    return h.hexdigest()
 
 
 def export_nir(network: Network, path, dt_nir: float | None = None) -> Path:
@@ -266,6 +297,9 @@ def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> N
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     gmeta = graph.metadata if isinstance(graph.metadata, dict) else {}
+    if DIGEST in gmeta and str(gmeta[DIGEST]) != graph_digest(graph):
+        raise ValueError("the NIR graph does not match the sha256 checksum neuro stored in it (the file was damaged "
+                         f"or edited); remove the graph metadata {DIGEST!r} to import it anyway")
     file_dt = _step(gmeta.get("dt", NIR_DT), "the NIR graph's metadata 'dt'")
     dt = file_dt if dt is None else _step(dt, "dt")
     net_dt = _step(gmeta.get("neuro_dt", dt), "the NIR graph's metadata 'neuro_dt'")

@@ -180,3 +180,12 @@ def check_like(cfg: dict, defaults: dict, where: str, skip=()) -> None:
                     raise ConfigError(f"{where}: {exc}") from None
 
     walk(cfg, defaults, "")
+
+
+def distribution(value, key):
+    """Rule: a number, or a distribution mapping ``{dist: name, <parameter>: number, ...}``."""
+    if not isinstance(value, dict):
+        FINITE(value, key)
+        return
+    for name, v in value.items():
+        (text if name == "dist" else FINITE)(v, f"{key}.{name}")

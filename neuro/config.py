@@ -34,7 +34,19 @@ from __future__ import annotations
 import numpy as np
 
 import synapses as S
-from neuro.checks import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, boolean, check_memory, check_table, number
+from neuro.checks import (
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    boolean,
+    check_memory,
+    check_table,
+    distribution,
+    mapping,
+    number,
+    optional,
+    text,
+)
 from neuro.io import ConfigError, check_keys
 from neuro.network import Network, Population, Projection
 from neurons import sample_timescales
@@ -67,6 +79,7 @@ def _draw(spec, n: int, rng: np.random.Generator, where: str) -> np.ndarray:
         if value.ndim and value.shape != (n,):
             raise ConfigError(f"{where}: expected a number or {n} values, got {value.shape[0]} values")
         return np.broadcast_to(value, (n,))
+    distribution(spec, where)
     spec = dict(spec)
     dist = spec.pop("dist", None)
     try:
@@ -91,7 +104,8 @@ def _population(cfg: dict, rng, index: int) -> Population:
     for key in ("name", "size"):
         if key not in cfg:
             raise ConfigError(f"{where}: missing required key {key!r}")
-    check_table(cfg, {"size": POSITIVE_INT}, where)
+    check_table(cfg, {"size": POSITIVE_INT, "model": text, "reset": text, "params": optional(mapping),
+                      "initial": optional(mapping)}, where)
     size = cfg["size"]
     check_memory(size * 200, f"{where}.size")  # ~13 parameters, state and records per neuron
     params = {k: _draw(v, size, rng, f"{where}.params.{k}") for k, v in (cfg.get("params") or {}).items()}
@@ -109,14 +123,14 @@ def _projection(cfg: dict, sizes: dict, rng, index: int) -> Projection:
         if key not in cfg:
             raise ConfigError(f"{where}: missing required key {key!r}")
     pre, post = cfg["pre"], cfg["post"]
-    for end in (pre, post):
-        if end not in sizes:
-            raise ConfigError(f"{where}: unknown population {end!r}; known: {sorted(sizes)}")
+    for key, end in (("pre", pre), ("post", post)):
+        if not isinstance(end, str) or end not in sizes:
+            raise ConfigError(f"{where}.{key}: unknown population {end!r}; known: {sorted(sizes)}")
     if not isinstance(cfg["connectivity"], dict):
         raise ConfigError(f"{where}.connectivity must be a mapping with 'kind', got {cfg['connectivity']!r}")
     conn = dict(cfg["connectivity"])
     kind = conn.pop("kind", None)
-    if kind not in CONNECTIVITY:
+    if not isinstance(kind, str) or kind not in CONNECTIVITY:
         raise ConfigError(f"{where}.connectivity: unknown kind {kind!r}; expected one of {sorted(CONNECTIVITY)}")
     check_keys(conn, CONNECTIVITY[kind] + ("autapses",), f"{where}.connectivity")
     missing = [k for k in CONNECTIVITY[kind] if k not in conn]
@@ -127,7 +141,7 @@ def _projection(cfg: dict, sizes: dict, rng, index: int) -> Projection:
     def weight(r, n):
         w = _draw(cfg.get("weight", 1.0), n, r, f"{where}.weight")
         sign = cfg.get("sign")
-        if sign not in (None, 1, -1):
+        if isinstance(sign, bool) or sign not in (None, 1, -1):
             raise ConfigError(f"{where}.sign must be 1 or -1, got {sign!r}")
         return w if sign is None else sign * np.abs(w)
 

@@ -45,8 +45,13 @@ from neuro.checks import (
     POSITIVE_INT,
     check_memory,
     check_table,
+    distribution,
+    like,
+    mapping,
     number,
     one_of,
+    optional,
+    text,
 )
 from neuro.network import Network, Population, Projection
 from neurons import sample_timescales
@@ -87,7 +92,8 @@ RULES = {"n": number(4, integer=True), "exc_fraction": number(0, 1, low_open=Tru
          "connectivity": one_of(("small_world", "random")), "k": NON_NEGATIVE_INT, "beta": UNIT, "p": UNIT,
          "w_exc": FINITE, "g": FINITE, "weight_cv": NON_NEGATIVE, "delay": POSITIVE_INT, "drive": FINITE,
          "v_th": FINITE, "v_reset": FINITE, "t_ref": NON_NEGATIVE, "n_input": NON_NEGATIVE_INT, "p_input": UNIT,
-         "w_input": FINITE, "n_readout": NON_NEGATIVE_INT}
+         "w_input": FINITE, "n_readout": NON_NEGATIVE_INT, "tau_mem": distribution, "tau_syn": distribution,
+         "tau_syn_inh": distribution, "clusters": optional(like([{}])), "reset": text}
 
 
 def build_hrsnn(config: dict | None = None, seed=None, **overrides) -> Network:
@@ -98,6 +104,10 @@ def build_hrsnn(config: dict | None = None, seed=None, **overrides) -> Network:
     if unknown:
         raise ValueError(f"unknown HRSNN option(s) {unknown}; known: {sorted(HRSNN_DEFAULTS)}")
     check_table(cfg, RULES, "HRSNN options")
+    for i, cluster in enumerate(cfg["clusters"] or []):
+        mapping(cluster, f"HRSNN options: clusters[{i}]")
+        check_table(cluster, {"fraction": number(0, 1, low_open=True), "tau_mem": distribution,
+                              "tau_syn": distribution, "tau_syn_inh": distribution}, f"HRSNN options: clusters[{i}]")
     n, dt = int(cfg["n"]), float(cfg["dt"])
     synapses = n * (cfg["k"] if cfg["connectivity"] == "small_world" else cfg["p"] * n)
     check_memory(64 * synapses + 200 * n, "HRSNN options: n (with k or p)")  # arrays and temporaries

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.checks import NON_NEGATIVE_INT, POSITIVE_INT, check_table, mapping, optional, text
+from neuro.checks import (
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    check_like,
+    check_table,
+    like,
+    mapping,
+    optional,
+    text,
+)
 from neuro.io import ConfigError, check_keys, load_config, save_figure, staged_folder, write_json
 
 HELP = "Lyapunov noise pruning (LNP) of a heterogeneous recurrent SNN"
@@ -45,6 +55,26 @@ RULES = {"seed": NON_NEGATIVE_INT, "network": mapping, "network_file": optional(
          "task_options": mapping, "spectrum": mapping, "spectrum.k": POSITIVE_INT,
          "spectrum.steps": optional(POSITIVE_INT),
          "output": text}
+COMPARE_RULES = {"compare.seeds": like([0]), "compare.tasks": like(["digits"]), "compare.baselines": like(["random"])}
+
+
+def _check_task_options(task, options, where) -> None:
+    """``task_options`` are keyword arguments of the task's function: names and kinds from its defaults."""
+    import inspect
+
+    from neuro.lnp.tasks import classify_digits, predict_series
+
+    if task in ("none", None):
+        return
+    fn = classify_digits if task == "digits" else predict_series
+    defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and k != "seed"}
+    check_keys(options, defaults, f"{where}: task_options")
+    check_like(options, defaults, f"{where}: task_options")
+    check_table(options, {k: POSITIVE_INT for k, v in defaults.items() if isinstance(v, int) and v > 0}
+                | {k: POSITIVE for k, v in defaults.items() if isinstance(v, float) and v > 0}
+                | {k: optional(POSITIVE_INT) for k, v in defaults.items() if v is None},
+                f"{where}: task_options")
 
 
 def read_config(path) -> dict:
@@ -63,6 +93,8 @@ def read_config(path) -> dict:
         if not isinstance(cfg["compare"], dict):
             raise ConfigError("compare must be a mapping with 'seeds' and 'tasks'")
         check_keys(cfg["compare"], ("seeds", "tasks", "baselines"), "compare")
+        check_table(cfg, COMPARE_RULES, str(path or "prune config"))
+    _check_task_options(cfg["task"], cfg["task_options"], str(path or "prune config"))
     check_keys(cfg["spectrum"], ("k", "steps"), "spectrum")
     cfg["spectrum"] = {**DEFAULTS["spectrum"], **cfg["spectrum"]}
     return cfg

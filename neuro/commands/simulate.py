@@ -58,8 +58,15 @@ def write_outputs(result: SimulationResult, out: Path, summary: dict) -> list[Pa
     return written
 
 
+def _record_state(value, key):
+    """``{population: [local neuron indices] or null (all)}``."""
+    mapping(value, key)
+    for pop, neurons in value.items():
+        optional(like([0]))(neurons, f"{key}.{pop}")
+
+
 RUN_RULES = {"steps": POSITIVE_INT, "trials": POSITIVE_INT, "seed": NON_NEGATIVE_INT,
-             "record_state": optional(mapping), "state_vars": like(["v"])}
+             "record_state": optional(_record_state), "state_vars": like(["v"])}
 
 
 def run_settings(cfg: dict, where: str) -> dict:

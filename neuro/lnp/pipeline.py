@@ -74,7 +74,7 @@ def lnp_config(config: dict | None) -> dict:
     cfg["lyapunov"] = {**LNP_DEFAULTS["lyapunov"], **(cfg["lyapunov"] or {})}
     check_like(cfg, LNP_DEFAULTS, "lnp", skip=("rest", "probes", "stabilize", "preserve_rate", "delocalize"))
     check_table(cfg, LNP_RULES, "lnp")
-    if not (isinstance(cfg["probes"], int) and cfg["probes"] >= 1):
+    if not (isinstance(cfg["probes"], int) and not isinstance(cfg["probes"], bool) and cfg["probes"] >= 1):
         raise ValueError(f"probes (probe realisations averaged for lambda_max) must be an integer >= 1, "
                          f"got {cfg['probes']!r}")
     rest = cfg["rest"]

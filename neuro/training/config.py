@@ -105,7 +105,7 @@ def _validate(cfg: dict) -> None:
         raise ConfigError("train config: model.layers must be a non-empty list of layer mappings")
     for i, spec in enumerate(layers):
         where = f"train config: model.layers[{i}]"
-        if not isinstance(spec, dict) or spec.get("type") not in LAYER_KEYS:
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or spec["type"] not in LAYER_KEYS:
             raise ConfigError(f"{where}: needs 'type' in {sorted(LAYER_KEYS)}, got {spec!r}")
         check_keys(spec, ("type",) + LAYER_KEYS[spec["type"]], where)
         for key in ("size", "channels", "kernel"):
@@ -133,7 +133,7 @@ def _check_memory(layers, shape) -> None:
             out = (spec["size"],)
             n = math.prod(shape) * spec["size"] + (spec["size"] ** 2 if spec["type"] == "recurrent" else 0)
         total += 16 * n
-        check_memory(total, f"{where} (with the layers before it)")
+        check_memory(total, f"{where} ({', '.join(LAYER_KEYS[spec['type']])}; with the layers before it)")
         shape = out
 
 
