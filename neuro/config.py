@@ -34,19 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 import synapses as S
-from neuro.checks import (
-    NON_NEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    boolean,
-    check_memory,
-    check_table,
-    distribution,
-    mapping,
-    number,
-    optional,
-    text,
-)
+from neuro import checks
 from neuro.io import ConfigError, check_keys
 from neuro.network import Network, Population, Projection
 from neurons import sample_timescales
@@ -63,9 +51,9 @@ SAMPLERS = {
     "uniform": (("low", "high"), lambda rng, n, low, high: rng.uniform(low, high, n)),
 }
 TIMESCALE_KEYS = ("mean", "cv", "low", "high", "minimum")
-UNIT = number(0, 1)
+UNIT = checks.number(0, 1)
 #: Rules of the connectivity parameters (:mod:`neuro.checks`).
-CONNECTIVITY_RULES = {"p": UNIT, "k": NON_NEGATIVE_INT, "beta": UNIT, "autapses": boolean}
+CONNECTIVITY_RULES = {"p": UNIT, "k": checks.NON_NEGATIVE_INT, "beta": UNIT, "autapses": checks.boolean}
 SYNAPSE_BYTES = 64  # indices, weights, delays, mask and the temporaries of building them
 
 
@@ -79,7 +67,7 @@ def _draw(spec, n: int, rng: np.random.Generator, where: str) -> np.ndarray:
         if value.ndim and value.shape != (n,):
             raise ConfigError(f"{where}: expected a number or {n} values, got {value.shape[0]} values")
         return np.broadcast_to(value, (n,))
-    distribution(spec, where)
+    checks.distribution(spec, where)
     spec = dict(spec)
     dist = spec.pop("dist", None)
     try:
@@ -104,10 +92,11 @@ def _population(cfg: dict, rng, index: int) -> Population:
     for key in ("name", "size"):
         if key not in cfg:
             raise ConfigError(f"{where}: missing required key {key!r}")
-    check_table(cfg, {"size": POSITIVE_INT, "model": text, "reset": text, "params": optional(mapping),
-                      "initial": optional(mapping)}, where)
+    section = checks.optional(checks.mapping)
+    checks.check_table(cfg, {"size": checks.POSITIVE_INT, "model": checks.text, "reset": checks.text,
+                             "params": section, "initial": section}, where)
     size = cfg["size"]
-    check_memory(size * 200, f"{where}.size")  # ~13 parameters, state and records per neuron
+    checks.check_memory(size * 200, f"{where}.size")  # ~13 parameters, state and records per neuron
     params = {k: _draw(v, size, rng, f"{where}.params.{k}") for k, v in (cfg.get("params") or {}).items()}
     initial = {k: _draw(v, size, rng, f"{where}.initial.{k}") for k, v in (cfg.get("initial") or {}).items()}
     return Population(str(cfg["name"]), size, cfg.get("model", "lif"), params, cfg.get("reset", "hard"), initial,
@@ -136,7 +125,7 @@ def _projection(cfg: dict, sizes: dict, rng, index: int) -> Projection:
     missing = [k for k in CONNECTIVITY[kind] if k not in conn]
     if missing:
         raise ConfigError(f"{where}.connectivity: {kind} needs {missing}")
-    check_table(conn, CONNECTIVITY_RULES, f"{where}.connectivity")
+    checks.check_table(conn, CONNECTIVITY_RULES, f"{where}.connectivity")
 
     def weight(r, n):
         w = _draw(cfg.get("weight", 1.0), n, r, f"{where}.weight")
@@ -151,7 +140,7 @@ def _projection(cfg: dict, sizes: dict, rng, index: int) -> Projection:
     n_pre, n_post = sizes[pre], sizes[post]
     expected = {"bernoulli": conn.get("p", 0) * n_pre * n_post, "all_to_all": n_pre * n_post}.get(
         kind, n_pre * conn.get("k", 0))
-    check_memory(expected * SYNAPSE_BYTES, f"{where}.connectivity (about {expected:.3g} synapses)")
+    checks.check_memory(expected * SYNAPSE_BYTES, f"{where}.connectivity (about {expected:.3g} synapses)")
     if kind == "small_world" and n_pre != n_post:
         raise ConfigError(f"{where}: small_world needs a recurrent projection (equal sizes)")
     try:
@@ -164,7 +153,8 @@ def _projection(cfg: dict, sizes: dict, rng, index: int) -> Projection:
     except ValueError as exc:  # ConfigError included: the builders' own checks, named by projection
         raise ConfigError(f"{where}: {exc}" if not str(exc).startswith(where) else str(exc)) from None
     if csr.nnz:  # the simulator keeps (max delay + 1) steps of input per target neuron
-        check_memory((int(csr.delays.max()) + 1) * n_post * 16, f"{where}.delay (max {int(csr.delays.max())} steps)")
+        longest = int(csr.delays.max())
+        checks.check_memory((longest + 1) * n_post * 16, f"{where}.delay (max {longest} steps)")
     name = cfg.get("name", f"{pre}-{post}")
     return Projection(str(name), pre, post, csr, cfg.get("receptor", "exc"), metadata=cfg.get("metadata") or {})
 
@@ -173,8 +163,8 @@ def network_from_config(cfg: dict, seed: int | None = None) -> Network:
     """The network a config describes; ``seed`` overrides ``cfg['seed']``."""
     if not isinstance(cfg.get("populations"), list) or not cfg["populations"]:
         raise ConfigError("config needs a non-empty list 'populations'")
-    check_table({"seed": cfg.get("seed", 0) if seed is None else seed, "dt": cfg.get("dt", 1e-3)},
-                {"seed": NON_NEGATIVE_INT, "dt": POSITIVE})
+    checks.check_table({"seed": cfg.get("seed", 0) if seed is None else seed, "dt": cfg.get("dt", 1e-3)},
+                {"seed": checks.NON_NEGATIVE_INT, "dt": checks.POSITIVE})
     rng = np.random.default_rng(cfg.get("seed", 0) if seed is None else seed)
     try:
         pops = [_population(p, rng, i) for i, p in enumerate(cfg["populations"])]
