@@ -57,6 +57,9 @@ def test_import_refuses_metadata_that_disagree_with_the_file(edit, message):
     assert len(nir_to_network(network_to_nir(net)).populations) == len(net.populations)
     graph = network_to_nir(net)
     edit(graph)
+    with pytest.raises(ValueError, match="sha256 checksum"):
+        nir_to_network(graph)
+    del graph.metadata["neuro_sha256"]  # as in a file without the checksum: the cross-checks still refuse
     with pytest.raises(ValueError, match=message):
         nir_to_network(graph)
 
@@ -65,6 +68,6 @@ def test_a_file_with_edited_parameters_is_refused_after_a_round_trip(tmp_path):
     graph = network_to_nir(hetero_ei_network(10, seed=1), 1e-4)
     _scale_tau(graph)
     nir.write(str(tmp_path / "edited.nir"), graph)
-    with pytest.raises(ValueError, match="disagrees"):
+    with pytest.raises(ValueError, match="checksum"):
         import_nir(tmp_path / "edited.nir")
     assert import_nir(export_nir(hetero_ei_network(10, seed=1), tmp_path / "ok.nir", 1e-4)).dt == 1e-3
