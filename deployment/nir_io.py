@@ -26,6 +26,7 @@ snntorch's default ``Leaky``/``Synaptic`` (reset by subtraction one step late:
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from neurons import lif
 from synapses.csr import CSR, from_coo, from_dense
 
 NIR_DT = 1e-4
+DIGEST = "neuro_sha256"
 CONVENTIONS = ("nir", "snntorch")
 LIF_PARAMS = tuple(lif.LIF.params)
 
@@ -44,6 +46,17 @@ def _nir():
     import nir
 
     return nir
+
+
+def _step(value, what: str) -> float:
+    """``value`` as a time step: a finite number of seconds > 0."""
+    try:
+        dt = float(value)
+    except (TypeError, ValueError):
+        dt = float("nan")
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"{what} must be a finite number of seconds > 0, got {value!r}")
+    return dt
 
 
 # --- export ------------------------------------------------------------------------------------------------
@@ -81,7 +94,7 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float):
 def network_to_nir(network: Network, dt_nir: float | None = None):
     """The NIR graph of ``network`` (module docstring). ``dt_nir``: the Euler step readers assume."""
     nir = _nir()
-    dt_nir = float(dt_nir or network.dt)
+    dt_nir = network.dt if dt_nir is None else _step(dt_nir, "the NIR dt (--nir-dt)")
     nodes, edges = {}, []
     for pop in network.populations:
         if pop.model == "lif":
@@ -111,7 +124,36 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
         edges.append((name, f"{name}.output"))
     meta = {"neuro_format": "neuro.Network", "neuro_dt": network.dt, "dt": dt_nir,
             "neuro_discretisation": "forward Euler at dt: a = 1 - dt/tau; neuro tau = -dt/ln(a)"}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    graph.metadata[DIGEST] = graph_digest(graph)
+    return graph
+
+
+def graph_digest(graph) -> str:
+    """sha256 of every node's parameters and metadata, the edges and the graph metadata (not the digest):
+    values as float64 bytes, text as text, so that it survives the HDF5 round trip."""
+    h = hashlib.sha256()
+
+    def feed(key, value):
+        if isinstance(value, dict):
+            for k in sorted(value, key=str):
+                feed(f"{key}.{k}", value[k])
+            return
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        a = np.asarray(value) if value is not None and not isinstance(value, str) else None
+        if a is not None and a.dtype.kind in "biuf":
+            h.update(f"{key}{a.shape}|".encode() + np.ascontiguousarray(a, np.float64).tobytes())
+        else:
+            h.update(f"{key}={value}|".encode())
+
+    for name in sorted(graph.nodes, key=str):
+        node = graph.nodes[name]
+        fields = {k: v for k, v in vars(node).items() if k != "metadata"}
+        feed(f"{name}:{type(node).__name__}", {"fields": fields, "meta": dict(node.metadata or {})})
+    feed("graph", {k: v for k, v in (graph.metadata or {}).items() if k != DIGEST})
+    h.update(repr(sorted((str(a), str(b)) for a, b in graph.edges)).encode())
+    return h.hexdigest()
 
 
 def export_nir(network: Network, path, dt_nir: float | None = None) -> Path:
@@ -166,7 +208,7 @@ def _neuron_params(node, dt, convention, name):
     nir = _nir()
     meta = getattr(node, "metadata", {}) or {}
     if "neuro_v_th" in meta:
-        params = {k: np.asarray(meta[f"neuro_{k}"], float) for k in LIF_PARAMS}
+        params = _params_from_meta(meta, name)
         return params, str(meta["neuro_reset"]), 1.0, bool(meta.get("neuro_mpr", 0))
     if isinstance(node, nir.CubaLIF):
         tau_mem, tau_syn = np.asarray(node.tau_mem, float), np.asarray(node.tau_syn, float)
@@ -200,6 +242,39 @@ def _neuron_params(node, dt, convention, name):
     return params, "hard", gain, False
 
 
+def _params_from_meta(meta, name):
+    """neuro's exact parameters kept in node metadata (all keys present, finite where required)."""
+    missing = [f"neuro_{k}" for k in LIF_PARAMS + ("reset",) if f"neuro_{k}" not in meta]
+    if missing:
+        raise ValueError(f"NIR node {name!r}: incomplete neuro metadata (missing {missing})")
+    try:
+        params = {k: np.asarray(meta[f"neuro_{k}"], float) for k in LIF_PARAMS}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"NIR node {name!r}: neuro metadata are not numbers ({exc})") from None
+    bad = [f"neuro_{k}" for k, v in params.items() if np.isnan(v).any()]
+    if bad:
+        raise ValueError(f"NIR node {name!r}: NaN in the neuro metadata {bad}")
+    return params
+
+
+def _check_meta(node, params, net_dt, dt_nir, name):
+    """Refuse a node whose ``neuro_*`` metadata disagree with its NIR parameters (edited or damaged file)."""
+    nir = _nir()
+    a_mem = lif.decay(params["tau_mem"], net_dt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
+    nir_tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
+    pairs = (("tau", nir_tau, tau), ("v_threshold", node.v_threshold, params["v_th"]),
+             ("v_reset", node.v_reset, params["v_reset"]))
+    for what, stored, expected in pairs:
+        stored = np.asarray(stored if stored is not None else 0.0, float)
+        if stored.size not in (1, np.size(expected)) or not np.allclose(stored, expected, rtol=1e-6, atol=1e-12,
+                                                                         equal_nan=False):
+            raise ValueError(f"NIR node {name!r}: its NIR {what} disagrees with the neuro_* metadata (expected "
+                             f"{np.ravel(expected)[:3]} at dt={dt_nir} s, got {np.ravel(stored)[:3]}); the file "
+                             "was edited or damaged")
+
+
 def _order(names, edges, inputs):
     """Depth-first preorder from the inputs; an edge to an earlier (or the same) node closes a cycle."""
     succ = {n: [b for a, b in edges if a == n] for n in names}
@@ -222,7 +297,12 @@ def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> N
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     gmeta = graph.metadata if isinstance(graph.metadata, dict) else {}
-    dt = float(dt or gmeta.get("dt", NIR_DT))
+    if DIGEST in gmeta and str(gmeta[DIGEST]) != graph_digest(graph):
+        raise ValueError("the NIR graph does not match the sha256 checksum neuro stored in it (the file was damaged "
+                         f"or edited); remove the graph metadata {DIGEST!r} to import it anyway")
+    file_dt = _step(gmeta.get("dt", NIR_DT), "the NIR graph's metadata 'dt'")
+    dt = file_dt if dt is None else _step(dt, "dt")
+    net_dt = _step(gmeta.get("neuro_dt", dt), "the NIR graph's metadata 'neuro_dt'")
     nodes, edges, _, _ = _flatten(graph)
     edges = _bypass(nodes, edges, (nir.Input, nir.Output))
     weight_kinds, neuron_kinds = (nir.Linear, nir.Affine), (nir.LIF, nir.CubaLIF)
@@ -240,6 +320,8 @@ def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> N
             pops[name] = Population(name, size, model, params)
         elif isinstance(node, neuron_kinds):
             params, reset, gain, mpr = _neuron_params(node, dt, convention, name)
+            if "neuro_v_th" in (node.metadata or {}):
+                _check_meta(node, params, net_dt, file_dt, name)
             gains[name] = np.broadcast_to(gain, (np.asarray(params["v_th"]).size,))
             pops[name] = (params, reset, mpr)
             biases[name] = np.zeros(gains[name].size)
@@ -271,7 +353,7 @@ def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> N
         else:
             populations.append(value)
     outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
-    return Network(tuple(populations), tuple(projections), float(gmeta.get("neuro_dt", dt)),
+    return Network(tuple(populations), tuple(projections), net_dt,
                    {"source": "nir", "convention": convention, "outputs": outputs})
 
 
@@ -279,8 +361,8 @@ def _projection(name, node, pre, post, gains, biases, leaky_only, order):
     nir = _nir()
     meta = getattr(node, "metadata", {}) or {}
     if "neuro_weights" in meta:
-        csr = _csr_from_meta(meta, node.weight.shape)
-        return Projection(name, pre, post, csr, str(meta["neuro_receptor"]))
+        csr = _csr_from_meta(meta, node.weight, name)
+        return Projection(name, pre, post, csr, str(meta.get("neuro_receptor", "exc")))
     w = np.asarray(node.weight, float) * gains[post][:, None]
     if isinstance(node, nir.Affine) and np.any(node.bias != 0):
         if not leaky_only[post]:
@@ -291,10 +373,23 @@ def _projection(name, node, pre, post, gains, biases, leaky_only, order):
     return Projection(name, pre, post, from_dense(w, delays=delay))
 
 
-def _csr_from_meta(meta, shape) -> CSR:
-    n_post, n_pre = shape
-    return from_coo(np.asarray(meta["neuro_pre"]), np.asarray(meta["neuro_post"]),
-                    np.asarray(meta["neuro_weights"], float), np.asarray(meta["neuro_delays"]), n_pre, n_post)
+def _csr_from_meta(meta, weight, name) -> CSR:
+    """The synapses kept in metadata, refused unless they are exactly the NIR weight matrix's entries."""
+    weight = np.asarray(weight, float)
+    n_post, n_pre = weight.shape
+    try:
+        csr = from_coo(*(np.asarray(meta[f"neuro_{k}"]) for k in ("pre", "post", "weights", "delays")),
+                       n_pre, n_post)
+    except KeyError as exc:
+        raise ValueError(f"NIR node {name!r}: incomplete neuro metadata (missing {exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"NIR node {name!r}: bad neuro synapse metadata ({exc})") from None
+    dense = np.zeros_like(weight)
+    dense[csr.indices, csr.pre_indices()] = csr.weights
+    if not np.array_equal(dense, weight):
+        raise ValueError(f"NIR node {name!r}: its NIR weight matrix disagrees with the neuro_* synapse metadata; "
+                         "the file was edited or damaged")
+    return csr
 
 
 def import_nir(source, dt: float | None = None, convention: str = "nir") -> Network:

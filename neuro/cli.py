@@ -59,9 +59,13 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(module.run(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(f"neuro {args.command}: error: {exc}", file=sys.stderr)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"\nneuro {args.command}: error: {exc}", file=sys.stderr)  # a new line: not on a progress bar's
         return 1
+    except KeyboardInterrupt:
+        print(f"\nneuro {args.command}: interrupted (finished outputs are complete; see docs/reliability.md)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -125,6 +125,10 @@ class Network:
             raise ValueError(f"dt must be a positive finite number of seconds, got {self.dt!r}")
         if not pops:
             raise ValueError("a network needs at least one population")
+        for p in pops:
+            if p.model == "poisson" and np.any(p.params["rate"] * self.dt > 1):
+                raise ValueError(f"population {p.name!r}: a Poisson rate of {p.params['rate'].max():g} Hz exceeds "
+                                 f"1/dt = {1 / self.dt:g} Hz (at most one spike per step); lower the rate or dt")
         _unique([p.name for p in pops], "population")
         _unique([p.name for p in projs], "projection")
         sizes = {p.name: p.size for p in pops}

@@ -27,11 +27,9 @@ class CSR:
     delays: np.ndarray
 
     def __post_init__(self):
-        n_pre, n_post = int(self.n_pre), int(self.n_post)
-        if n_pre < 0 or n_post < 0:
-            raise ValueError(f"sizes must be >= 0, got n_pre={n_pre}, n_post={n_post}")
-        indptr = np.asarray(self.indptr, dtype=np.int64)
-        indices = np.asarray(self.indices, dtype=np.int32 if n_post < 2**31 else np.int64)
+        n_pre, n_post = _size(self.n_pre, "n_pre"), _size(self.n_post, "n_post")
+        indptr = as_index(self.indptr, "indptr").astype(np.int64, copy=False)
+        indices = as_index(self.indices, "indices")
         nnz = len(indices)
         weights = np.broadcast_to(np.asarray(self.weights, dtype=np.float64), (nnz,)).copy()
         delays_in = np.asarray(self.delays)
@@ -44,6 +42,7 @@ class CSR:
         if nnz and (indices.min() < 0 or indices.max() >= n_post):
             bad = int(np.flatnonzero((indices < 0) | (indices >= n_post))[0])
             raise ValueError(f"synapse {bad} targets neuron {indices[bad]}, outside 0..{n_post - 1}")
+        indices = indices.astype(np.int32 if n_post < 2**31 else np.int64, copy=False)  # after the range check
         if not np.all(np.isfinite(weights)):
             bad = int(np.flatnonzero(~np.isfinite(weights))[0])
             raise ValueError(f"weight of synapse {bad} is {weights[bad]!r} (NaN/inf weights are not allowed)")
@@ -91,6 +90,30 @@ class CSR:
         return CSR(self.n_pre, self.n_post, indptr, self.indices[keep], self.weights[keep], self.delays[keep])
 
 
+def _size(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) \
+            or not np.isfinite(value) or value != int(value) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def as_index(values, name: str) -> np.ndarray:
+    """``values`` as int64 indices: integers, or floats that are whole numbers; anything else is refused."""
+    a = np.asarray(values)
+    if a.size == 0:
+        return a.astype(np.int64).reshape(-1)
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be integers, got {a.dtype} values")
+    if a.dtype.kind == "f" and not (np.all(np.isfinite(a)) and np.all(a == np.round(a))):
+        bad = int(np.flatnonzero(~np.isfinite(a) | (a != np.round(a)))[0])
+        raise ValueError(f"{name} must be whole numbers, got {a.flat[bad]!r} at position {bad}")
+    if a.dtype.kind == "i":
+        return a  # no copy; callers range-check, then cast
+    if np.abs(a).max() >= 2**63:
+        raise ValueError(f"{name} holds {a.max()!r}, beyond the int64 range")
+    return a.astype(np.int64)
+
+
 def _is_sorted(a: np.ndarray) -> bool:
     return bool(a.size < 2 or np.all(a[1:] >= a[:-1]))
 
@@ -112,8 +135,8 @@ def _counting_order(keys, n_keys):
 
 def from_coo(pre, post, weights, delays, n_pre: int, n_post: int) -> CSR:
     """CSR from synapse lists; synapses are sorted by (pre, post)."""
-    pre = np.asarray(pre, dtype=np.int64)
-    post = np.asarray(post, dtype=np.int64)
+    pre, post = (as_index(a, f"{end}synaptic indices").astype(np.int64, copy=False)
+                 for a, end in ((pre, "pre"), (post, "post")))
     if pre.shape != post.shape:
         raise ValueError(f"pre and post lists differ in length: {pre.shape} vs {post.shape}")
     if pre.size and (pre.min() < 0 or pre.max() >= n_pre):

@@ -45,7 +45,7 @@ def test_simulate_writes_outputs_and_is_reproducible(tmp_path, capsys):
 @pytest.mark.parametrize("text, message", [
     ("populations: [{name: a, size: 3, params: {tau_mem: {dist: weibull, mean: 1}}}]", "unknown distribution"),
     ("populations: [{name: a, size: 3, colour: red}]", "unknown key"),
-    ("populations: [{name: a, size: -3}]", "size must be a positive integer"),
+    ("populations: [{name: a, size: -3}]", "size must be an integer >= 1"),
     ("populations: [{name: a, size: 3}]\nprojections: [{pre: a, post: b, connectivity: {kind: bernoulli, p: 0.1}}]",
      "unknown population 'b'"),
     ("populations: [{name: a, size: 3}]\nprojections: [{pre: a, post: a, connectivity: {kind: random}}]",

@@ -47,6 +47,11 @@ BAD_CONFIGS = [  # (config, what the error must say)
     ({"lnp": {"rest": 1.2}, "task": "none"}, "rest (steady state"),
     ({"lnp": {"delocalize": "yes"}, "task": "none"}, "delocalize must be true or false"),
     ({"method": "magnitude", "task": "none"}, "method must be one of lnp, random, activity, random_stabilised"),
+    ({"seed": "abc"}, "seed must be an integer >= 0, got 'abc'"),
+    ({"network": {"dt": 0}}, "HRSNN options: dt must be a finite number > 0"),
+    ({"network": {"p": "0.1", "connectivity": "random"}}, "p must be a finite number in [0, 1], got '0.1' (text"),
+    ({"network": {"n": 300_000_000}}, "GiB"),
+    ({"spectrum": {"k": 0}}, "spectrum.k must be an integer >= 1"),
 ]
 
 
@@ -64,3 +69,22 @@ def test_prune_rejects_unknown_tasks(tmp_path, task, capsys):
     cfg.write_text(yaml.safe_dump({"task": task}))
     assert main(["prune", str(cfg)]) == 1
     assert "task must be" in capsys.readouterr().err
+
+
+def test_a_prune_killed_midway_leaves_the_previous_result_whole(tmp_path, monkeypatch, capsys):
+    import neuro.commands.prune as prune
+
+    cfg = tmp_path / "prune.yaml"
+    cfg.write_text(yaml.safe_dump({**SMALL, "seed": 1}))
+    out = tmp_path / "out"
+    assert main(["prune", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prune, "_plot_sizes", killed)  # after pruned.npz and two plots are written
+    assert main(["prune", str(cfg), "--out", str(out), "--seed", "2", "--no-progress"]) == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "prune.yaml"]
+    assert "Traceback" not in capsys.readouterr().err

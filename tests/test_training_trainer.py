@@ -77,7 +77,7 @@ def test_batches_depend_on_seed_and_epoch_and_shard_exactly():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"epochs": 0}, "epochs must be an integer >= 1"),
     ({"model": {"reset": "sometimes"}}, "model.reset"),
     ({"model": {"layers": [{"type": "lstm", "size": 3}]}}, "needs 'type'"),
     ({"model": {"layers": [{"type": "dense", "size": 3, "channels": 2}]}}, "unknown key"),

@@ -37,6 +37,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuro.checks import (
+    FINITE,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    check_memory,
+    check_table,
+    distribution,
+    like,
+    mapping,
+    number,
+    one_of,
+    optional,
+    text,
+)
 from neuro.network import Network, Population, Projection
 from neurons import sample_timescales
 from synapses import all_to_all, apply_dale, bernoulli, from_coo, small_world
@@ -70,6 +86,16 @@ HRSNN_DEFAULTS = {
 }
 
 
+UNIT = number(0, 1)
+#: The rule of every scalar option (:mod:`neuro.checks`).
+RULES = {"n": number(4, integer=True), "exc_fraction": number(0, 1, low_open=True, high_open=True), "dt": POSITIVE,
+         "connectivity": one_of(("small_world", "random")), "k": NON_NEGATIVE_INT, "beta": UNIT, "p": UNIT,
+         "w_exc": FINITE, "g": FINITE, "weight_cv": NON_NEGATIVE, "delay": POSITIVE_INT, "drive": FINITE,
+         "v_th": FINITE, "v_reset": FINITE, "t_ref": NON_NEGATIVE, "n_input": NON_NEGATIVE_INT, "p_input": UNIT,
+         "w_input": FINITE, "n_readout": NON_NEGATIVE_INT, "tau_mem": distribution, "tau_syn": distribution,
+         "tau_syn_inh": distribution, "clusters": optional(like([{}])), "reset": text}
+
+
 def build_hrsnn(config: dict | None = None, seed=None, **overrides) -> Network:
     """Build an HRSNN (or CHRSNN when ``clusters`` is given) from ``HRSNN_DEFAULTS`` updated by
     ``config`` and ``overrides``; the same config and seed give the same network."""
@@ -77,13 +103,14 @@ def build_hrsnn(config: dict | None = None, seed=None, **overrides) -> Network:
     unknown = sorted(set(cfg) - set(HRSNN_DEFAULTS))
     if unknown:
         raise ValueError(f"unknown HRSNN option(s) {unknown}; known: {sorted(HRSNN_DEFAULTS)}")
+    check_table(cfg, RULES, "HRSNN options")
+    for i, cluster in enumerate(cfg["clusters"] or []):
+        mapping(cluster, f"HRSNN options: clusters[{i}]")
+        check_table(cluster, {"fraction": number(0, 1, low_open=True), "tau_mem": distribution,
+                              "tau_syn": distribution, "tau_syn_inh": distribution}, f"HRSNN options: clusters[{i}]")
     n, dt = int(cfg["n"]), float(cfg["dt"])
-    if n < 4:
-        raise ValueError(f"an HRSNN needs at least 4 neurons, got n={n}")
-    if not 0.0 < cfg["exc_fraction"] < 1.0:
-        raise ValueError(f"exc_fraction must be in (0, 1), got {cfg['exc_fraction']}")
-    if int(cfg["delay"]) < 1:
-        raise ValueError(f"recurrent delay must be >= 1 step, got {cfg['delay']}")
+    synapses = n * (cfg["k"] if cfg["connectivity"] == "small_world" else cfg["p"] * n)
+    check_memory(64 * synapses + 200 * n, "HRSNN options: n (with k or p)")  # arrays and temporaries
     rng = np.random.default_rng(seed)
     cluster = _cluster_labels(n, cfg["clusters"])
     excitatory = _ei_types(n, cfg["exc_fraction"], rng)

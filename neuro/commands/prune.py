@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuro.io import ConfigError, check_keys, load_config, output_folder, save_figure, write_json
+from neuro.checks import (
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    check_like,
+    check_table,
+    like,
+    mapping,
+    optional,
+    text,
+)
+from neuro.io import ConfigError, check_keys, load_config, save_figure, staged_folder, write_json
 
 HELP = "Lyapunov noise pruning (LNP) of a heterogeneous recurrent SNN"
 
@@ -27,6 +38,8 @@ DEFAULTS = {
     "output": "runs/prune",
     "compare": None,  # {"seeds": [0, 1, 2], "tasks": ["mackey_glass", "digits"], "baselines": [...]}
 }
+#: Everything a run writes: the output folder is replaced as a whole (:func:`neuro.io.staged_folder`).
+OUTPUTS = ("pruned.npz", "report.json", "spectrum.png", "memory.png", "sizes.png", "compare.json", "compare.png")
 
 
 def add_arguments(parser):
@@ -35,11 +48,39 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, help="seed (overrides 'seed')")
     parser.add_argument("--compare", action="store_true",
                         help="also compare LNP with random and activity pruning (3 seeds, two tasks)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+RULES = {"seed": NON_NEGATIVE_INT, "network": mapping, "network_file": optional(text), "lnp": mapping,
+         "task_options": mapping, "spectrum": mapping, "spectrum.k": POSITIVE_INT,
+         "spectrum.steps": optional(POSITIVE_INT),
+         "output": text}
+COMPARE_RULES = {"compare.seeds": like([0]), "compare.tasks": like(["digits"]), "compare.baselines": like(["random"])}
+
+
+def _check_task_options(task, options, where) -> None:
+    """``task_options`` are keyword arguments of the task's function: names and kinds from its defaults."""
+    import inspect
+
+    from neuro.lnp.tasks import classify_digits, predict_series
+
+    if task in ("none", None):
+        return
+    fn = classify_digits if task == "digits" else predict_series
+    defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and k != "seed"}
+    check_keys(options, defaults, f"{where}: task_options")
+    check_like(options, defaults, f"{where}: task_options")
+    check_table(options, {k: POSITIVE_INT for k, v in defaults.items() if isinstance(v, int) and v > 0}
+                | {k: POSITIVE for k, v in defaults.items() if isinstance(v, float) and v > 0}
+                | {k: optional(POSITIVE_INT) for k, v in defaults.items() if v is None},
+                f"{where}: task_options")
 
 
 def read_config(path) -> dict:
     cfg = {**DEFAULTS, **(load_config(path) if path else {})}
     check_keys(cfg, DEFAULTS, str(path or "prune config"))
+    check_table(cfg, RULES, str(path or "prune config"))
     if cfg["task"] not in ("mackey_glass", "lorenz", "digits", "none", None):
         raise ConfigError(f"task must be mackey_glass, lorenz, digits or none, got {cfg['task']!r}")
     from neuro.lnp.pipeline import METHODS
@@ -52,28 +93,38 @@ def read_config(path) -> dict:
         if not isinstance(cfg["compare"], dict):
             raise ConfigError("compare must be a mapping with 'seeds' and 'tasks'")
         check_keys(cfg["compare"], ("seeds", "tasks", "baselines"), "compare")
+        check_table(cfg, COMPARE_RULES, str(path or "prune config"))
+    _check_task_options(cfg["task"], cfg["task_options"], str(path or "prune config"))
     check_keys(cfg["spectrum"], ("k", "steps"), "spectrum")
     cfg["spectrum"] = {**DEFAULTS["spectrum"], **cfg["spectrum"]}
     return cfg
 
 
 def run(args) -> int:
+    cfg = read_config(args.config)
+    if args.seed is not None:
+        cfg["seed"] = args.seed
+    if args.compare and cfg["compare"] is None:
+        cfg["compare"] = {}
+    with staged_folder(args.out or cfg["output"], OUTPUTS) as out:
+        report = _prune(cfg, out, not getattr(args, "no_progress", False))
+    _print_summary(report, args.out or cfg["output"])
+    return 0
+
+
+def _prune(cfg, out, progress):
+    """Prune, measure and write every output into ``out`` (a staging folder); returns the report."""
     from neuro.builders import build_hrsnn
     from neuro.lnp import lyapunov_spectrum, prune_network
     from neuro.lnp.capacity import MemoryCapacity, plot_memory
     from neuro.lnp.lyapunov import plot_spectrum
     from neuro.network import Network
 
-    cfg = read_config(args.config)
-    if args.seed is not None:
-        cfg["seed"] = args.seed
-    if args.compare and cfg["compare"] is None:
-        cfg["compare"] = {}
-    out = output_folder(args.out or cfg["output"])
-    seed = int(cfg["seed"])
+    seed = cfg["seed"]
     net = Network.load(cfg["network_file"]) if cfg["network_file"] else build_hrsnn(cfg["network"], seed=seed)
     task = None if cfg["task"] in ("none", None) else cfg["task"]
-    pruned, report = prune_network(net, cfg["lnp"], seed, task, cfg["method"], cfg["task_options"], progress=True)
+    pruned, report = prune_network(net, cfg["lnp"], seed, task, cfg["method"], cfg["task_options"],
+                                   progress=progress)
     pruned.save(out / "pruned.npz")
 
     lyap = dict(report["config"]["lyapunov"])  # the probe input and horizon of lambda_max
@@ -98,6 +149,11 @@ def run(args) -> int:
         plot_comparison(comp["table"], out / "compare.png")
         report["compare"] = comp["table"]
     write_json(out / "report.json", report)
+    return report
+
+
+def _print_summary(report, out):
+    task = report["dense"].get("task")
     d, p = report["dense"], report["pruned"]
     print(f"neurons {d['neurons']} -> {p['neurons']}, recurrent synapses {d['recurrent_synapses']} -> "
           f"{p['recurrent_synapses']}, lambda_max {d['lambda_max_per_second']:.1f} -> "
@@ -114,7 +170,6 @@ def run(args) -> int:
         print(f"{task} {metric} {d[metric]:.4f} -> {p[metric]:.4f}, SOPs/s {d['sops_per_second']:.3g} -> "
               f"{p['sops_per_second']:.3g}")
     print(f"wrote {out}/pruned.npz, report.json and plots")
-    return 0
 
 
 def _plot_sizes(report, path):

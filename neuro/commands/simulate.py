@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from neuro import plots
+from neuro.checks import NON_NEGATIVE_INT, POSITIVE_INT, check_table, like, mapping, optional
 from neuro.config import network_from_config
 from neuro.io import ConfigError, atomic_path, check_keys, load_config, output_folder, save_figure, write_json
 from neuro.simulator import SimulationResult, Simulator
@@ -57,11 +58,30 @@ def write_outputs(result: SimulationResult, out: Path, summary: dict) -> list[Pa
     return written
 
 
+def _record_state(value, key):
+    """``{population: [local neuron indices] or null (all)}``."""
+    mapping(value, key)
+    for pop, neurons in value.items():
+        optional(like([0]))(neurons, f"{key}.{pop}")
+
+
+RUN_RULES = {"steps": POSITIVE_INT, "trials": POSITIVE_INT, "seed": NON_NEGATIVE_INT,
+             "record_state": optional(_record_state), "state_vars": like(["v"])}
+
+
+def run_settings(cfg: dict, where: str) -> dict:
+    """The checked ``run`` section of a simulate config."""
+    check_keys(cfg, TOP_KEYS, where)
+    run_cfg = cfg.get("run") or {}
+    mapping(run_cfg, f"{where}: run")
+    check_keys(run_cfg, RUN_KEYS, f"{where}: run")
+    check_table(run_cfg, RUN_RULES, f"{where}: run")
+    return dict(run_cfg)
+
+
 def run(args) -> int:
     cfg = load_config(args.config)
-    check_keys(cfg, TOP_KEYS, str(args.config))
-    run_cfg = dict(cfg.get("run") or {})
-    check_keys(run_cfg, RUN_KEYS, f"{args.config}: run")
+    run_cfg = run_settings(cfg, str(args.config))
     seed = args.seed if args.seed is not None else cfg.get("seed", 0)
     net = network_from_config(cfg, seed=seed)
     steps = args.steps or run_cfg.get("steps", 1000)

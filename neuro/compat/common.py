@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from neuro.checks import check_like
 from neuro.io import check_keys
 
 
@@ -150,9 +151,11 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimiz
 
 
 def check_config(config: dict | None, defaults: dict, where: str) -> dict:
-    """``defaults`` updated with ``config``; unknown keys raise :class:`neuro.io.ConfigError`."""
+    """``defaults`` updated with ``config``; unknown keys and values of another kind than the default
+    (text for a number, NaN, a negative count: :func:`neuro.checks.like`) raise :class:`neuro.io.ConfigError`."""
     config = dict(config or {})
     check_keys(config, defaults, where)
+    check_like(config, defaults, where)
     return {**defaults, **config}
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from neuro.checks import check_like
 from neuro.hlop.methods import Strategy, make_strategy
 from neuro.hlop.metrics import continual_metrics
 from neuro.hlop.model import TRAINING_MODES, SpikingMLP
@@ -45,6 +46,7 @@ DEFAULTS = {
 def resolve_config(user: dict | None = None) -> dict:
     """``DEFAULTS`` updated by ``user`` (two levels); unknown keys and bad values raise ConfigError."""
     config = merge_config(user, DEFAULTS, "continual config")
+    check_like(config, DEFAULTS, "continual config")
     _validate(config)
     return config
 

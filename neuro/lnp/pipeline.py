@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
+from neuro.checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_like, check_table, number
 from neuro.lnp.baselines import activity_selection, random_selection
 from neuro.lnp.capacity import memory_capacity
 from neuro.lnp.delocalize import delocalize, localisation
@@ -58,13 +59,22 @@ METHODS = ("lnp", *BASELINES)
 NEURON_SCORES = ("lyapunov", "betweenness")
 
 
+FRACTION = number(0, 1, low_open=True)
+#: Rules beyond the kind of the default (:func:`neuro.checks.check_like`).
+LNP_RULES = {"synapse_keep": FRACTION, "neuron_keep": FRACTION, "noise_gain": POSITIVE, "vectors": POSITIVE_INT,
+             "pivots": POSITIVE_INT, "iterations": POSITIVE_INT, "min_factor": POSITIVE,
+             "lyapunov.steps": POSITIVE_INT, "lyapunov.surrogate_width": POSITIVE, "lyapunov.input_rate": NON_NEGATIVE}
+
+
 def lnp_config(config: dict | None) -> dict:
     cfg = {**LNP_DEFAULTS, **(config or {})}
     unknown = sorted(set(cfg) - set(LNP_DEFAULTS))
     if unknown:
         raise ValueError(f"unknown LNP option(s) {unknown}; known: {sorted(LNP_DEFAULTS)}")
     cfg["lyapunov"] = {**LNP_DEFAULTS["lyapunov"], **(cfg["lyapunov"] or {})}
-    if not (isinstance(cfg["probes"], int) and cfg["probes"] >= 1):
+    check_like(cfg, LNP_DEFAULTS, "lnp", skip=("rest", "probes", "stabilize", "preserve_rate", "delocalize"))
+    check_table(cfg, LNP_RULES, "lnp")
+    if not (isinstance(cfg["probes"], int) and not isinstance(cfg["probes"], bool) and cfg["probes"] >= 1):
         raise ValueError(f"probes (probe realisations averaged for lambda_max) must be an integer >= 1, "
                          f"got {cfg['probes']!r}")
     rest = cfg["rest"]

@@ -42,7 +42,20 @@ import math
 import numpy as np
 import torch
 
+from neuro.checks import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    boolean,
+    check_memory,
+    check_table,
+    number,
+    one_of,
+    text,
+)
 from neuro.io import ConfigError, check_keys, merge_config
+from neuro.training.data import FILES, GENERATED
 from neuro.training.layers import Conv, Dense, Readout, Recurrent, conv_output_shape
 from neuro.training.model import READOUTS, SpikingNet
 from neurons import RESET_MODES, sample_timescales
@@ -61,6 +74,7 @@ DEFAULTS = {
 }
 LAYER_KEYS = {"dense": ("size",), "recurrent": ("size",), "conv": ("channels", "kernel", "stride", "padding")}
 SCHEDULES = ("cosine", "constant")
+DATASETS = tuple(GENERATED) + tuple(FILES)
 
 
 def resolve(config: dict | None) -> dict:
@@ -70,39 +84,59 @@ def resolve(config: dict | None) -> dict:
     return out
 
 
+#: Every scalar key and the rule it must pass (:mod:`neuro.checks`); a new key adds one line here.
+RULES = {
+    "seed": NON_NEGATIVE_INT, "epochs": POSITIVE_INT,
+    "data.dataset": one_of(DATASETS), "data.root": text,
+    "data.n_train": POSITIVE_INT, "data.n_test": POSITIVE_INT, "data.generator_seed": NON_NEGATIVE_INT,
+    "data.time_bins": POSITIVE_INT, "data.downsample": number(0, 1, low_open=True), "data.batch_size": POSITIVE_INT,
+    "model.readout": one_of(READOUTS), "model.reset": one_of(RESET_MODES), "model.use_mpr": boolean,
+    "model.surrogate": text, "model.surrogate_slope": POSITIVE, "model.dt": POSITIVE, "model.tau_mem": POSITIVE,
+    "model.tau_mem_cv": NON_NEGATIVE, "model.tau_syn": NON_NEGATIVE, "model.v_th": POSITIVE,
+    "model.learn_tau": boolean, "model.qat": boolean,
+    "optim.lr": POSITIVE, "optim.weight_decay": NON_NEGATIVE, "optim.schedule": one_of(SCHEDULES),
+}
+LAYER_RULES = {"size": POSITIVE_INT, "channels": POSITIVE_INT, "kernel": POSITIVE_INT, "stride": POSITIVE_INT,
+               "padding": NON_NEGATIVE_INT}
+
+
 def _validate(cfg: dict) -> None:
-    for key in ("epochs",):
-        _positive_int(cfg[key], key)
-    for key in ("n_train", "n_test", "time_bins", "batch_size"):
-        _positive_int(cfg["data"][key], f"data.{key}")
-    if not 0 < cfg["data"]["downsample"] <= 1:
-        raise ConfigError(f"train config: data.downsample must be in (0, 1], got {cfg['data']['downsample']!r}")
-    m = cfg["model"]
-    if m["reset"] not in RESET_MODES:
-        raise ConfigError(f"train config: model.reset must be one of {RESET_MODES}, got {m['reset']!r}")
-    if m["readout"] not in READOUTS:
-        raise ConfigError(f"train config: model.readout must be one of {READOUTS}, got {m['readout']!r}")
-    if not isinstance(m["qat"], bool):
-        raise ConfigError(f"train config: model.qat must be true or false, got {m['qat']!r}")
-    if not isinstance(m["layers"], list) or not m["layers"]:
+    check_table(cfg, RULES, "train config")
+    layers = cfg["model"]["layers"]
+    if not isinstance(layers, list) or not layers:
         raise ConfigError("train config: model.layers must be a non-empty list of layer mappings")
-    for i, spec in enumerate(m["layers"]):
+    for i, spec in enumerate(layers):
         where = f"train config: model.layers[{i}]"
-        if not isinstance(spec, dict) or spec.get("type") not in LAYER_KEYS:
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or spec["type"] not in LAYER_KEYS:
             raise ConfigError(f"{where}: needs 'type' in {sorted(LAYER_KEYS)}, got {spec!r}")
         check_keys(spec, ("type",) + LAYER_KEYS[spec["type"]], where)
         for key in ("size", "channels", "kernel"):
-            if key in LAYER_KEYS[spec["type"]]:
-                _positive_int(spec.get(key), f"model.layers[{i}].{key}")
-    if cfg["optim"]["schedule"] not in SCHEDULES:
-        raise ConfigError(f"train config: optim.schedule must be one of {SCHEDULES}")
-    if not cfg["optim"]["lr"] > 0:
-        raise ConfigError(f"train config: optim.lr must be positive, got {cfg['optim']['lr']!r}")
+            if key in LAYER_KEYS[spec["type"]] and key not in spec:
+                raise ConfigError(f"{where}: missing {key!r}")
+        check_table(spec, LAYER_RULES, where)
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"train config: {name} must be a positive integer, got {value!r}")
+def _check_memory(layers, shape) -> None:
+    """Refuse layers that do not fit their input, or whose weights (with gradients and Adam's two
+    moments: 16 bytes each) need more memory than is available, naming the layer."""
+    total = 0
+    for i, spec in enumerate(layers):
+        where = f"train config: model.layers[{i}]"
+        if spec["type"] == "conv":
+            if len(shape) != 3:
+                raise ConfigError(f"{where}: a conv layer needs [C, H, W] inputs, got shape {shape}")
+            try:
+                out = conv_output_shape(shape, spec["channels"], spec["kernel"], spec.get("stride", 1),
+                                        spec.get("padding", 0))
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            n = spec["channels"] * shape[0] * spec["kernel"] ** 2
+        else:
+            out = (spec["size"],)
+            n = math.prod(shape) * spec["size"] + (spec["size"] ** 2 if spec["type"] == "recurrent" else 0)
+        total += 16 * n
+        check_memory(total, f"{where} ({', '.join(LAYER_KEYS[spec['type']])}; with the layers before it)")
+        shape = out
 
 
 def spike_function(name: str, slope: float = 25.0):
@@ -138,6 +172,7 @@ def build_model(model_cfg: dict, input_shape, n_classes: int, seed: int = 0) -> 
                 "learn_tau": m["learn_tau"], "tau_mem": tau, "tau_syn": m["tau_syn"], "v_th": m["v_th"],
                 "bias": m["tau_syn"] == 0, "qat": m["qat"]}
 
+    _check_memory(m["layers"], shape)
     for spec in m["layers"]:
         if spec["type"] == "conv":
             if len(shape) != 3:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from neuro.io import atomic_path, save_figure, write_json, write_text
+from neuro.io import remove_stale_temps, save_figure, write_json, write_text
+from neuro.training import checkpoint
 from neuro.training import config as train_config
 from neuro.training.convert import to_network
 from neuro.training.data import FrameData, epoch_batches, time_first
@@ -40,6 +42,12 @@ from neuro.training.data import FrameData, epoch_batches, time_first
 CHECKPOINT, MODEL, NETWORK = "checkpoint.pt", "model.pt", "network.npz"
 METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "samples_per_s")
 EVAL_BATCH = 256
+OUTPUTS = (CHECKPOINT, MODEL, NETWORK, "metrics.json", "metrics.csv", "learning_curve.png")
+STATE_KEYS = ("epoch", "config", "history", "model", "optimizer", "scheduler", "torch_rng", "cuda_rng")
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the weights became NaN or infinite."""
 
 
 def select_device(name: str = "cpu") -> torch.device:
@@ -92,6 +100,8 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
              if cfg["optim"]["schedule"] == "cosine" else None)
     history, start = [], 1
+    if out is not None and rank == 0:
+        remove_stale_temps(out, OUTPUTS)
     if resume:
         start, history = _restore(out, cfg, model, opt, sched, device)
     else:
@@ -104,17 +114,21 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
         batches = epoch_batches(len(data.y_train), batch, seed, epoch, rank, world)
         sums = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, samples (this rank)
         net.train()
-        for idx in tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not progress or rank != 0, leave=False):
+        for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not progress or rank != 0,
+                                     leave=False)):
             x, y = time_first(data.x_train[idx], device, dtype), data.y_train[idx].to(device)
             opt.zero_grad(set_to_none=True)
             logits = net(x)
             loss = nn.functional.cross_entropy(logits, y)
+            if world == 1 and not math.isfinite(loss.item()):  # under DDP all ranks stop together below
+                raise _diverged(epoch, f"the training loss of batch {i + 1} is {loss.item()}", out)
             loss.backward()
             opt.step()
             sums += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)],
                                  dtype=torch.float64)
         if world > 1:
             dist.all_reduce(sums)
+        _check_finite(epoch, sums[0].item(), model, out)
         lr = opt.param_groups[0]["lr"]
         if sched is not None:
             sched.step()
@@ -134,6 +148,20 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
     return model, history
 
 
+def _check_finite(epoch, loss_sum, model, out) -> None:
+    if not math.isfinite(loss_sum):
+        raise _diverged(epoch, f"the training loss is {loss_sum}", out)
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise _diverged(epoch, f"parameter {name!r} has NaN or infinite values", out)
+
+
+def _diverged(epoch, what, out) -> TrainingDiverged:
+    kept = f"; {out / CHECKPOINT} still holds the last finished epoch" if out is not None else ""
+    return TrainingDiverged(f"training diverged in epoch {epoch}: {what}. Stopped without saving this epoch"
+                            f"{kept}. Try a smaller optim.lr, or check model.dt, tau_mem and surrogate_slope")
+
+
 def _row(epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds, samples_per_s) -> dict:
     values = (epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds, samples_per_s)
     return {k: (None if v is None else float(v) if k != "epoch" else int(v)) for k, v in zip(METRICS, values)}
@@ -150,8 +178,7 @@ def _save_checkpoint(out: Path, cfg, model, opt, sched, epoch, history):
              "optimizer": opt.state_dict(), "scheduler": None if sched is None else sched.state_dict(),
              "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-    with atomic_path(out / CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+    checkpoint.save(out / CHECKPOINT, state)
 
 
 def _restore(out, cfg, model, opt, sched, device):
@@ -159,14 +186,17 @@ def _restore(out, cfg, model, opt, sched, device):
     path = None if out is None else out / CHECKPOINT
     if path is None or not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path} (train once without --resume first)")
-    state = torch.load(path, map_location=device, weights_only=True)
+    state = checkpoint.load(path, STATE_KEYS, device)
     if state["config"] != cfg:
         raise ValueError(f"--resume: {path} was written with a different config; use the same config or a new "
                          "output folder")
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    if sched is not None:
-        sched.load_state_dict(state["scheduler"])
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise checkpoint.CheckpointError(f"{path}: does not fit the model of its config ({exc})") from None
     torch.set_rng_state(state["torch_rng"].cpu())
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
@@ -206,15 +236,13 @@ def learning_curve(history: list[dict]):
 
 
 def save_model(path: Path, cfg, model, input_shape, n_classes) -> Path:
-    with atomic_path(path) as tmp:
-        torch.save({"config": cfg, "input_shape": list(input_shape), "n_classes": int(n_classes),
-                    "state_dict": model.state_dict()}, tmp)
-    return path
+    return checkpoint.save(path, {"config": cfg, "input_shape": list(input_shape), "n_classes": int(n_classes),
+                                  "state_dict": model.state_dict()})
 
 
 def load_model(path, device="cpu"):
     """The :class:`SpikingNet` saved in ``model.pt``; returns ``(model, config, input_shape)``."""
-    state = torch.load(path, map_location=device, weights_only=True)
+    state = checkpoint.load(path, ("config", "input_shape", "n_classes", "state_dict"), device, "model file")
     cfg = state["config"]
     model = train_config.build_model(cfg["model"], state["input_shape"], state["n_classes"], cfg["seed"])
     model.load_state_dict(state["state_dict"])
