@@ -39,3 +39,22 @@ def test_unrepresentable_network_is_a_clear_cli_error(tmp_path, capsys):
     assert main(["verify", str(path), "--steps", "5"]) == 1
     err = capsys.readouterr().err
     assert "projection 'p'" in err and "round to 0" in err and "Traceback" not in err
+
+
+def test_trained_chain_exports_with_its_shifts_and_unexpressible_timing_writes_nothing(tmp_path, capsys):
+    """Zero-delay layers export with their shifts in the header; a skip that needs a Lava delay of 65 is refused
+    before anything is written, naming the projection and the number."""
+    pops = (Population("in", 3, "spike_source"), Population("A", 2), Population("B", 2))
+    chain = (Projection("in->A", "in", "A", from_dense(np.full((2, 3), 0.5), delays=0)),
+             Projection("A->B", "A", "B", from_dense(np.full((2, 2), 0.5), delays=0)))
+    good = Network(pops, chain).save(tmp_path / "good.npz")
+    assert main(["export", "--to", "lava", str(good)]) == 0
+    assert load_graph(tmp_path / "good.lava.npz").shifts == {"in": 0, "A": 1, "B": 2}
+    skip = Projection("in->B", "in", "B", from_dense(np.full((2, 3), 0.5), delays=63))
+    bad = Network(pops, chain + (skip,)).save(tmp_path / "bad.npz")
+    capsys.readouterr()
+    assert main(["export", "--to", "lava", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "projection 'in->B'" in err and "Lava delay of 65" in err and "Traceback" not in err
+    assert not (tmp_path / "bad.lava.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz", "good.lava.npz", "good.npz"]
