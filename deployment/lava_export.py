@@ -12,8 +12,8 @@ Graph (:class:`LavaGraph`, plain data, built here and instantiated in the child)
 * each projection -> one ``Dense`` (``Sparse`` below 25% density) per pair of
   (pre group, post group) with synapses, or ``DelayDense(delays = d - 1)`` when a
   delay exceeds 1 (Dense itself adds one step);
-* a :class:`~deployment.spike_recorder.SpikeRecorder` on each LIF group, and a
-  :class:`~deployment.spike_recorder.StateRecorder` on the membrane of a readout.
+* a :class:`~deployment.spike_recorder.SpikeRecorder` on each LIF group, and a dense one on the
+  membrane of a readout.
 
 Timing (:mod:`deployment.lava_timing`): zero-delay projections are compiled by running each
 population ``shift`` steps behind neuro; every result is returned in neuro's time (shift undone).
@@ -328,7 +328,7 @@ def build_processes(graph: LavaGraph, outdir: Path):
     from scipy.sparse import csr_matrix
 
     from deployment.soft_reset_process import SoftResetLIF
-    from deployment.spike_recorder import SpikeRecorder, StateRecorder
+    from deployment.spike_recorder import SpikeRecorder
 
     fixed = graph.mode == "fixed"
     procs, component = {}, {}
@@ -341,8 +341,9 @@ def build_processes(graph: LavaGraph, outdir: Path):
         rec = SpikeRecorder(shape=params["shape"], path=str(outdir / f"group{i}.npz"), steps=graph.steps)
         procs[g.name].s_out.connect(rec.s_in)
         if g.name in graph.readouts:
-            states = StateRecorder(shape=params["shape"], path=str(outdir / f"group{i}_v.npy"), steps=graph.steps)
-            procs[g.name].v_out.connect(states.x_in)
+            states = SpikeRecorder(shape=params["shape"], path=str(outdir / f"group{i}_v.npy"), steps=graph.steps,
+                                   dense=True)
+            procs[g.name].v_out.connect(states.s_in)
     parent = {name: name for name in procs}
 
     def root(x):

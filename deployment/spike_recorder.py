@@ -1,9 +1,9 @@
-"""``SpikeRecorder`` and ``StateRecorder``: Lava processes that write what they receive to a file on the last step.
+"""``SpikeRecorder``: a Lava process that writes what it receives to a file on the last step.
 
 Lava's Var readback (Monitor, sink buffers) moves data one element at a time;
-this recorder keeps ``(time step, neuron)`` pairs of spikes only, inside its own
-process, and saves them once when ``time_step == steps`` (Lava counts steps
-from 1; the file holds 0-based steps ``t``).
+this recorder keeps ``(time step, neuron)`` pairs of spikes only (or, dense, a
+readout's membrane vector per step), inside its own process, and saves them once
+when ``time_step == steps`` (Lava counts steps from 1; the file holds 0-based steps ``t``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa:
 
 
 class SpikeRecorder(AbstractProcess):
-    """Receives spikes of ``shape`` neurons; writes ``t`` and ``k`` arrays to ``path`` after ``steps`` steps."""
+    """Receives ``shape`` values per step on ``s_in``; after ``steps`` steps writes to ``path``.
 
-    def __init__(self, *, shape, path: str, steps: int):
-        super().__init__(shape=shape, path=str(path), steps=int(steps))
+    ``dense=False`` (spikes): the ``t`` and ``k`` arrays of the nonzero entries (``.npz``);
+    ``dense=True`` (a state such as a readout's ``v_out``): every step's vector, ``x[steps, n]`` (``.npy``).
+    """
+
+    def __init__(self, *, shape, path: str, steps: int, dense: bool = False):
+        super().__init__(shape=shape, path=str(path), steps=int(steps), dense=bool(dense))
         self.s_in = InPort(shape=shape)
 
 
@@ -39,35 +43,18 @@ class PySpikeRecorderModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        self._t, self._k = [], []
-
-    def run_spk(self):
-        idx = np.flatnonzero(self.s_in.recv())
-        self._t.append(np.full(idx.size, self.time_step - 1, np.int64))
-        self._k.append(idx.astype(np.int64))
-        if self.time_step == self.proc_params["steps"]:
-            np.savez(self.proc_params["path"], t=np.concatenate(self._t), k=np.concatenate(self._k))
-
-
-class StateRecorder(AbstractProcess):
-    """Receives a state vector of ``shape`` neurons every step (a readout's ``v_out``); writes ``x[steps, n]``."""
-
-    def __init__(self, *, shape, path: str, steps: int):
-        super().__init__(shape=shape, path=str(path), steps=int(steps))
-        self.x_in = InPort(shape=shape)
-
-
-@implements(proc=StateRecorder, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt", "fixed_pt")
-class PyStateRecorderModel(PyLoihiProcessModel):
-    x_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
         self._rows = []
 
     def run_spk(self):
-        self._rows.append(np.array(self.x_in.recv(), copy=True))
+        x = np.array(self.s_in.recv(), copy=True)
+        if self.proc_params["dense"]:
+            self._rows.append(x)
+        else:
+            idx = np.flatnonzero(x)
+            self._rows.append((np.full(idx.size, self.time_step - 1, np.int64), idx.astype(np.int64)))
         if self.time_step == self.proc_params["steps"]:
-            np.save(self.proc_params["path"], np.stack(self._rows))
+            if self.proc_params["dense"]:
+                np.save(self.proc_params["path"], np.stack(self._rows))
+            else:
+                np.savez(self.proc_params["path"], t=np.concatenate([r[0] for r in self._rows]),
+                         k=np.concatenate([r[1] for r in self._rows]))
