@@ -54,6 +54,7 @@ class DeployReport:
     seconds: dict = field(default_factory=dict)
     quantization: QuantizationReport | None = None
     notes: list = field(default_factory=list)
+    example: dict = field(default_factory=dict)  # sample 0: population -> (neuro, Lava) spikes (t, k) or v [T, n]
 
     @property
     def compared(self) -> bool:
@@ -89,7 +90,7 @@ class DeployReport:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("quantization", "layers")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("quantization", "layers", "example")}
         out["layers"] = [asdict(m) for m in self.layers]
         out["all_match"] = self.all_match if self.compared else None
         if self.quantization is not None:
@@ -137,6 +138,40 @@ def _match(population, ours, lava, samples, steps, n) -> LayerMatch:
     common = np.intersect1d(a, c, assume_unique=True)
     differs = np.unique(np.setxor1d(a, c, assume_unique=True) // (steps * n))
     return LayerMatch(population, a.size, c.size, common.size, samples - differs.size)
+
+
+def _first_sample(spikes) -> tuple[np.ndarray, np.ndarray]:
+    b, t, k = spikes
+    return t[b == 0], k[b == 0]
+
+
+def plot_example(report: DeployReport, path, max_neurons: int = 64):
+    """Sample 0 on both engines: a raster per spiking layer (neuro dots, Lava rings) and the readout membrane
+    (neuro lines, Lava markers), with the accuracies in the title; saves a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuro.io import save_figure
+
+    fig, axes = plt.subplots(len(report.example), 1, figsize=(8, 2.4 * len(report.example)), squeeze=False,
+                             sharex=True)
+    for ax, (pop, (ours, lava)) in zip(axes[:, 0], report.example.items()):
+        if isinstance(ours, tuple):
+            for (t, k), style in ((ours, dict(c="k", s=6)), (lava, dict(facecolors="none", edgecolors="C1", s=30))):
+                keep = k < max_neurons
+                ax.scatter(t[keep], k[keep], marker="o", linewidths=0.8, **style)
+            ax.set_ylabel(f"{pop}\nneuron")
+        else:
+            for j in range(ours.shape[1]):
+                ax.plot(ours[:, j], color=f"C{j % 10}", lw=1)
+                ax.plot(lava[:, j], "o", color=f"C{j % 10}", ms=3, mfc="none")
+            ax.set_ylabel(f"{pop}\nv (integer units)")
+    acc = ", ".join(f"{k} {100 * v:.2f}%" for k, v in report.accuracy.items())
+    axes[0, 0].set_title(f"sample 0 (neuro: dots/lines, Lava: rings)  |  {report.samples} samples: {acc}", fontsize=8)
+    axes[-1, 0].set_xlabel("time step")
+    return save_figure(fig, path)
 
 
 def _counts(spikes, n_samples, n) -> np.ndarray:
@@ -252,8 +287,10 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
     for pop in spiking:
         report.layers.append(_match(pop, ours.spikes[pop], theirs.spikes[pop], n_samples, steps,
                                     network.population(pop).size))
+        report.example[pop] = tuple(_first_sample(side.spikes[pop]) for side in (ours, theirs))
     if readout:
         report.readout_identical_samples = int(np.all(ours.v == theirs.v, axis=(1, 2)).sum())
+        report.example[readout] = (ours.v[0], theirs.v[0])
     lava_cls = _classes(theirs, output, n_samples)
     report.accuracy["Lava fixed_pt"] = float((lava_cls == labels).mean())
     report.class_agreement = float((ours_cls == lava_cls).mean())

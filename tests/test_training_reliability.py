@@ -139,3 +139,21 @@ def test_stale_temporaries_of_killed_writes_are_removed(trained, tmp_path, tiny)
     assert not any(p.exists() for p in stale) and keep.exists()
     model, cfg, _ = load_model(out / MODEL)
     assert cfg["epochs"] == 2 and (out / MODEL).stat().st_mode & 0o777 != 0o600
+
+
+def test_a_model_file_of_an_older_version_loads_unverified_with_a_warning(tiny, tmp_path):
+    """model.pt written before checksums (and before model.qat): loaded with a warning, its config completed."""
+    fit(config.resolve({**SMALL, "epochs": 1}), tiny, tmp_path, progress=False)
+    state = torch.load(tmp_path / MODEL, weights_only=True)
+    del state[checkpoint.DIGEST]
+    del state["config"]["model"]["qat"]
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match="no checksum .* not verified"):
+        model, cfg, _ = load_model(tmp_path / "old.pt")
+    assert cfg["model"]["qat"] is False
+    fresh, _, _ = load_model(tmp_path / MODEL)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    state["state_dict"] = "not weights"
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="weights do not fit the model"), pytest.warns(UserWarning):
+        load_model(tmp_path / "bad.pt")

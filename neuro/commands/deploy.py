@@ -2,7 +2,8 @@
 
 Quantizes the trained model for Loihi, runs the test set (or ``--samples N``) through
 neuro's fixed-point engine and through Lava ``fixed_pt`` (:mod:`deployment.deploy`), prints
-the table and writes it as JSON (``RUN_DIR/deploy.json`` unless ``--json``). Exit status 1
+the table and writes it as JSON (``RUN_DIR/deploy.json`` unless ``--json``) and a picture of
+sample 0 on both engines (``RUN_DIR/deploy.png`` unless ``--plot``). Exit status 1
 when any spike differs. ``neuro export RUN_DIR/network.npz --to lava`` writes the Lava graph.
 """
 
@@ -24,12 +25,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-groups", type=int, default=8)
     parser.add_argument("--no-lava", action="store_true",
                         help="neuro's fixed-point engine only (fast; a full run shows it equals Lava)")
+    parser.add_argument("--plot", help="PNG of sample 0 on both engines (default: RUN_DIR/deploy.png)")
     parser.add_argument("--json", help="where to write the JSON report (default: RUN_DIR/deploy.json)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def run(args) -> int:
-    from deployment.deploy import deploy_run
+    from deployment.deploy import deploy_run, plot_example
     from deployment.lava_export import LavaError
 
     try:
@@ -45,4 +47,6 @@ def run(args) -> int:
     out = Path(args.json or Path(args.run_dir) / "deploy.json")
     report.write_json(out)
     print(f"wrote {out}")
+    if report.compared:
+        print(f"wrote {plot_example(report, args.plot or Path(args.run_dir) / 'deploy.png')}")
     return 0 if report.all_match or not report.compared else 1

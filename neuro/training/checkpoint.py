@@ -58,8 +58,12 @@ def save(path, state: dict) -> Path:
     return path
 
 
-def load(path, keys=(), device="cpu", what: str = "checkpoint") -> dict:
-    """The state saved by :func:`save`, checked: readable, checksum matches, ``keys`` present."""
+def load(path, keys=(), device="cpu", what: str = "checkpoint", unverified_ok: bool = False) -> dict:
+    """The state saved by :func:`save`, checked: readable, checksum matches, ``keys`` present.
+
+    ``unverified_ok`` accepts a file written before checksums existed (loaded safely with
+    ``weights_only=True``, its keys checked) with a warning that it could not be verified.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no {what} file")
@@ -70,11 +74,13 @@ def load(path, keys=(), device="cpu", what: str = "checkpoint") -> dict:
     except Exception as exc:  # zip, pickle and OS errors; torch's own message may advise unsafe loading
         raise CheckpointError(f"{path}: not a readable {what} (truncated, corrupt or not written by neuro; "
                               f"{type(exc).__name__}); delete it or train again without --resume") from None
-    if not isinstance(state, dict) or DIGEST not in state:
+    if isinstance(state, dict) and DIGEST not in state and unverified_ok:
+        warnings.warn(f"{path}: {what} has no checksum (written by an older neuro); its contents are not verified",
+                      stacklevel=2)
+    elif not isinstance(state, dict) or DIGEST not in state:
         raise CheckpointError(f"{path}: not a neuro {what} (no checksum; written by another program or an older "
                               "neuro); train again without --resume")
-    stored = state.pop(DIGEST)
-    if stored != digest(state):
+    elif state.pop(DIGEST) != digest(state):
         raise CheckpointError(f"{path}: {what} is damaged (its contents do not match the stored sha256 "
                               "checksum); delete it or train again without --resume")
     missing = [k for k in keys if k not in state]

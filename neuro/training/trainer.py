@@ -242,10 +242,15 @@ def save_model(path: Path, cfg, model, input_shape, n_classes) -> Path:
 
 def load_model(path, device="cpu"):
     """The :class:`SpikingNet` saved in ``model.pt``; returns ``(model, config, input_shape)``."""
-    state = checkpoint.load(path, ("config", "input_shape", "n_classes", "state_dict"), device, "model file")
-    cfg = state["config"]
+    state = checkpoint.load(path, ("config", "input_shape", "n_classes", "state_dict"), device, "model file",
+                            unverified_ok=True)
+    cfg = train_config.resolve(state["config"])  # files of older versions lack newer keys: their defaults
     model = train_config.build_model(cfg["model"], state["input_shape"], state["n_classes"], cfg["seed"])
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+        raise checkpoint.CheckpointError(f"{path}: the weights do not fit the model its config describes "
+                                         f"({type(exc).__name__})") from None
     return model.to(device), cfg, tuple(state["input_shape"])
 
 
