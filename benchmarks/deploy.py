@@ -1,7 +1,7 @@
 """Lava deployment benchmark: export time and Lava time per sample of trained models.
 
 For each ``neuro train`` output folder: quantization, graph build (export), neuro's fixed-point
-engine and Lava ``fixed_pt`` on the first ``--samples`` test samples, for each ``--chunks`` size
+engine and Lava ``fixed_pt`` on ``--samples`` test samples (drawn with seed 0), for each ``--chunks`` size
 (samples per Lava run: the start-up of Lava's processes is paid once per run). Every run also
 checks that neuro and Lava agree spike for spike; a mismatch is printed.
 

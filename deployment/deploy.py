@@ -297,8 +297,20 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
     return report
 
 
-def deploy_run(run_dir, samples: int | None = None, **kwargs) -> DeployReport:
-    """Deploy the model of a ``neuro train`` output folder on its test set (the first ``samples`` of it)."""
+def sample_subset(n_test: int, samples: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of ``samples`` test samples drawn without replacement by ``seed`` (in order), or all of them.
+
+    Test sets are often stored class by class, so the first ``samples`` would miss classes.
+    """
+    if samples is None or samples >= n_test:
+        return np.arange(n_test)
+    if int(samples) != samples or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    return np.sort(np.random.default_rng(seed).choice(n_test, int(samples), replace=False))
+
+
+def deploy_run(run_dir, samples: int | None = None, seed: int = 0, **kwargs) -> DeployReport:
+    """Deploy the model of a ``neuro train`` output folder on its test set (``samples`` of it, drawn by ``seed``)."""
     from pathlib import Path
 
     import torch
@@ -312,11 +324,8 @@ def deploy_run(run_dir, samples: int | None = None, **kwargs) -> DeployReport:
         raise ValueError(f"{run_dir}: no {MODEL} (pass the output folder of a finished `neuro train` run)")
     model, cfg, input_shape = load_model(run_dir / MODEL)
     data = load_frames(cfg["data"], kwargs.get("progress", True))
-    x, y = data.x_test, data.y_test
-    if samples is not None:
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
-        x, y = x[:samples], y[:samples]
+    subset = sample_subset(len(data.y_test), samples, seed)
+    x, y = data.x_test[subset], data.y_test[subset]
     qat_layers = [m for m in model.modules() if getattr(m, "qat", False)]
     with torch.no_grad():
         logits = model(x.transpose(0, 1).float()).numpy()
@@ -326,6 +335,8 @@ def deploy_run(run_dir, samples: int | None = None, **kwargs) -> DeployReport:
         for layer in qat_layers:
             layer.qat = True
     report = deploy_samples(to_network(model, input_shape), x.numpy(), y.numpy(), float_logits, **kwargs)
+    if len(subset) < len(data.y_test):
+        report.notes.append(f"{len(subset)} of {len(data.y_test)} test samples, drawn with seed {seed}")
     if qat_layers:
         qat_accuracy = float((logits.argmax(1) == y.numpy()).mean())
         report.accuracy = {"float": report.accuracy["float"], "QAT forward (torch)": qat_accuracy,

@@ -1,6 +1,7 @@
 """``neuro deploy RUN_DIR``: a `neuro train` run on Lava, with accuracy and spike match per layer.
 
-Quantizes the trained model for Loihi, runs the test set (or ``--samples N``) through
+Quantizes the trained model for Loihi, runs the test set (or ``--samples N`` of it, drawn
+at random by ``--seed``: test sets are often stored class by class) through
 neuro's fixed-point engine and through Lava ``fixed_pt`` (:mod:`deployment.deploy`), prints
 the table and writes it as JSON (``RUN_DIR/deploy.json`` unless ``--json``) and a picture of
 sample 0 on both engines (``RUN_DIR/deploy.png`` unless ``--plot``). Exit status 1
@@ -17,7 +18,8 @@ HELP = "a trained model on Lava: test-set accuracy float / neuro fixed point / L
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", help="output folder of `neuro train` (holds model.pt)")
-    parser.add_argument("--samples", type=int, help="the first N test samples (default: the whole test set)")
+    parser.add_argument("--samples", type=int, help="N test samples drawn at random by --seed (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --samples draw (default: %(default)s)")
     parser.add_argument("--chunk", type=int, default=100, help="samples per Lava run (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per Lava run")
     parser.add_argument("--headroom", type=int, default=16, help="threshold mantissa <= 2^17 / headroom")
@@ -35,7 +37,7 @@ def run(args) -> int:
     from deployment.lava_export import LavaError
 
     try:
-        report = deploy_run(args.run_dir, args.samples, headroom=args.headroom, hetero=args.hetero,
+        report = deploy_run(args.run_dir, args.samples, args.seed, headroom=args.headroom, hetero=args.hetero,
                             max_groups=args.max_groups, chunk=args.chunk, timeout=args.timeout,
                             progress=not args.no_progress, lava=not args.no_lava)
     except LavaError as exc:
