@@ -55,6 +55,7 @@ class DeployReport:
     quantization: QuantizationReport | None = None
     notes: list = field(default_factory=list)
     example: dict = field(default_factory=dict)  # sample 0: population -> (neuro, Lava) spikes (t, k) or v [T, n]
+    classes: dict = field(default_factory=dict)  # per sample: "label", "float", "neuro fixed point", "Lava fixed_pt"
 
     @property
     def compared(self) -> bool:
@@ -274,13 +275,14 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
     start = time.perf_counter()
     ours = _run_fixed(fixed, source, padded, spiking, readout, steps)
     report.seconds["neuro fixed point"] = time.perf_counter() - start
+    report.classes["label"] = labels.tolist()
     if float_logits is not None:
-        report.accuracy["float"] = float((np.asarray(float_logits).argmax(1) == labels).mean())
+        report.classes["float"] = np.asarray(float_logits).argmax(1).tolist()
     ours_cls = _classes(ours, output, n_samples)
-    report.accuracy["neuro fixed point"] = float((ours_cls == labels).mean())
+    report.classes["neuro fixed point"] = ours_cls.tolist()
     if not lava:
         report.notes.append("Lava not run (lava=False): neuro fixed point only")
-        return report
+        return _with_accuracy(report)
     options = {"chunk": int(chunk), "timeout": timeout, "hetero": hetero, "max_groups": max_groups,
                "progress": progress}
     theirs = _run_lava(fixed, source, padded, spiking, readout, steps, options, report)
@@ -292,8 +294,14 @@ def deploy_samples(network: Network, x, labels, float_logits=None, *, headroom: 
         report.readout_identical_samples = int(np.all(ours.v == theirs.v, axis=(1, 2)).sum())
         report.example[readout] = (ours.v[0], theirs.v[0])
     lava_cls = _classes(theirs, output, n_samples)
-    report.accuracy["Lava fixed_pt"] = float((lava_cls == labels).mean())
+    report.classes["Lava fixed_pt"] = lava_cls.tolist()
     report.class_agreement = float((ours_cls == lava_cls).mean())
+    return _with_accuracy(report)
+
+
+def _with_accuracy(report: DeployReport) -> DeployReport:
+    labels = np.asarray(report.classes["label"])
+    report.accuracy = {k: float((np.asarray(v) == labels).mean()) for k, v in report.classes.items() if k != "label"}
     return report
 
 
@@ -338,9 +346,10 @@ def deploy_run(run_dir, samples: int | None = None, seed: int = 0, **kwargs) -> 
     if len(subset) < len(data.y_test):
         report.notes.append(f"{len(subset)} of {len(data.y_test)} test samples, drawn with seed {seed}")
     if qat_layers:
-        qat_accuracy = float((logits.argmax(1) == y.numpy()).mean())
-        report.accuracy = {"float": report.accuracy["float"], "QAT forward (torch)": qat_accuracy,
-                           **{k: v for k, v in report.accuracy.items() if k != "float"}}
+        classes = dict(report.classes)
+        report.classes = {"label": classes.pop("label"), "float": classes.pop("float"),
+                          "QAT forward (torch)": logits.argmax(1).tolist(), **classes}
+        _with_accuracy(report)
         report.notes.append("trained with quantization-aware training (model.qat): 'float' is the same weights "
                             "run without the fixed-point forward")
     return report

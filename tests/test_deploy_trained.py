@@ -139,6 +139,8 @@ def test_neuro_train_then_neuro_deploy_from_the_run_folder(tmp_path, capsys):
     report = json.loads((tmp_path / "run" / "deploy.json").read_text())
     assert report["all_match"] is True and report["samples"] == 20
     assert report["accuracy"]["neuro fixed point"] == report["accuracy"]["Lava fixed_pt"]
+    assert report["classes"]["Lava fixed_pt"] == report["classes"]["neuro fixed point"]  # the class per sample
+    assert len(report["classes"]["label"]) == 20 and (tmp_path / "run" / "deploy.png").stat().st_size > 1000
     assert main(["deploy", str(tmp_path / "run"), "--samples", "20", "--no-lava", "--no-progress",
                  "--json", str(tmp_path / "fixed.json")]) == 0
     fixed_only = json.loads((tmp_path / "fixed.json").read_text())
@@ -146,3 +148,22 @@ def test_neuro_train_then_neuro_deploy_from_the_run_folder(tmp_path, capsys):
     assert fixed_only["accuracy"]["neuro fixed point"] == report["accuracy"]["neuro fixed point"]
     assert main(["deploy", str(tmp_path / "nothing")]) == 1
     assert "no model.pt" in capsys.readouterr().err
+
+
+def test_granet_sparse_network_on_lava_uses_sparse_connections_and_matches():
+    """A trained model pruned to 10% of its synapses (GraNet's masks, CSR of the kept ones) on Lava."""
+    from neuro.compat.granet_network import sparse_network
+
+    model = _trained({"layers": [{"type": "dense", "size": 24}], "reset": "hard"})
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for layer in model.layers:
+            mask = (torch.rand(layer.synapse.weight.shape, generator=gen) < 0.1).float()
+            layer.synapse.weight_mask = mask
+            layer.synapse.weight.mul_(mask * 3)  # what survives carries the drive
+    net = sparse_network(model, SHAPE)
+    assert net.projections[0].active().nnz < 0.15 * 72 * 24
+    x, y = _task(12, seed=8)
+    report = deploy_samples(net, x.numpy(), y.numpy(), None, chunk=12, timeout=300, progress=False)
+    assert report.all_match and report.layers[0].neuro > 20, report.table()
+    assert "Sparse" in report.notes[0], report.notes
