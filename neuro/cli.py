@@ -21,6 +21,7 @@ COMMANDS = {
     "export": "export a network (Lava, NIR)",
     "verify": "run a network in Lava and in neuro's simulator and compare spikes",
     "compat": "ANN-era methods: GraNet, CLNP, RNP, DrM, quine",
+    "sweep": "run a command over seeds, a grid, random search or Bayesian optimisation on Ray",
 }
 
 

@@ -1,0 +1,210 @@
+"""The Ray side of a sweep: the Ray session, one Ray Tune run of the units, and the progress lines.
+
+Grid, random search and seeds: Tune runs one trial per unfinished unit (the units are known up front).
+Bayesian optimisation: Tune with an Optuna TPE searcher proposes parameter sets; each Tune trial runs the
+set at every seed and reports the mean of the objective. Units finished by an earlier run are skipped,
+and for Bayesian optimisation handed to the searcher as already evaluated points (resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+from neuro.sweep.plan import label, make_unit
+from neuro.sweep.spec import Spec
+from neuro.sweep.trial import read_metrics, read_result, run_unit
+
+
+def init_kwargs(workers: int | None = None, address: str | None = None) -> dict:
+    """Arguments of ``ray.init``: a local instance with ``workers`` CPUs, or join ``address``.
+
+    Ray's workers get this checkout first on their path, so they import the same ``neuro`` as the driver.
+    """
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+             "runtime_env": {"env_vars": {"PYTHONPATH": trial_env(1)["PYTHONPATH"]}}}
+    return {"address": address, **quiet} if address else {"num_cpus": workers, **quiet}
+
+
+@contextlib.contextmanager
+def ray_session(cpus: int, address: str | None):
+    """Start (or join) Ray for the sweep and stop it after; an already running session is used as is."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    try:
+        ray.init(**init_kwargs(cpus, address))
+    except ConnectionError as exc:
+        raise ValueError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def trial_env(cpus_per_trial: int) -> dict:
+    """Environment of every trial's command: this checkout first on the path, ``cpus_per_trial`` threads."""
+    import neuro
+
+    root = str(Path(neuro.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    threads = str(cpus_per_trial)
+    return {"PYTHONPATH": path, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
+
+
+def _unit_trial(config, units, trials, cwd, env):
+    record = run_unit(units[config["unit"]], trials, cwd, env)
+    return {"ok": record["status"] == "ok", "error": record.get("error", "")}
+
+
+def _bayes_trial(config, spec, trials, cwd, env):
+    params = {k: _plain(config[k]) for k in spec.space}
+    values = []
+    for seed in spec.seeds:
+        record = run_unit(make_unit(spec, params, seed), trials, cwd, env)
+        if record["status"] != "ok":
+            return {"ok": False, "error": record["error"], "objective": float("nan")}
+        folder = Path(trials) / record["name"]
+        values.append(read_metrics(folder, spec.result, spec.metrics)[0][spec.objective["metric"]])
+    return {"ok": True, "error": "", "objective": sum(values) / len(values)}
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, address: str | None = None,
+              say=print) -> list[dict]:
+    """Run the unfinished ``units`` with Tune; the failures, ``[{"trial", "error"}]``."""
+    from ray import tune
+
+    pending = {u["name"]: u for u in units if read_result(trials / u["name"]) is None}
+    say(f"sweep: {len(units)} trial(s), {len(units) - len(pending)} already finished")
+    if not pending:
+        return []
+    trainable = tune.with_parameters(_unit_trial, units=pending, trials=str(trials), cwd=os.getcwd(),
+                                     env=trial_env(spec.cpus_per_trial))
+    return _fit(spec, trainable, {"unit": tune.grid_search(list(pending))}, trials, (workers, address),
+                Progress(len(pending), say), num_samples=1)
+
+
+def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None = None, say=print) -> list[dict]:
+    """Bayesian optimisation of ``spec.objective`` over ``spec.space`` (budget ``spec.samples``)."""
+    import optuna
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    prior = finished_sets(spec, trials)
+    rewards = [objective_of(spec, trials, units) for units in prior.values()]
+    remaining = spec.samples - len(prior)
+    say(f"sweep: Bayesian optimisation, {spec.samples} parameter set(s) x {len(spec.seeds)} seed(s), "
+        f"{len(prior)} set(s) already finished")
+    if remaining <= 0:
+        return []
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = OptunaSearch(metric="objective", mode=spec.objective["mode"],
+                            sampler=optuna.samplers.TPESampler(seed=spec.search_seed),
+                            points_to_evaluate=[u[0]["params"] for u in prior.values()] or None,
+                            evaluated_rewards=rewards or None)
+    domains = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
+    space = {k: tune.choice(a) if d == "choice" else domains[d](*a) for k, (d, a) in spec.space.items()}
+    trainable = tune.with_parameters(_bayes_trial, spec=spec, trials=str(trials), cwd=os.getcwd(),
+                                     env=trial_env(spec.cpus_per_trial))
+    return _fit(spec, trainable, space, trials, (workers, address), Progress(remaining, say), num_samples=remaining,
+                search_alg=searcher, metric="objective", mode=spec.objective["mode"])
+
+
+def finished_sets(spec: Spec, trials: Path) -> dict[str, list[dict]]:
+    """Bayesian optimisation: parameter sets finished at every seed, ``label -> unit records``."""
+    found: dict[str, dict] = {}
+    for path in sorted(trials.glob("*/result.json")) if trials.is_dir() else []:
+        record = read_result(path.parent)
+        params = record.get("params", {})
+        if (record.get("status") != "ok" or set(params) != set(spec.space) or record["seed"] not in spec.seeds
+                or make_unit(spec, params, record["seed"])["key"] != record["key"]):
+            continue
+        found.setdefault(label(params), {})[record["seed"]] = record
+    return {k: [by_seed[s] for s in spec.seeds] for k, by_seed in found.items() if len(by_seed) == len(spec.seeds)}
+
+
+def objective_of(spec: Spec, trials: Path, records: list[dict]) -> float:
+    values = [read_metrics(trials / r["name"], spec.result, spec.metrics)[0][spec.objective["metric"]]
+              for r in records]
+    return sum(values) / len(values)
+
+
+def _fit(spec, trainable, space, trials, where, progress, **tune_kwargs) -> list[dict]:
+    """One Tune run in a Ray session (``where = (workers, address)``); the failures."""
+    import shutil
+
+    from ray import tune
+
+    workers, address = where
+
+    storage = (trials.parent / ".tune").resolve()
+    shutil.rmtree(storage, ignore_errors=True)  # Tune's own bookkeeping; the trial folders are the record
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": spec.cpus_per_trial}), param_space=space,
+        tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True, **tune_kwargs),
+        run_config=tune.RunConfig(storage_path=str(storage), name="sweep", verbose=0, callbacks=[progress],
+                                  failure_config=tune.FailureConfig(max_failures=spec.retries)))
+    with ray_session((workers or 1) * spec.cpus_per_trial, address):
+        tuner.fit()
+    return progress.failures
+
+
+try:
+    from ray.tune import Callback
+except ImportError:  # ray missing: the command says so before it gets here
+    Callback = object
+
+
+class Progress(Callback):
+    """One line per finished, failed or retried trial: counts and elapsed time."""
+
+    def __init__(self, total: int, say=print):
+        self.total, self.say, self.t0 = total, say, time.perf_counter()
+        self.done, self.retried, self.failures = 0, 0, []
+
+    def _name(self, trial) -> str:
+        return str(trial.config.get("unit") or label({k: _plain(v) for k, v in trial.config.items()}))
+
+    def _line(self, text: str) -> None:
+        self.say(f"sweep: [{self.done + len(self.failures)}/{self.total}] {text} "
+                 f"({len(self.failures)} failed, {self.retried} retried, {time.perf_counter() - self.t0:.0f} s)")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        if result.get("ok", True) and not (isinstance(result.get("objective"), float)
+                                           and math.isnan(result["objective"])):
+            self.done += 1
+            extra = f", objective {result['objective']:.4g}" if "objective" in result else ""
+            self._line(f"{self._name(trial)} done{extra}")
+        else:
+            self._fail(trial, result.get("error") or "no result")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.retried += 1
+        self._line(f"{self._name(trial)} died; retrying")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._fail(trial, _error_text(trial))
+
+    def _fail(self, trial, error: str) -> None:
+        self.failures.append({"trial": self._name(trial), "error": error})
+        self._line(f"{self._name(trial)} FAILED: {error[:300]}")
+
+
+def _error_text(trial) -> str:
+    with contextlib.suppress(Exception):
+        path = Path(trial.local_path or "") / "error.txt"
+        if path.is_file():
+            return path.read_text().strip().splitlines()[-1]
+    return "the trial's worker died (retries used up)"
