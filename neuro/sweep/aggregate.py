@@ -80,7 +80,7 @@ def _table(spec, records, axes) -> list[dict]:
     rows = []
     for members in _groups(records, axes).values():
         rows.append({**{a: members[0].get(a) for a in axes},
-                     **{m: stats(r[m] for r in members) for m in spec.metrics}})
+                     **{m: stats(r.get(m) for r in members) for m in spec.metrics}})
     if spec.objective and axes == ["params"]:
         name, sign = spec.objective["metric"], 1 if spec.objective["mode"] == "min" else -1
         rows.sort(key=lambda c: (c[name]["mean"] is None, sign * (c[name]["mean"] or 0.0)))
@@ -101,8 +101,8 @@ def _compare(spec, records) -> list[dict]:
                 continue
             entry = {**{a: members[0].get(a) for a in others}, axis: json.loads(value_key), "reference": ref}
             for m, meta in spec.metrics.items():
-                seeds = [s for s in by_seed if s in reference and by_seed[s][m] is not None
-                         and reference[s][m] is not None]
+                seeds = [s for s in by_seed if s in reference and by_seed[s].get(m) is not None
+                         and reference[s].get(m) is not None]
                 diff = np.array([reference[s][m] - by_seed[s][m] for s in seeds], dtype=float)
                 entry[m] = stats(diff)
                 if meta["better"] and len(diff):

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -59,6 +60,12 @@ def trial_env(cpus_per_trial: int) -> dict:
             "OPENBLAS_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
 
 
+def say(text: str) -> None:
+    """A progress line on stdout (Tune pickles its callbacks: no function is kept in one)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _unit_trial(config, units, trials, cwd, env):
     record = run_unit(units[config["unit"]], trials, cwd, env)
     return {"ok": record["status"] == "ok", "error": record.get("error", "")}
@@ -80,8 +87,8 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, address: str | None = None,
-              say=print) -> list[dict]:
+def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, address: str | None = None
+              ) -> list[dict]:
     """Run the unfinished ``units`` with Tune; the failures, ``[{"trial", "error"}]``."""
     from ray import tune
 
@@ -92,10 +99,10 @@ def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, 
     trainable = tune.with_parameters(_unit_trial, units=pending, trials=str(trials), cwd=os.getcwd(),
                                      env=trial_env(spec.cpus_per_trial))
     return _fit(spec, trainable, {"unit": tune.grid_search(list(pending))}, trials, (workers, address),
-                Progress(len(pending), say), num_samples=1)
+                Progress(len(pending)), num_samples=1)
 
 
-def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None = None, say=print) -> list[dict]:
+def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None = None) -> list[dict]:
     """Bayesian optimisation of ``spec.objective`` over ``spec.space`` (budget ``spec.samples``)."""
     import optuna
     from ray import tune
@@ -110,14 +117,14 @@ def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None
         return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     searcher = OptunaSearch(metric="objective", mode=spec.objective["mode"],
-                            sampler=optuna.samplers.TPESampler(seed=spec.search_seed),
+                            sampler=optuna.samplers.TPESampler(seed=spec.search_seed + len(prior)),
                             points_to_evaluate=[u[0]["params"] for u in prior.values()] or None,
                             evaluated_rewards=rewards or None)
     domains = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
     space = {k: tune.choice(a) if d == "choice" else domains[d](*a) for k, (d, a) in spec.space.items()}
     trainable = tune.with_parameters(_bayes_trial, spec=spec, trials=str(trials), cwd=os.getcwd(),
                                      env=trial_env(spec.cpus_per_trial))
-    return _fit(spec, trainable, space, trials, (workers, address), Progress(remaining, say), num_samples=remaining,
+    return _fit(spec, trainable, space, trials, (workers, address), Progress(remaining), num_samples=remaining,
                 search_alg=searcher, metric="objective", mode=spec.objective["mode"])
 
 
@@ -147,6 +154,7 @@ def _fit(spec, trainable, space, trials, where, progress, **tune_kwargs) -> list
     from ray import tune
 
     workers, address = where
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner: the progress lines are ours
 
     storage = (trials.parent / ".tune").resolve()
     shutil.rmtree(storage, ignore_errors=True)  # Tune's own bookkeeping; the trial folders are the record
@@ -169,15 +177,15 @@ except ImportError:  # ray missing: the command says so before it gets here
 class Progress(Callback):
     """One line per finished, failed or retried trial: counts and elapsed time."""
 
-    def __init__(self, total: int, say=print):
-        self.total, self.say, self.t0 = total, say, time.perf_counter()
+    def __init__(self, total: int):
+        self.total, self.t0 = total, time.perf_counter()
         self.done, self.retried, self.failures = 0, 0, []
 
     def _name(self, trial) -> str:
         return str(trial.config.get("unit") or label({k: _plain(v) for k, v in trial.config.items()}))
 
     def _line(self, text: str) -> None:
-        self.say(f"sweep: [{self.done + len(self.failures)}/{self.total}] {text} "
+        say(f"sweep: [{self.done + len(self.failures)}/{self.total}] {text} "
                  f"({len(self.failures)} failed, {self.retried} retried, {time.perf_counter() - self.t0:.0f} s)")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
