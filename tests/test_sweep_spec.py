@@ -49,6 +49,8 @@ BAD = [  # (changes to GOOD, words the error must contain)
     ({"rows": {"from": "compare.json"}}, "rows.from must be FILE:KEY"),
     ({"args": ["--seed", "3"]}, "'args' must not set --out or the seed"),
     ({"retries": -1}, "'retries' must be an integer >= 0"),
+    ({"set": ["run.steps", 3]}, "'set' must map dotted config keys to values"),
+    ({"set": {"populations.x.size": 3}}, "set.populations.x.size: populations is a list of 2 item(s)"),
     ({"cpus_per_trial": 0}, "'cpus_per_trial' must be a positive integer"),
 ]
 
@@ -74,12 +76,13 @@ def test_bad_spec_on_the_command_line_is_one_error_line(tmp_path, capsys):
 
 
 def test_plan_grid_seeds_and_their_configs():
-    spec = parse_spec({**GOOD, "grid": {"run.steps": [100, 300], "populations.1.size": [10, 20, 30]}})
+    spec = parse_spec({**GOOD, "grid": {"run.steps": [100, 300], "populations.1.size": [10, 20, 30]},
+                       "set": {"run.trials": 2}})
     units = plan_units(spec)
     assert len(units) == 2 * 3 * 2 and len({u["key"] for u in units}) == len(units)
     u = units[-1]
     assert u["params"] == {"run.steps": 300, "populations.1.size": 30} and u["seed"] == 1
-    assert u["config"]["run"]["steps"] == 300 and u["config"]["populations"][1]["size"] == 30
+    assert u["config"]["run"] == {"steps": 300, "trials": 2} and u["config"]["populations"][1]["size"] == 30
     assert u["argv"] == ["simulate"] and u["tail"][:2] == ["--seed", "1"] and "--no-progress" in u["tail"]
     assert spec.base["run"]["steps"] == 200  # the base config is not changed
     again = make_unit(spec, dict(u["params"]), 1)

@@ -20,13 +20,13 @@ RESULT_FILES = {"simulate": "summary.json", "train": "metrics.json", "prune": "r
 SEED_FLAGS = {"simulate": "--seed", "train": "--seed", "prune": "--seed", "continual": "--seeds"}
 NO_PROGRESS = ("simulate", "train", "continual")  # commands with --no-progress
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
-TOP_KEYS = ("command", "method", "config", "args", "result", "metrics", "seeds", "grid", "random", "bayes",
+TOP_KEYS = ("command", "method", "config", "set", "args", "result", "metrics", "seeds", "grid", "random", "bayes",
             "objective", "rows", "compare", "cpus_per_trial", "retries")
 
 
 @dataclass
 class Spec:
-    """A checked SPEC. ``base`` is the loaded base config; ``space`` the random/bayes search space."""
+    """A checked SPEC. ``base`` is the base config with ``set`` applied; ``space`` the search space."""
 
     command: str
     method: str | None
@@ -79,6 +79,11 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
     elif method is not None:
         raise ConfigError(f"{where}: 'method' is only for command compat")
     base = _base_config(raw.get("config"), command, method, where)
+    fixed = raw.get("set") or {}
+    if not isinstance(fixed, dict):
+        raise ConfigError(f"{where}: 'set' must map dotted config keys to values, got {fixed!r}")
+    for key, value in fixed.items():
+        set_dotted(base, str(key), value, f"{where}: set.{key}")
     seeds, seed_key, seed_list = _seeds(raw.get("seeds", [0]), command, method, where)
     spec = Spec(command=command, method=method, base=base, args=_args(raw.get("args", []), where),
                 result=_string(raw.get("result", RESULT_FILES[command]), "result", where),
