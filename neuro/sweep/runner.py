@@ -39,14 +39,31 @@ def ray_session(cpus: int, address: str | None):
     if ray.is_initialized():
         yield
         return
+    if address and address != "auto":
+        _check_reachable(address)
     try:
         ray.init(**init_kwargs(cpus, address))
     except ConnectionError as exc:
-        raise ValueError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+        hint = "" if os.environ.get("RAY_AUTH_MODE") else (" (a cluster with token authentication needs "
+                                                           "RAY_AUTH_MODE=token and its token: docs/sweep.md)")
+        raise ValueError(f"cannot join the Ray cluster at {address!r}: {exc}{hint}") from None
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (Ray itself retries for minutes) when nothing listens at ``HOST:PORT``."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address must be HOST:PORT or auto, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
 
 
 def trial_env(cpus_per_trial: int) -> dict:
