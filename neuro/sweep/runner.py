@@ -28,7 +28,7 @@ def init_kwargs(workers: int | None = None, address: str | None = None) -> dict:
     """
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
              "runtime_env": {"env_vars": {"PYTHONPATH": trial_env(1)["PYTHONPATH"]}}}
-    return {"address": address, **quiet} if address else {"num_cpus": workers, **quiet}
+    return {"address": address, **quiet} if address else {"address": "local", "num_cpus": workers, **quiet}
 
 
 @contextlib.contextmanager
@@ -90,14 +90,12 @@ def _unit_trial(config, units, trials, cwd, env):
 
 def _bayes_trial(config, spec, trials, cwd, env):
     params = {k: _plain(config[k]) for k in spec.space}
-    values = []
+    records = []
     for seed in spec.seeds:
-        record = run_unit(make_unit(spec, params, seed), trials, cwd, env)
-        if record["status"] != "ok":
-            return {"ok": False, "error": record["error"], "objective": float("nan")}
-        folder = Path(trials) / record["name"]
-        values.append(read_metrics(folder, spec.result, spec.metrics)[0][spec.objective["metric"]])
-    return {"ok": True, "error": "", "objective": sum(values) / len(values)}
+        records.append(run_unit(make_unit(spec, params, seed), trials, cwd, env))
+        if records[-1]["status"] != "ok":
+            return {"ok": False, "error": records[-1]["error"], "objective": float("nan")}
+    return {"ok": True, "error": "", "objective": objective_of(spec, Path(trials), records)}
 
 
 def _plain(value):
@@ -113,10 +111,8 @@ def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, 
     say(f"sweep: {len(units)} trial(s), {len(units) - len(pending)} already finished")
     if not pending:
         return []
-    trainable = tune.with_parameters(_unit_trial, units=pending, trials=str(trials), cwd=os.getcwd(),
-                                     env=trial_env(spec.cpus_per_trial))
-    return _fit(spec, trainable, {"unit": tune.grid_search(list(pending))}, trials, (workers, address),
-                Progress(len(pending)), num_samples=1)
+    return _fit(spec, (_unit_trial, {"units": pending}), {"unit": tune.grid_search(list(pending))}, trials,
+                (workers, address), Progress(len(pending)), num_samples=1)
 
 
 def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None = None) -> list[dict]:
@@ -139,10 +135,8 @@ def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None
                             evaluated_rewards=rewards or None)
     domains = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
     space = {k: tune.choice(a) if d == "choice" else domains[d](*a) for k, (d, a) in spec.space.items()}
-    trainable = tune.with_parameters(_bayes_trial, spec=spec, trials=str(trials), cwd=os.getcwd(),
-                                     env=trial_env(spec.cpus_per_trial))
-    return _fit(spec, trainable, space, trials, (workers, address), Progress(remaining), num_samples=remaining,
-                search_alg=searcher, metric="objective", mode=spec.objective["mode"])
+    return _fit(spec, (_bayes_trial, {"spec": spec}), space, trials, (workers, address), Progress(remaining),
+                num_samples=remaining, search_alg=searcher, metric="objective", mode=spec.objective["mode"])
 
 
 def finished_sets(spec: Spec, trials: Path) -> dict[str, list[dict]]:
@@ -159,13 +153,15 @@ def finished_sets(spec: Spec, trials: Path) -> dict[str, list[dict]]:
 
 
 def objective_of(spec: Spec, trials: Path, records: list[dict]) -> float:
+    """Mean of the objective metric over the finished units ``records`` (one parameter set)."""
     values = [read_metrics(trials / r["name"], spec.result, spec.metrics)[0][spec.objective["metric"]]
               for r in records]
     return sum(values) / len(values)
 
 
-def _fit(spec, trainable, space, trials, where, progress, **tune_kwargs) -> list[dict]:
-    """One Tune run in a Ray session (``where = (workers, address)``); the failures."""
+def _fit(spec, function, space, trials, where, progress, **tune_kwargs) -> list[dict]:
+    """One Tune run of ``function = (trial function, its extra arguments)`` in a Ray session
+    (``where = (workers, address)``); the failures."""
     import shutil
 
     from ray import tune
@@ -175,13 +171,14 @@ def _fit(spec, trainable, space, trials, where, progress, **tune_kwargs) -> list
 
     storage = (trials.parent / ".tune").resolve()
     shutil.rmtree(storage, ignore_errors=True)  # Tune's own bookkeeping; the trial folders are the record
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": spec.cpus_per_trial}), param_space=space,
-        tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True, **tune_kwargs),
-        run_config=tune.RunConfig(storage_path=str(storage), name="sweep", verbose=0, callbacks=[progress],
-                                  failure_config=tune.FailureConfig(max_failures=spec.retries)))
-    with ray_session((workers or 1) * spec.cpus_per_trial, address):
-        tuner.fit()
+    with ray_session((workers or 1) * spec.cpus_per_trial, address):  # before Tune, which would start one
+        trainable = tune.with_parameters(function[0], **function[1], trials=str(trials), cwd=os.getcwd(),
+                                         env=trial_env(spec.cpus_per_trial))
+        tune.Tuner(
+            tune.with_resources(trainable, {"cpu": spec.cpus_per_trial}), param_space=space,
+            tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True, **tune_kwargs),
+            run_config=tune.RunConfig(storage_path=str(storage), name="sweep", verbose=0, callbacks=[progress],
+                                      failure_config=tune.FailureConfig(max_failures=spec.retries))).fit()
     return progress.failures
 
 
@@ -203,7 +200,7 @@ class Progress(Callback):
 
     def _line(self, text: str) -> None:
         say(f"sweep: [{self.done + len(self.failures)}/{self.total}] {text} "
-                 f"({len(self.failures)} failed, {self.retried} retried, {time.perf_counter() - self.t0:.0f} s)")
+            f"({len(self.failures)} failed, {self.retried} retried, {time.perf_counter() - self.t0:.0f} s)")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
