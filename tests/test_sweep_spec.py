@@ -47,6 +47,8 @@ BAD = [  # (changes to GOOD, words the error must contain)
     ({"grid": {"run.steps": [100, 200]}, "compare": {"axis": "run.steps", "reference": 300}},
      "compare.reference 300 is not among grid.run.steps"),
     ({"rows": {"from": "compare.json"}}, "rows.from must be FILE:KEY"),
+    ({"rows": {"from": "c.json:rows"}, "objective": {"metric": "rate", "mode": "min"},
+      "bayes": {"samples": 2, "space": {"dt": {"uniform": [0.1, 1]}}}}, "it does not take 'rows'"),
     ({"args": ["--seed", "3"]}, "'args' must not set --out or the seed"),
     ({"retries": -1}, "'retries' must be an integer >= 0"),
     ({"set": ["run.steps", 3]}, "'set' must map dotted config keys to values"),

@@ -34,7 +34,7 @@ def collect(spec: Spec, trials) -> tuple[list[dict], list[str]]:
         if result is None or result.get("status") != "ok":
             missing.append(unit["name"])
             continue
-        axes = {"params": label(unit["params"])} if spec.search else dict(unit["params"])
+        axes = {"params": label(unit["params"]), "values": unit["params"]} if spec.search else dict(unit["params"])
         for row in read_metrics(trials / unit["name"], spec.result, spec.metrics, spec.rows, spec.row_axes):
             records.append({"seed": unit["seed"], **axes, **row})
     return records, missing
@@ -52,8 +52,8 @@ def stats(values) -> dict:
 def aggregate(spec: Spec, records: list[dict], failed: list) -> dict:
     """All tables of the module docstring, as one JSON-ready mapping."""
     axes = spec.axes
-    table = {"command": spec.command, "metrics": spec.metrics, "axes": axes, "seeds": spec.seeds,
-             "records": len(records), "cells": _table(spec, records, axes), "failed": failed}
+    table = {"command": spec.command, "metrics": spec.metrics, "objective": spec.objective, "axes": axes,
+             "seeds": spec.seeds, "records": len(records), "cells": _table(spec, records, axes), "failed": failed}
     if len(axes) > 1:
         table["by_axis"] = {axis: _table(spec, records, [axis]) for axis in axes}
     if spec.compare:
@@ -79,7 +79,8 @@ def _groups(records, axes) -> dict:
 def _table(spec, records, axes) -> list[dict]:
     rows = []
     for members in _groups(records, axes).values():
-        rows.append({**{a: members[0].get(a) for a in axes},
+        exact = {"values": members[0]["values"]} if "params" in axes else {}  # a search's parameter values
+        rows.append({**{a: members[0].get(a) for a in axes}, **exact,
                      **{m: stats(r.get(m) for r in members) for m in spec.metrics}})
     if spec.objective and axes == ["params"]:
         name, sign = spec.objective["metric"], 1 if spec.objective["mode"] == "min" else -1

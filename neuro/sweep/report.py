@@ -71,7 +71,8 @@ def to_markdown(table: dict) -> str:
             lines.append("| " + " | ".join(keys + [_cell(row[m]) for m in metrics]) + " |")
     if table.get("best"):
         best = table["best"]
-        lines += ["", "## Best", "", _group(best, table["axes"])]
+        metric = table["objective"]["metric"]
+        lines += ["", "## Best", "", f"{_group(best, table['axes'])}: {metric} {_cell(best[metric])}"]
     if table["failed"]:
         lines += ["", "## Failed trials", ""] + [f"- {f['trial']}: {f['error'][:300]}" for f in table["failed"]]
     return "\n".join(lines) + "\n"

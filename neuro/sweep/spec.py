@@ -101,6 +101,8 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
     if spec.search == "bayes" and spec.objective is None:
         raise ConfigError(f"{where}: 'bayes' needs 'objective' (the metric to optimise and its mode)")
     spec.rows, spec.row_axes = _rows(raw.get("rows"), where)
+    if spec.rows and spec.search == "bayes":
+        raise ConfigError(f"{where}: 'bayes' optimises one number per trial; it does not take 'rows'")
     spec.compare = _compare(raw.get("compare"), spec, where)
     for key in list(spec.grid) + list(spec.space):
         set_dotted(copy.deepcopy(spec.base), key, None, f"{where}: key {key!r}")  # reachable in the base
