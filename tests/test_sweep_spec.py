@@ -12,7 +12,9 @@ from neuro.lnp.compare import aggregate as lnp_aggregate
 from neuro.sweep.aggregate import aggregate, stats
 from neuro.sweep.plan import make_unit, param_sets, plan_units
 from neuro.sweep.report import to_csv, to_markdown
+from neuro.sweep.runner import trial_env
 from neuro.sweep.spec import get_dotted, parse_spec
+from neuro.sweep.trial import read_result, run_unit
 
 TINY = "configs/sweep/tiny_network.yaml"
 GOOD = {"command": "simulate", "config": TINY, "metrics": {"rate": "populations.exc.mean_rate_hz"},
@@ -166,3 +168,11 @@ def test_compare_matches_compare_methods_paired_difference_and_wins():
         expected["digits"]["lnp"]["relative_change"][0])
     assert set(table["by_axis"]) == {"task", "method"} and len(table["by_axis"]["task"]) == 2
     assert "## paired difference" in to_markdown(table) and "compare,task=digits; method=random" in to_csv(table)
+
+
+def test_a_command_error_is_a_failed_record_with_its_message(tmp_path):
+    unit = plan_units(parse_spec({**GOOD, "seeds": [0], "grid": {"run.steps": [0]}}))[0]
+    record = run_unit(unit, str(tmp_path), ".", trial_env(1))
+    assert record["status"] == "failed" and record["attempts"] == 1
+    assert record["error"].endswith("neuro simulate: error: run.steps must be a positive integer, got 0")
+    assert read_result(tmp_path / unit["name"]) is None  # not finished: a resumed sweep tries it again

@@ -22,7 +22,7 @@ import yaml
 from neuro.io import ConfigError, write_json, write_text
 from neuro.sweep.spec import get_dotted
 
-LOG_TAIL = 12  # lines of the command's log quoted in an error
+LOG_TAIL = 3  # lines of the command's log quoted in an error
 
 
 class TrialCrash(RuntimeError):
@@ -87,7 +87,9 @@ def _die_with_parent() -> None:
 
 
 def _tail(path: Path) -> str:
-    lines = path.read_text(errors="replace").strip().splitlines() if path.is_file() else []
+    """The last lines of a log (progress bars' carriage returns end lines too)."""
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
     return " | ".join(lines[-LOG_TAIL:]) or "(no output)"
 
 
