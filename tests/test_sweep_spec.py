@@ -1,19 +1,20 @@
 """neuro sweep without Ray: SPEC checks, the plan of units, the aggregate's statistics."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from neuro.cli import main
+from neuro.cli import build_parser, main
 from neuro.io import ConfigError
 from neuro.lnp.compare import aggregate as lnp_aggregate
 from neuro.sweep.aggregate import aggregate, stats
 from neuro.sweep.plan import make_unit, param_sets, plan_units
 from neuro.sweep.report import to_csv, to_markdown
 from neuro.sweep.runner import trial_env
-from neuro.sweep.spec import get_dotted, parse_spec
+from neuro.sweep.spec import get_dotted, load_spec, parse_spec
 from neuro.sweep.trial import read_result, run_unit
 
 TINY = "configs/sweep/tiny_network.yaml"
@@ -176,3 +177,22 @@ def test_a_command_error_is_a_failed_record_with_its_message(tmp_path):
     assert record["status"] == "failed" and record["attempts"] == 1
     assert record["error"].endswith("neuro simulate: error: run.steps must be a positive integer, got 0")
     assert read_result(tmp_path / unit["name"]) is None  # not finished: a resumed sweep tries it again
+
+
+def test_every_command_accepts_the_trial_command_line(monkeypatch):
+    for raw in ({**GOOD, "args": ["--steps", "50"]}, {"command": "train", "metrics": {"a": "-1.test_acc"}},
+                {"command": "prune", "metrics": {"a": "x"}}, {"command": "continual", "metrics": {"a": "x"}},
+                {"command": "compat", "method": "rnp", "metrics": {"a": "x"}}):
+        unit = plan_units(parse_spec({**raw, "seeds": [3]}))[0]
+        argv = [*unit["argv"], "config.yaml", "--out", "o", *unit["tail"]]
+        monkeypatch.setattr("sys.argv", ["neuro", *argv])
+        args = build_parser().parse_args(argv)  # argparse exits on an unknown flag
+        seeds = ({getattr(args, "seed", None)} | set(getattr(args, "seeds", None) or ())
+                 | set(unit["config"].get("rnp", {}).get("seeds", ())))  # flag, or compat's config key
+        assert args.out == "o" and 3 in seeds, raw["command"]
+
+
+def test_the_shipped_specs_parse():
+    specs = sorted(Path("configs/sweep").glob("*.yaml"))
+    parsed = [load_spec(p) for p in specs if "command:" in p.read_text()]
+    assert len(parsed) >= 3 and {s.command for s in parsed} >= {"simulate", "prune"}
