@@ -122,6 +122,10 @@ def test_a_trial_that_keeps_dying_is_reported_and_rerun_on_resume(ray_session, t
     done = out / "trials" / units[1]["name"] / "result.json"
     stamp = done.stat().st_mtime_ns
     capsys.readouterr()
+    assert main(["sweep", spec, "--out", str(out), "--plan"]) == 0
+    listed = capsys.readouterr().out
+    assert f"{units[0]['name']}  seed 0    -  to run" in listed
+    assert f"{units[1]['name']}  seed 1    -  finished" in listed
 
     assert main(["sweep", spec, "--workers", "2", "--out", str(out)]) == 0
     assert "2 trial(s), 1 already finished" in capsys.readouterr().out

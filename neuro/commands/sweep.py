@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, help="trials at once (default: this machine's cores divided by "
                                                     "cpus_per_trial; with --address, as the cluster allows)")
     parser.add_argument("--out", help="output folder (default runs/sweep-<SPEC name>)")
+    parser.add_argument("--plan", action="store_true", help="list the trials and which are finished; run nothing")
 
 
 def run(args) -> int:
@@ -42,6 +43,8 @@ def run(args) -> int:
 
     out = output_folder(args.out or f"runs/sweep-{Path(args.spec).stem}")
     trials = (out / "trials").resolve()
+    if args.plan:
+        return show_plan(spec, trials)
     workers = args.workers or (None if args.address else max(1, (os.cpu_count() or 1) // spec.cpus_per_trial))
     t0 = time.perf_counter()
     if spec.search == "bayes":
@@ -59,3 +62,21 @@ def run(args) -> int:
     print(f"neuro sweep: {len(records)} record(s), {len(failed)} failed trial(s), {wall:.1f} s; wrote "
           + ", ".join(p.name for p in written) + f" in {out}")
     return 1 if failed else 0
+
+
+def show_plan(spec, trials: Path) -> int:
+    """Print one line per trial (name, seed, parameters, finished or not); Bayesian optimisation: its budget."""
+    from neuro.sweep.plan import label, plan_units
+    from neuro.sweep.runner import finished_sets
+    from neuro.sweep.trial import read_result
+
+    if spec.search == "bayes":
+        print(f"Bayesian optimisation: {spec.samples} parameter set(s) x {len(spec.seeds)} seed(s); "
+              f"{len(finished_sets(spec, trials))} set(s) finished in {trials}")
+        return 0
+    units = plan_units(spec)
+    for unit in units:
+        done = read_result(trials / unit["name"]) is not None
+        print(f"{unit['name']}  seed {unit['seed']:<4d} {label(unit['params'])}  {'finished' if done else 'to run'}")
+    print(f"{len(units)} trial(s) of neuro {spec.command}")
+    return 0
