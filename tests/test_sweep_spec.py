@@ -11,10 +11,11 @@ from neuro.cli import build_parser, main
 from neuro.io import ConfigError
 from neuro.lnp.compare import aggregate as lnp_aggregate
 from neuro.sweep.aggregate import aggregate, stats
+from neuro.sweep.dotted import get_dotted
 from neuro.sweep.plan import make_unit, param_sets, plan_units
 from neuro.sweep.report import to_csv, to_markdown
 from neuro.sweep.runner import trial_env
-from neuro.sweep.spec import get_dotted, load_spec, parse_spec
+from neuro.sweep.spec import load_spec, parse_spec
 from neuro.sweep.trial import read_result, run_unit
 
 TINY = "configs/sweep/tiny_network.yaml"

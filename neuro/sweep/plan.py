@@ -14,7 +14,8 @@ import json
 
 import numpy as np
 
-from neuro.sweep.spec import NO_PROGRESS, Spec, set_dotted
+from neuro.sweep.dotted import set_dotted
+from neuro.sweep.spec import NO_PROGRESS, Spec
 
 
 def param_sets(spec: Spec) -> list[dict]:

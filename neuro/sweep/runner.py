@@ -1,4 +1,4 @@
-"""The Ray side of a sweep: the Ray session, one Ray Tune run of the units, and the progress lines.
+"""The Ray side of a sweep: the Ray session and one Ray Tune run of the units.
 
 Grid, random search and seeds: Tune runs one trial per unfinished unit (the units are known up front).
 Bayesian optimisation: Tune with an Optuna TPE searcher proposes parameter sets; each Tune trial runs the
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import sys
-import time
 from pathlib import Path
 
 from neuro.sweep.plan import label, make_unit
+from neuro.sweep.progress import Progress, plain, say
 from neuro.sweep.spec import Spec
 from neuro.sweep.trial import read_metrics, read_result, run_unit
 
@@ -77,29 +75,19 @@ def trial_env(cpus_per_trial: int) -> dict:
             "OPENBLAS_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
 
 
-def say(text: str) -> None:
-    """A progress line on stdout (Tune pickles its callbacks: no function is kept in one)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
 def _unit_trial(config, units, trials, cwd, env):
     record = run_unit(units[config["unit"]], trials, cwd, env)
     return {"ok": record["status"] == "ok", "error": record.get("error", "")}
 
 
 def _bayes_trial(config, spec, trials, cwd, env):
-    params = {k: _plain(config[k]) for k in spec.space}
+    params = {k: plain(config[k]) for k in spec.space}
     records = []
     for seed in spec.seeds:
         records.append(run_unit(make_unit(spec, params, seed), trials, cwd, env))
         if records[-1]["status"] != "ok":
             return {"ok": False, "error": records[-1]["error"], "objective": float("nan")}
     return {"ok": True, "error": "", "objective": objective_of(spec, Path(trials), records)}
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, address: str | None = None
@@ -180,53 +168,3 @@ def _fit(spec, function, space, trials, where, progress, **tune_kwargs) -> list[
             run_config=tune.RunConfig(storage_path=str(storage), name="sweep", verbose=0, callbacks=[progress],
                                       failure_config=tune.FailureConfig(max_failures=spec.retries))).fit()
     return progress.failures
-
-
-try:
-    from ray.tune import Callback
-except ImportError:  # ray missing: the command says so before it gets here
-    Callback = object
-
-
-class Progress(Callback):
-    """One line per finished, failed or retried trial: counts and elapsed time."""
-
-    def __init__(self, total: int):
-        self.total, self.t0 = total, time.perf_counter()
-        self.done, self.retried, self.failures = 0, 0, []
-
-    def _name(self, trial) -> str:
-        return str(trial.config.get("unit") or label({k: _plain(v) for k, v in trial.config.items()}))
-
-    def _line(self, text: str) -> None:
-        say(f"sweep: [{self.done + len(self.failures)}/{self.total}] {text} "
-            f"({len(self.failures)} failed, {self.retried} retried, {time.perf_counter() - self.t0:.0f} s)")
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        result = trial.last_result or {}
-        if result.get("ok", True) and not (isinstance(result.get("objective"), float)
-                                           and math.isnan(result["objective"])):
-            self.done += 1
-            extra = f", objective {result['objective']:.4g}" if "objective" in result else ""
-            self._line(f"{self._name(trial)} done{extra}")
-        else:
-            self._fail(trial, result.get("error") or "no result")
-
-    def on_trial_recover(self, iteration, trials, trial, **info):
-        self.retried += 1
-        self._line(f"{self._name(trial)} died; retrying")
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._fail(trial, _error_text(trial))
-
-    def _fail(self, trial, error: str) -> None:
-        self.failures.append({"trial": self._name(trial), "error": error})
-        self._line(f"{self._name(trial)} FAILED: {error[:300]}")
-
-
-def _error_text(trial) -> str:
-    with contextlib.suppress(Exception):
-        path = Path(trial.local_path or "") / "error.txt"
-        if path.is_file():
-            return path.read_text().strip().splitlines()[-1]
-    return "the trial's worker died (retries used up)"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuro.io import ConfigError, check_keys, load_config
+from neuro.sweep.dotted import set_dotted
 
 COMMANDS = ("simulate", "train", "prune", "continual", "compat")
 # The JSON a trial's metrics are read from, relative to its output folder.
@@ -107,44 +108,6 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
     for key in list(spec.grid) + list(spec.space):
         set_dotted(copy.deepcopy(spec.base), key, None, f"{where}: key {key!r}")  # reachable in the base
     return spec
-
-
-def get_dotted(data, key: str, where: str):
-    """``data[a][b][2]`` for ``key = "a.b.2"`` (integers index lists; ``-1`` the last item)."""
-    node = data
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and _is_int(part) and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise ConfigError(f"{where}: no {part!r} in {key!r}")
-    return node
-
-
-def set_dotted(data: dict, key: str, value, where: str) -> None:
-    """Set ``key`` (dotted, see :func:`get_dotted`) in ``data``; missing mappings on the way are created."""
-    parts = key.split(".")
-    node = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not (_is_int(part) and -len(node) <= int(part) < len(node)):
-                raise ConfigError(f"{where}: {'.'.join(parts[:i]) or 'the top'} is a list of {len(node)} "
-                                  f"item(s); {part!r} is not an index of it")
-            part = int(part)
-        elif not isinstance(node, dict):
-            raise ConfigError(f"{where}: {'.'.join(parts[:i])} is a {type(node).__name__}, not a mapping")
-        elif not last and node.get(part) is None:
-            node[part] = {}
-        if last:
-            node[part] = value
-        else:
-            node = node[part]
-
-
-def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
 
 
 def _choice(raw, key, allowed, where):

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from neuro.io import ConfigError, write_json, write_text
-from neuro.sweep.spec import get_dotted
+from neuro.sweep.dotted import get_dotted
 
 LOG_TAIL = 3  # lines of the command's log quoted in an error
 
