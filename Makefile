@@ -13,7 +13,7 @@ $(STAMP): setup.cfg Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,lava]'
+	$(BIN)/python -m pip install -q -e '.[dev,lava,sweep]'
 	# lava-nc 0.10.0 declares Requires-Python <3.11; on 3.11 install it alone,
 	# after its pinned dependencies (installed above by the [lava] extra).
 	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \

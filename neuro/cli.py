@@ -22,6 +22,7 @@ COMMANDS = {
     "verify": "run a network in Lava and in neuro's simulator and compare spikes",
     "deploy": "a trained model on Lava: test-set accuracy float / neuro fixed point / Lava, spike match",
     "compat": "ANN-era methods: GraNet, CLNP, RNP, DrM, quine",
+    "sweep": "run a command over seeds, a grid, random search or Bayesian optimisation on Ray",
 }
 
 
