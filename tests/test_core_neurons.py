@@ -12,7 +12,8 @@ def _params(n, rng, **over):
     p = {"tau_mem": rng.uniform(5e-3, 50e-3, n), "tau_syn": rng.uniform(0, 10e-3, n),
          "tau_syn_inh": rng.uniform(1e-3, 20e-3, n), "v_th": rng.uniform(0.5, 1.5, n),
          "v_reset": rng.uniform(-0.5, 0.2, n), "v_rest": rng.uniform(-0.2, 0.2, n),
-         "bias": rng.uniform(-0.05, 0.1, n), "bias_syn": rng.uniform(-0.05, 0.05, n), "t_ref": rng.choice([0.0, 1e-3, 3e-3], n)}
+         "bias": rng.uniform(-0.05, 0.1, n), "bias_syn": rng.uniform(-0.05, 0.05, n),
+         "t_ref": rng.choice([0.0, 1e-3, 3e-3], n)}
     p.update(over)
     return LIF.fill(n, p)
 
