@@ -97,8 +97,9 @@ def test_round_trip_is_lossless_for_supported_fields(tmp_path):
 def test_unsupported_fields_are_recorded_in_metadata():
     graph = network_to_nir(_rich_network())
     note = graph.nodes["E"].metadata["neuro_unsupported"]
-    for what in ("soft reset", "refractory", "second synaptic channel", "MPR"):
+    for what in ("refractory", "second synaptic channel", "MPR"):
         assert what in note
+    assert "reset" not in note and graph.nodes["E"].metadata["reset_method"] == "subtract"
     assert graph.metadata["dt"] == 5e-4 and "Euler" in graph.metadata["neuro_discretisation"]
 
 
@@ -137,8 +138,8 @@ def test_unsupported_node_is_named():
     import nir
 
     graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                                "pool": nir.Threshold(threshold=np.ones(2)),
+                                "pool": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
                                 "output": nir.Output(output_type={"output": np.array([2])})},
                          edges=[("input", "pool"), ("pool", "output")])
-    with pytest.raises(ValueError, match="'pool' is a Threshold"):
+    with pytest.raises(ValueError, match="'pool' is a LI; supported: .*Threshold"):
         nir_to_network(graph)
