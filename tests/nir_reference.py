@@ -51,7 +51,8 @@ def _apply(node, x, dt, history):
     if k in ("Conv1d", "Conv2d"):
         conv = F.conv1d if k == "Conv1d" else F.conv2d
         args = {k: tuple(np.atleast_1d(getattr(node, k)).tolist()) for k in ("stride", "padding", "dilation")}
-        y = conv(t[None], torch.as_tensor(node.weight), torch.as_tensor(node.bias), groups=int(node.groups), **args)
+        w, b = (torch.as_tensor(np.asarray(v, np.float64)) for v in (node.weight, node.bias))
+        y = conv(t[None], w, b, groups=int(node.groups), **args)
         return y[0].numpy()
     if k == "SumPool2d":
         ones = torch.ones(t.shape[0], 1, *node.kernel_size, dtype=t.dtype)

@@ -67,6 +67,8 @@ def node_op(node, in_shape, dt: float, name: str) -> Op:
 
 def _conv(weight, in_shape, stride, padding, dilation, groups, bias, name, k) -> Op:
     dims = weight.ndim - 2
+    if len(in_shape) == dims + 2 and in_shape[0] == 1:  # a batch of one in the producer's sample input
+        in_shape = tuple(in_shape[1:])
     if len(in_shape) != dims + 1 or weight.shape[1] * groups != in_shape[0]:
         raise ValueError(f"NIR node {name!r} ({k}): kernel {weight.shape} with groups={groups} does not fit an "
                          f"input of shape {tuple(in_shape)} (channels first)")
