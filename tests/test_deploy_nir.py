@@ -182,3 +182,21 @@ def test_unsupported_node_is_named():
                          edges=[("input", "pool"), ("pool", "output")])
     with pytest.raises(ValueError, match="'pool' is a LI; supported: .*Threshold"):
         nir_to_network(graph)
+
+
+def test_synaptic_bias_and_soft_reset_export_as_affine_bias_and_subtract():
+    rng = np.random.default_rng(5)
+    pops = (Population("in", 4, "spike_source"),
+            Population("h", 6, reset="soft", params=dict(tau_mem=2e-3, tau_syn=1e-3, v_th=0.8,
+                                                         bias_syn=rng.uniform(0, 0.05, 6))))
+    net = Network(pops, (Projection("w", "in", "h", from_dense(rng.normal(0.3, 0.5, (6, 4)), 0)),), dt=1e-4)
+    graph = network_to_nir(net)
+    assert type(graph.nodes["w"]).__name__ == "Affine" and graph.nodes["h"].metadata["reset_method"] == "subtract"
+    for node in graph.nodes.values():  # a foreign reader: NIR fields and reset_method only
+        node.metadata = {k: v for k, v in (node.metadata or {}).items() if not k.startswith("neuro_")}
+    graph.metadata = {}
+    foreign = nir_to_network(graph)
+    x = rng.random((100, 4)) < 0.3
+    a = Simulator(net, dtype=np.float64).run(100, {"in": x}).raster("h")
+    b = Simulator(foreign, dtype=np.float64).run(100, {"in": x}).raster("h")
+    assert foreign.population("h").reset == "soft" and a.sum() > 20 and np.array_equal(a, b)
