@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from deployment.lava_timing import compile_timing
-from deployment.quantize import initial_currents, is_readout, receptors_of
+from deployment.quantize import initial_currents, is_readout, receptors_of, refuse_synaptic_bias
 from neuro.fixed_point import FixedPointNetwork
 from neuro.io import atomic_path
 from neuro.network import Network
@@ -290,6 +290,7 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
     for pop in network.populations:
         if pop.model != "lif":
             continue
+        refuse_synaptic_bias(pop)
         p = pop.params
         th = p["v_th"] - p["v_reset"]
         if np.any(th <= 0):

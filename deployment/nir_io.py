@@ -16,29 +16,35 @@ the reset mode (NIR only has ``v_reset``), MPR, refractory time, the exact time 
 a second (inhibitory) synaptic channel, per-synapse delays and the receptor. Pruned synapses
 (mask False) are not exported.
 
-Import conventions (``convention=``): ``"nir"`` (default) resets to ``v_reset`` at the spike
-(NIR's semantics, and what ``snntorch.import_nir`` builds); ``"snntorch"`` reproduces
-snntorch's default ``Leaky``/``Synaptic`` (reset by subtraction one step late:
-``m[t] = beta m[t-1] + x[t] - H(m[t-1] - thr) thr``), which is neuro's soft reset with
-``v_reset = v_th - thr / beta``. Edges inside one step have no delay; an edge closing a cycle
-(found in depth-first order from the inputs) gets 1 step, as snntorch's recurrent layers.
+Import: neuron nodes (LIF, CubaLIF, IF, Threshold) become populations, input nodes spike sources;
+the weight nodes between them (Linear, Affine, Scale, Flatten, Conv1d/2d, Sum/AvgPool2d, Delay) are
+composed into one sparse projection per source and delay (:mod:`deployment.nirio.maps`), an Affine's
+bias into the target's ``bias_syn`` (``bias`` without a synaptic current). The reset convention
+(``convention=``: ``nir``, ``subtract``, ``snntorch``; :mod:`deployment.nirio.neurons`) is read from
+the metadata when a producer wrote it, else ``nir``. Edges inside one step have no delay; a
+projection closing a cycle (a depth-first back edge from the inputs) gets at least 1 step, as
+snntorch's recurrent layers.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
+from deployment.nirio import maps
+from deployment.nirio.graph import back_edges, flat_graph
+from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, convention_of, neuron_params
 from neuro.io import atomic_path
 from neuro.network import Network, Population, Projection
 from neurons import lif
-from synapses.csr import CSR, from_coo, from_dense
+from synapses.csr import CSR, from_coo
 
 NIR_DT = 1e-4
 DIGEST = "neuro_sha256"
-CONVENTIONS = ("nir", "snntorch")
 LIF_PARAMS = tuple(lif.LIF.params)
 
 
@@ -65,14 +71,15 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float):
     p = pop.params
     coef = lif.discretize(p, net.dt, pop.reset)
     a_mem = coef[lif.A_MEM]
+    bias = p["bias"] + np.where(coef[lif.A_SYN] == 0, p["bias_syn"], 0.0)  # no current memory: the same
     with np.errstate(divide="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
-        v_leak = np.where(a_mem < 1, p["v_rest"] + p["bias"] / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
+        v_leak = np.where(a_mem < 1, p["v_rest"] + bias / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
     unsupported = []
-    if np.any((a_mem >= 1) & (p["bias"] != 0)):
+    if np.any((a_mem >= 1) & (bias != 0)):
         unsupported.append("bias of a non-leaky neuron")
-    if pop.reset != "hard":
-        unsupported.append(f"{pop.reset} reset")
+    if pop.reset == "none":
+        unsupported.append("no reset (reset 'none')")
     if np.any(p["t_ref"] > 0):
         unsupported.append("refractory period")
     if np.any(p["tau_syn_inh"] != p["tau_syn"]):
@@ -80,6 +87,8 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float):
     if pop.metadata.get("mpr") or pop.metadata.get("use_mpr"):
         unsupported.append("MPR")
     meta = {f"neuro_{k}": np.asarray(v) for k, v in p.items()}
+    if pop.reset != "none":
+        meta["reset_method"] = {"hard": "zero", "soft": "subtract"}[pop.reset]
     meta.update(neuro_reset=pop.reset, neuro_mpr=int(bool(pop.metadata.get("mpr") or pop.metadata.get("use_mpr"))),
                 neuro_unsupported="; ".join(unsupported))
     common = dict(r=tau / dt_nir, v_leak=v_leak, v_threshold=np.array(p["v_th"]), v_reset=np.array(p["v_reset"]),
@@ -112,9 +121,11 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
         w[s.indices, pre] = s.weights
         if proj.name in nodes:
             raise ValueError(f"projection name {proj.name!r} is also a population name; NIR needs unique node names")
-        nodes[proj.name] = nir.Linear(weight=w, metadata={
-            "neuro_receptor": proj.receptor, "neuro_pre": pre, "neuro_post": s.indices.astype(np.int64),
-            "neuro_weights": s.weights, "neuro_delays": s.delays})
+        meta = {"neuro_receptor": proj.receptor, "neuro_pre": pre, "neuro_post": s.indices.astype(np.int64),
+                "neuro_weights": s.weights, "neuro_delays": s.delays}
+        bias_syn = _synaptic_bias(network, proj, nodes)
+        nodes[proj.name] = (nir.Linear(weight=w, metadata=meta) if bias_syn is None else
+                            nir.Affine(weight=w, bias=bias_syn, metadata=meta))
         edges += [(proj.pre, proj.name), (proj.name, proj.post)]
     feeds_other = {p.pre for p in network.projections if p.pre != p.post}
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
@@ -127,6 +138,15 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
     graph.metadata[DIGEST] = graph_digest(graph)
     return graph
+
+
+def _synaptic_bias(network, proj, nodes):
+    """``bias_syn`` of a CubaLIF target as the bias of its first incoming projection (an Affine), else None."""
+    post = network.population(proj.post)
+    first = next(p for p in network.projections if p.post == proj.post)
+    if first is not proj or not np.any(post.params["bias_syn"] != 0) or type(nodes[post.name]).__name__ != "CubaLIF":
+        return None
+    return np.array(post.params["bias_syn"])
 
 
 def graph_digest(graph) -> str:
@@ -166,84 +186,160 @@ def export_nir(network: Network, path, dt_nir: float | None = None) -> Path:
 
 
 # --- import ------------------------------------------------------------------------------------------------
-def _flatten(graph, prefix=""):
-    """Nodes and edges with nested NIRGraphs inlined (their ``input``/``output`` nodes become pass-throughs)."""
+def _shapes(nodes, preds, name, known, busy=()):
+    """Output shape of node ``name`` (channels first, no batch), from its parameters or its inputs."""
     nir = _nir()
-    nodes, edges, alias_in, alias_out = {}, [], {}, {}
-    for name, node in graph.nodes.items():
-        full = prefix + name
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges, sub_in, sub_out = _flatten(node, full + ".")
-            nodes.update(sub_nodes)
-            edges += sub_edges
-            ins = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
-            outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
-            alias_in[full] = [full + "." + n for n in ins]
-            alias_out[full] = [full + "." + n for n in outs]
-            alias_in.update(sub_in)
-            alias_out.update(sub_out)
-        else:
-            nodes[full] = node
-    for a, b in graph.edges:
-        for src in alias_out.get(prefix + a, [prefix + a]):
-            for dst in alias_in.get(prefix + b, [prefix + b]):
-                edges.append((src, dst))
-    return nodes, edges, alias_in, alias_out
+    if name in known:
+        return known[name]
+    node = nodes[name]
+    if isinstance(node, nir.Input):
+        known[name] = tuple(int(d) for d in np.atleast_1d(np.asarray(node.input_type["input"])))
+        return known[name]
+    own = _own_shape(node)
+    if own is not None and type(node).__name__ in NEURON_KINDS:
+        known[name] = own
+        return own
+    inputs = [_shapes(nodes, preds, p, known, busy + (name,)) for p in preds[name] if p not in busy + (name,)]
+    inputs = [s for s in inputs if s is not None]
+    if not inputs:
+        if own is None and name not in busy:
+            raise ValueError(f"NIR node {name!r} ({type(node).__name__}): its input shape cannot be found (no "
+                             "input reaches it)")
+        return own
+    in_shape = inputs[0]
+    if type(node).__name__ in NEURON_KINDS + ("Delay", "Scale"):
+        known[name] = in_shape
+    else:
+        known[name] = maps.node_op(node, in_shape, 1.0, name).out_shape
+    return known[name]
 
 
-def _bypass(nodes, edges, kinds):
-    """Remove pass-through nodes of ``kinds`` (inner Input/Output of subgraphs), joining their edges."""
-    for name in [n for n, v in nodes.items() if isinstance(v, kinds)]:
-        ins = [a for a, b in edges if b == name]
-        outs = [b for a, b in edges if a == name]
-        if not ins or not outs:
-            continue
-        edges = [e for e in edges if name not in e] + [(a, b) for a in ins for b in outs]
-        del nodes[name]
-    return edges
+def _own_shape(node):
+    """The shape a neuron node's parameters give, or a Conv's ``input_shape``-free output; None if unknown."""
+    field = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold", "Threshold": "threshold",
+             "Linear": "weight", "Affine": "weight"}.get(type(node).__name__)
+    if field is None:
+        return None
+    shape = np.shape(getattr(node, field))
+    if field == "weight":
+        return (int(shape[0]),)
+    return tuple(int(d) for d in shape) if int(np.prod(shape)) > 1 else None
 
 
-def _neuron_params(node, dt, convention, name):
-    """neuro LIF parameters, reset mode and input gain of a NIR LIF / CubaLIF node."""
+def nir_to_network(graph, dt: float | None = None, convention: str | None = None) -> Network:
+    """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported.
+
+    ``convention=None`` reads each neuron's reset from its (or the graph's) metadata, ``'nir'`` where none
+    is written. ``network.metadata["outputs"]`` lists the populations that feed the graph's Output nodes,
+    ``network.metadata["shapes"]`` every population's shape.
+    """
     nir = _nir()
+    if convention is not None and convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    gmeta = graph.metadata if isinstance(graph.metadata, dict) else {}
+    if DIGEST in gmeta and str(gmeta[DIGEST]) != graph_digest(graph):
+        raise ValueError("the NIR graph does not match the sha256 checksum neuro stored in it (the file was damaged "
+                         f"or edited); remove the graph metadata {DIGEST!r} to import it anyway")
+    file_dt = _step(gmeta.get("dt", NIR_DT), "the NIR graph's metadata 'dt'")
+    dt = file_dt if dt is None else _step(dt, "dt")
+    net_dt = _step(gmeta.get("neuro_dt", dt), "the NIR graph's metadata 'neuro_dt'")
+    nodes, edges = flat_graph(graph)
+    for name, node in nodes.items():
+        if type(node).__name__ not in NEURON_KINDS + maps.MAP_KINDS and not isinstance(node, (nir.Input, nir.Output)):
+            raise ValueError(f"NIR node {name!r} is a {type(node).__name__}; supported: Input, Output, "
+                             f"{', '.join(NEURON_KINDS + maps.MAP_KINDS)}")
+    preds = {n: [a for a, b in edges if b == n] for n in nodes}
+    known = {}
+    neurons = [n for n, v in nodes.items() if type(v).__name__ in NEURON_KINDS]
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    pops, info = {}, {}
+    for name in inputs:
+        meta = nodes[name].metadata or {}
+        model = str(meta.get("neuro_model", "spike_source"))
+        params = {"rate": np.asarray(meta["neuro_rate"])} if model == "poisson" else {}
+        pops[name] = Population(name, int(np.prod(_shapes(nodes, preds, name, known))), model, params)
+    for name in neurons:
+        info[name] = _neuron(nodes[name], _shapes(nodes, preds, name, known), dt, net_dt, file_dt,
+                             convention_of(nodes[name].metadata, gmeta, convention, name), name)
+    _check_outputs(nodes, preds, neurons + inputs)
+    ops = {n: maps.node_op(v, _shapes(nodes, preds, preds[n][0], known), dt, n) for n, v in nodes.items()
+           if type(v).__name__ in maps.MAP_KINDS and preds[n]}
+    composer = maps.Composer(ops, {n: int(np.prod(known[n])) for n in neurons + inputs}, preds)
+    projections = []
+    for post in neurons:
+        params, gain = info[post][0], info[post][2]
+        for pre_node in preds[post]:
+            projections += _projections(nodes, pre_node, post, composer, gain, params)
+    back = back_edges(list(pops) + neurons, [(p.pre, p.post) for p in projections], inputs)
+    projections = [_recurrent(p) if (p.pre, p.post) in back else p for p in projections]
+    for name in neurons:
+        params, reset, _, mpr = info[name]
+        pops[name] = Population(name, len(params["v_th"]), "lif", params, reset, metadata={"mpr": True} if mpr else {})
+    outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
+    return Network(tuple(pops.values()), tuple(projections), net_dt,
+                   {"source": "nir", "convention": convention, "outputs": outputs,
+                    "shapes": {n: list(known[n]) for n in pops}})
+
+
+def _neuron(node, shape, dt, net_dt, file_dt, convention, name):
+    """``(params, reset, gain, mpr)`` of a neuron node; neuro's own metadata (checked) when present."""
     meta = getattr(node, "metadata", {}) or {}
     if "neuro_v_th" in meta:
         params = _params_from_meta(meta, name)
-        return params, str(meta["neuro_reset"]), 1.0, bool(meta.get("neuro_mpr", 0))
-    if isinstance(node, nir.CubaLIF):
-        tau_mem, tau_syn = np.asarray(node.tau_mem, float), np.asarray(node.tau_syn, float)
-        gain = np.asarray(node.w_in, float) * dt / tau_syn * np.asarray(node.r, float) * dt / tau_mem
-    else:
-        tau_mem, tau_syn = np.asarray(node.tau, float), None
-        gain = np.asarray(node.r, float) * dt / tau_mem
-    n = np.asarray(node.v_threshold).size
-    a_mem = 1 - dt / tau_mem
-    if np.any(a_mem < 0) or (tau_syn is not None and np.any(dt / tau_syn > 1)):
-        raise ValueError(f"NIR node {name!r}: a time constant shorter than dt={dt} s has no Euler reading "
-                         "(decay factor < 0); pass the dt the file was written for")
-    with np.errstate(divide="ignore"):
-        tau = np.where(a_mem > 0, -dt / np.log(np.where(a_mem > 0, a_mem, 1.0)), 0.0)
-        params = {"tau_mem": np.broadcast_to(np.where(a_mem > 0, tau, 1e-300), (n,))}
-        if tau_syn is None:
-            params["tau_syn"] = np.zeros(n)
-        else:
-            a_syn = 1 - dt / tau_syn
-            params["tau_syn"] = np.broadcast_to(np.where(a_syn > 0, -dt / np.log(np.where(a_syn > 0, a_syn, 0.5)),
-                                                         0.0), (n,))
-    params["tau_syn_inh"] = params["tau_syn"]
-    v_th = np.broadcast_to(np.asarray(node.v_threshold, float), (n,))
-    v_reset = np.zeros(n) if node.v_reset is None else np.broadcast_to(np.asarray(node.v_reset, float), (n,))
-    params.update(v_th=v_th, v_rest=np.broadcast_to(np.asarray(node.v_leak, float), (n,)), v_reset=v_reset)
-    if convention == "snntorch":
-        if np.any(a_mem <= 0):
-            raise ValueError(f"NIR node {name!r}: snntorch's delayed subtract reset needs beta > 0")
-        params["v_reset"] = v_th - (v_th - v_reset) / a_mem
-        return params, "soft", gain, False
-    return params, "hard", gain, False
+        _check_meta(node, params, net_dt, file_dt, name)
+        return params, str(meta["neuro_reset"]), np.ones(params["v_th"].size), bool(meta.get("neuro_mpr", 0))
+    params, reset, gain = neuron_params(node, int(np.prod(shape)), dt, convention, name)
+    params.update(bias=np.zeros(gain.size), bias_syn=np.zeros(gain.size))
+    return params, reset, gain, False
+
+
+def _check_outputs(nodes, preds, sources):
+    """Outputs must be fed by neuron or input nodes: neuro's populations emit spikes, not values."""
+    nir = _nir()
+    for name, node in nodes.items():
+        if isinstance(node, nir.Output):
+            for p in preds[name]:
+                if p not in sources:
+                    raise ValueError(f"NIR node {p!r} ({type(nodes[p]).__name__}) feeds the output {name!r} "
+                                     "directly; neuro's outputs are spikes, so a graph must end in a neuron node")
+
+
+def _projections(nodes, pre_node, post, composer, gain, params):
+    """The projections ``pre_node`` (a map or a source node) makes into neuron ``post``; its bias goes into
+    ``post``'s ``bias_syn`` (``bias`` without a synaptic current)."""
+    node = nodes[pre_node]
+    meta = getattr(node, "metadata", {}) or {}
+    if "neuro_weights" in meta:
+        (src,) = composer.preds[pre_node]
+        csr = _csr_from_meta(meta, node.weight, pre_node)
+        return [Projection(pre_node, src, post, csr, str(meta.get("neuro_receptor", "exc")))]
+    terms, bias = composer.output(pre_node)
+    bias = np.broadcast_to(bias, gain.shape) * gain
+    if "neuro_v_th" not in (nodes[post].metadata or {}):
+        key = "bias_syn" if np.any(params["tau_syn"] > 0) else "bias"
+        params[key] = params[key] + bias
+    out = []
+    for (src, delay), m in terms.items():
+        m = (sparse.diags(gain) @ m).tocoo()
+        name = pre_node if len(terms) == 1 else f"{pre_node}:{src}" + (f"@{delay}" if delay else "")
+        if pre_node == src:
+            name = f"{src}->{post}"
+        out.append(Projection(name, src, post, from_coo(m.col, m.row, m.data, delay, m.shape[1], m.shape[0])))
+    return out
+
+
+def _recurrent(proj):
+    """A projection that closes a cycle takes at least one step (snntorch's recurrent layers)."""
+    s = proj.synapses
+    if s.nnz == 0 or s.delays.min() >= 1:
+        return proj
+    return replace(proj, synapses=from_coo(s.pre_indices(), s.indices, s.weights, np.maximum(s.delays, 1),
+                                           s.n_pre, s.n_post))
 
 
 def _params_from_meta(meta, name):
     """neuro's exact parameters kept in node metadata (all keys present, finite where required)."""
+    meta = {"neuro_bias_syn": 0.0, **meta}  # files written before bias_syn existed
     missing = [f"neuro_{k}" for k in LIF_PARAMS + ("reset",) if f"neuro_{k}" not in meta]
     if missing:
         raise ValueError(f"NIR node {name!r}: incomplete neuro metadata (missing {missing})")
@@ -275,104 +371,6 @@ def _check_meta(node, params, net_dt, dt_nir, name):
                              "was edited or damaged")
 
 
-def _order(names, edges, inputs):
-    """Depth-first preorder from the inputs; an edge to an earlier (or the same) node closes a cycle."""
-    succ = {n: [b for a, b in edges if a == n] for n in names}
-    order, stack = {}, [n for n in reversed(names) if n not in inputs] + list(reversed(inputs))
-    while stack:
-        n = stack.pop()
-        if n in order:
-            continue
-        order[n] = len(order)
-        stack += [m for m in reversed(succ[n]) if m not in order]
-    return order
-
-
-def nir_to_network(graph, dt: float | None = None, convention: str = "nir") -> Network:
-    """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported.
-
-    ``network.metadata["outputs"]`` lists the populations that feed the graph's Output nodes.
-    """
-    nir = _nir()
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    gmeta = graph.metadata if isinstance(graph.metadata, dict) else {}
-    if DIGEST in gmeta and str(gmeta[DIGEST]) != graph_digest(graph):
-        raise ValueError("the NIR graph does not match the sha256 checksum neuro stored in it (the file was damaged "
-                         f"or edited); remove the graph metadata {DIGEST!r} to import it anyway")
-    file_dt = _step(gmeta.get("dt", NIR_DT), "the NIR graph's metadata 'dt'")
-    dt = file_dt if dt is None else _step(dt, "dt")
-    net_dt = _step(gmeta.get("neuro_dt", dt), "the NIR graph's metadata 'neuro_dt'")
-    nodes, edges, _, _ = _flatten(graph)
-    edges = _bypass(nodes, edges, (nir.Input, nir.Output))
-    weight_kinds, neuron_kinds = (nir.Linear, nir.Affine), (nir.LIF, nir.CubaLIF)
-    for name, node in nodes.items():
-        if not isinstance(node, weight_kinds + neuron_kinds + (nir.Input, nir.Output)):
-            raise ValueError(f"NIR node {name!r} is a {type(node).__name__}; supported: Input, Output, Linear, "
-                             "Affine, LIF, CubaLIF")
-    pops, gains, biases = {}, {}, {}
-    for name, node in nodes.items():
-        if isinstance(node, nir.Input):
-            meta = node.metadata or {}
-            size = int(np.prod(np.asarray(node.input_type["input"])))
-            model = str(meta.get("neuro_model", "spike_source"))
-            params = {"rate": np.asarray(meta["neuro_rate"])} if model == "poisson" else {}
-            pops[name] = Population(name, size, model, params)
-        elif isinstance(node, neuron_kinds):
-            params, reset, gain, mpr = _neuron_params(node, dt, convention, name)
-            if "neuro_v_th" in (node.metadata or {}):
-                _check_meta(node, params, net_dt, file_dt, name)
-            gains[name] = np.broadcast_to(gain, (np.asarray(params["v_th"]).size,))
-            pops[name] = (params, reset, mpr)
-            biases[name] = np.zeros(gains[name].size)
-    leaky_only = {n: bool(np.all(np.asarray(v[0]["tau_syn"]) == 0)) for n, v in pops.items() if isinstance(v, tuple)}
-    projections = []
-    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
-    order = _order(list(nodes), edges, inputs)
-    for name, node in nodes.items():
-        if not isinstance(node, weight_kinds):
-            continue
-        pre = [a for a, b in edges if b == name]
-        post = [b for a, b in edges if a == name]
-        if len(pre) != 1 or len(post) != 1 or pre[0] not in pops or post[0] not in gains:
-            raise ValueError(f"NIR node {name!r}: a weight node must connect one neuron/input node to one "
-                             f"neuron node (got {pre} -> {post})")
-        projections.append(_projection(name, node, pre[0], post[0], gains, biases, leaky_only, order))
-    for a, b in edges:
-        if a in pops and b in gains:  # a direct neuron -> neuron edge is the identity
-            eye = nir.Linear(weight=np.eye(gains[b].size))
-            projections.append(_projection(f"{a}->{b}", eye, a, b, gains, biases, leaky_only, order))
-    populations = []
-    for name, value in pops.items():
-        if isinstance(value, tuple):
-            params, reset, mpr = value
-            params = dict(params)
-            params["bias"] = np.asarray(params.get("bias", 0.0)) + biases[name]
-            populations.append(Population(name, len(params["v_th"]), "lif", params, reset,
-                                          metadata={"mpr": True} if mpr else {}))
-        else:
-            populations.append(value)
-    outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
-    return Network(tuple(populations), tuple(projections), net_dt,
-                   {"source": "nir", "convention": convention, "outputs": outputs})
-
-
-def _projection(name, node, pre, post, gains, biases, leaky_only, order):
-    nir = _nir()
-    meta = getattr(node, "metadata", {}) or {}
-    if "neuro_weights" in meta:
-        csr = _csr_from_meta(meta, node.weight, name)
-        return Projection(name, pre, post, csr, str(meta.get("neuro_receptor", "exc")))
-    w = np.asarray(node.weight, float) * gains[post][:, None]
-    if isinstance(node, nir.Affine) and np.any(node.bias != 0):
-        if not leaky_only[post]:
-            raise ValueError(f"NIR node {name!r}: a bias into {post!r} (CubaLIF) is not supported: it would feed "
-                             "the synaptic current, not the membrane")
-        biases[post] = biases[post] + np.asarray(node.bias, float) * gains[post]
-    delay = 1 if order[post] <= order[pre] else 0
-    return Projection(name, pre, post, from_dense(w, delays=delay))
-
-
 def _csr_from_meta(meta, weight, name) -> CSR:
     """The synapses kept in metadata, refused unless they are exactly the NIR weight matrix's entries."""
     weight = np.asarray(weight, float)
@@ -392,7 +390,7 @@ def _csr_from_meta(meta, weight, name) -> CSR:
     return csr
 
 
-def import_nir(source, dt: float | None = None, convention: str = "nir") -> Network:
+def import_nir(source, dt: float | None = None, convention: str | None = None) -> Network:
     """Read a NIR file (or take a ``nir.NIRGraph``) and build a :class:`Network`; clear errors for bad files."""
     nir = _nir()
     if isinstance(source, nir.NIRGraph):

@@ -49,6 +49,15 @@ class QuantizationError(ValueError):
     """A parameter of the network cannot be represented in Loihi fixed point."""
 
 
+def refuse_synaptic_bias(pop) -> None:
+    """Loihi's and Lava's LIF add their bias to ``v`` only: a ``bias_syn`` (constant synaptic current) is refused."""
+    if np.any(pop.params["bias_syn"] != 0):
+        k = int(np.flatnonzero(pop.params["bias_syn"] != 0)[0])
+        raise QuantizationError(f"population {pop.name!r}: neuron {k} has a synaptic bias bias_syn="
+                                f"{pop.params['bias_syn'][k]:g}; Lava's LIF has no bias on its current u "
+                                "(a bias into the membrane, tau_syn = 0, exports)")
+
+
 @dataclass
 class QuantizationReport:
     """Quantization error per parameter: rows of ``(where, parameter, max abs error, max rel error, note)``.
@@ -206,6 +215,7 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         if pop.model != "lif":
             continue
         where = f"population {pop.name!r}"
+        refuse_synaptic_bias(pop)
         p = pop.params
         theta = p["v_th"] - p["v_reset"]
         if np.any(theta <= 0):

@@ -3,7 +3,7 @@
 Every engine in the project (the Numba event simulator here, the torch twin in
 :mod:`neurons.lif_torch`) implements exactly this update, step ``t``::
 
-    i_exc[t] = a_syn[k] * i_exc[t-1] + x_exc[t]            # synaptic currents,
+    i_exc[t] = a_syn[k] * i_exc[t-1] + x_exc[t] + bias_syn # synaptic currents,
     i_inh[t] = a_inh[k] * i_inh[t-1] + x_inh[t]            # always updated
     if refractory[k] > 0:                                   # v is held, no spike
         refractory[k] -= 1
@@ -16,7 +16,10 @@ Every engine in the project (the Numba event simulator here, the torch twin in
             none:  v[t] unchanged
             refractory[k] = n_ref
 
-with per-neuron decays ``a = exp(-dt / tau)`` (``tau = inf`` gives ``a = 1``,
+``bias_syn`` is a constant current into the excitatory channel (a bias on the synapse, as
+a torch ``nn.Linear`` bias feeding a synaptic current, or NIR's ``Affine`` bias into a
+``CubaLIF``); ``bias`` is a constant added to ``v``. With ``tau_syn = 0`` the two are the same.
+With per-neuron decays ``a = exp(-dt / tau)`` (``tau = inf`` gives ``a = 1``,
 the IF neuron; ``tau = 0`` gives ``a = 0``, no memory) and ``n_ref =
 round(t_ref / dt)`` steps. Currents are in the units of ``v`` per step (the
 convention of Lava and snntorch): a synaptic weight ``w`` raises ``i`` by ``w``.
@@ -48,6 +51,7 @@ LIF = NeuronModel(
         "v_reset": ParamSpec(0.0, "reset potential (hard reset) / reference of the soft reset"),
         "v_rest": ParamSpec(0.0, "resting potential the membrane leaks towards"),
         "bias": ParamSpec(0.0, "constant input added to v every step"),
+        "bias_syn": ParamSpec(0.0, "constant input added to the excitatory synaptic current every step"),
         "t_ref": ParamSpec(0.0, "refractory period (s)", lower=0.0, lower_inclusive=True),
     },
     state=("v", "i_exc", "i_inh"),
@@ -55,8 +59,8 @@ LIF = NeuronModel(
 )
 
 # Rows of the discretised coefficient matrix shared by every engine.
-A_MEM, A_SYN, A_INH, V_TH, V_RESET, V_REST, BIAS, N_REF, RESET = range(9)
-COEFFICIENTS = ("a_mem", "a_syn", "a_inh", "v_th", "v_reset", "v_rest", "bias", "n_ref", "reset")
+A_MEM, A_SYN, A_INH, V_TH, V_RESET, V_REST, BIAS, N_REF, RESET, BIAS_SYN = range(10)
+COEFFICIENTS = ("a_mem", "a_syn", "a_inh", "v_th", "v_reset", "v_rest", "bias", "n_ref", "reset", "bias_syn")
 
 
 def decay(tau: np.ndarray, dt: float) -> np.ndarray:
@@ -86,6 +90,7 @@ def discretize(params: dict, dt: float, reset: str = "hard", dtype=np.float64) -
     coef[BIAS] = params["bias"]
     coef[N_REF] = refractory_steps(params["t_ref"], dt)
     coef[RESET] = RESET_MODES.index(reset)
+    coef[BIAS_SYN] = params["bias_syn"] if "bias_syn" in params else 0.0
     return coef
 
 
@@ -104,8 +109,9 @@ def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, spiked, fired, n_fired
     end = offset + v.size
     a_mem, a_syn, a_inh = coef[A_MEM, offset:end], coef[A_SYN, offset:end], coef[A_INH, offset:end]
     v_th, v_rest, bias = coef[V_TH, offset:end], coef[V_REST, offset:end], coef[BIAS, offset:end]
+    bias_syn = coef[BIAS_SYN, offset:end]
     for k in range(v.size):
-        ie = a_syn[k] * i_exc[k] + x_exc[k]
+        ie = a_syn[k] * i_exc[k] + x_exc[k] + bias_syn[k]
         ii = a_inh[k] * i_inh[k] + x_inh[k]
         x_exc[k] = 0.0
         x_inh[k] = 0.0

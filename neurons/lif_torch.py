@@ -38,11 +38,12 @@ class LIFCoef(NamedTuple):
     v_rest: torch.Tensor
     bias: torch.Tensor
     n_ref: torch.Tensor
+    bias_syn: torch.Tensor | float = 0.0
 
     @classmethod
     def from_matrix(cls, coef: np.ndarray, dtype=torch.float32, device=None) -> LIFCoef:
         rows = torch.as_tensor(np.asarray(coef), dtype=dtype, device=device)
-        return cls(*(rows[i] for i in range(len(cls._fields))))
+        return cls(*(rows[lif.COEFFICIENTS.index(name)] for name in cls._fields))
 
 
 def initial_state(coef: LIFCoef, batch_shape=()) -> LIFState:
@@ -66,7 +67,7 @@ def lif_step(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "
     if reset not in lif.RESET_MODES:
         raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
     keep = decayed or _identity
-    i_exc = keep(coef.a_syn * state.i_exc) + x_exc
+    i_exc = keep(coef.a_syn * state.i_exc) + x_exc + coef.bias_syn
     i_inh = keep(coef.a_inh * state.i_inh) + (0.0 if x_inh is None else x_inh)
     active = state.refr <= 0
     v_charged = coef.v_rest + keep(coef.a_mem * (state.v - coef.v_rest)) + i_exc + i_inh + coef.bias
@@ -113,6 +114,8 @@ class LIFCell(nn.Module):
         fixed = ("v_th", "v_reset", "v_rest", "bias")
         for name in fixed:
             self.register_buffer(name, torch.tensor(full[name], dtype=torch.float32))
+        # not in the state dict, so checkpoints written before it existed still load
+        self.register_buffer("bias_syn", torch.tensor(full["bias_syn"], dtype=torch.float32), persistent=False)
         self.register_buffer("n_ref", torch.as_tensor(coef[lif.N_REF], dtype=torch.float32))
         self.register_buffer("a_inh", torch.as_tensor(coef[lif.A_INH], dtype=torch.float32))
         log_tau = {k: torch.log(torch.tensor(full[k], dtype=torch.float32)) for k in ("tau_mem", "tau_syn")}
@@ -125,7 +128,8 @@ class LIFCell(nn.Module):
     def coefficients(self) -> LIFCoef:
         a_mem = torch.exp(-self.dt / torch.exp(self.log_tau_mem))
         a_syn = torch.exp(-self.dt / torch.exp(self.log_tau_syn))
-        return LIFCoef(a_mem, a_syn, self.a_inh, self.v_th, self.v_reset, self.v_rest, self.bias, self.n_ref)
+        return LIFCoef(a_mem, a_syn, self.a_inh, self.v_th, self.v_reset, self.v_rest, self.bias, self.n_ref,
+                       self.bias_syn)
 
     def forward(self, x: torch.Tensor, state: LIFState | None = None, coef: LIFCoef | None = None):
         coef = coef or self.coefficients()

@@ -12,7 +12,8 @@ def _params(n, rng, **over):
     p = {"tau_mem": rng.uniform(5e-3, 50e-3, n), "tau_syn": rng.uniform(0, 10e-3, n),
          "tau_syn_inh": rng.uniform(1e-3, 20e-3, n), "v_th": rng.uniform(0.5, 1.5, n),
          "v_reset": rng.uniform(-0.5, 0.2, n), "v_rest": rng.uniform(-0.2, 0.2, n),
-         "bias": rng.uniform(-0.05, 0.1, n), "t_ref": rng.choice([0.0, 1e-3, 3e-3], n)}
+         "bias": rng.uniform(-0.05, 0.1, n), "bias_syn": rng.uniform(-0.05, 0.05, n),
+         "t_ref": rng.choice([0.0, 1e-3, 3e-3], n)}
     p.update(over)
     return LIF.fill(n, p)
 
@@ -167,3 +168,15 @@ def test_parameter_validation_errors_name_the_problem():
         LIF.fill(3, {"tau": 0.01})
     with pytest.raises(ValueError, match="unknown neuron model 'izhikevich'"):
         get_model("izhikevich")
+
+
+def test_synaptic_bias_charges_the_current_and_equals_a_membrane_bias_without_current_memory():
+    p = LIF.fill(2, {"tau_mem": np.inf, "tau_syn": [0.0, 2e-3], "v_th": 1e9, "bias_syn": 0.1})
+    coef = lif.discretize(p, 1e-3, "none")
+    _, v = lif.lif_run_numpy(coef, np.zeros((4, 2)))
+    a = np.exp(-0.5)
+    i = 0.1 * (1 - a ** np.arange(1, 5)) / (1 - a)  # i[t] = a i[t-1] + 0.1
+    np.testing.assert_allclose(v[:, 1], np.cumsum(i), rtol=1e-12)
+    _, v_bias = lif.lif_run_numpy(lif.discretize(LIF.fill(1, {"tau_mem": np.inf, "tau_syn": 0.0, "bias": 0.1,
+                                                              "v_th": 1e9}), 1e-3, "none"), np.zeros((4, 1)))
+    np.testing.assert_array_equal(v[:, 0], v_bias[:, 0])

@@ -48,12 +48,18 @@ def test_recurrent_model_matches_simulator():
     _check_same_outputs(model, (12,))
 
 
-def test_unrolled_convolution_equals_conv2d():
+@pytest.mark.parametrize("conv, size", [
+    (nn.Conv2d(2, 3, 3, stride=2, padding=1), (7, 5)),
+    (nn.Conv2d(4, 6, (3, 2), stride=(1, 2), padding=(2, 0), dilation=(2, 1), groups=2), (8, 7)),
+    (nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=2), (11,)),
+])
+def test_unrolled_convolution_equals_torch(conv, size):
     torch.manual_seed(2)
-    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
-    x = torch.rand(2, 7, 5, dtype=torch.float64)
-    dense = conv_synapses(conv, (7, 5)).to_dense()  # [post, pre]
-    expected = (conv(x[None]) - conv.bias[:, None, None]).detach().numpy().ravel()
+    conv = conv.double()
+    x = torch.rand(conv.in_channels, *size, dtype=torch.float64)
+    dense = conv_synapses(conv, size).to_dense()  # [post, pre]
+    bias = conv.bias.reshape(-1, *(1,) * len(size))
+    expected = (conv(x[None]) - bias).detach().numpy().ravel()
     np.testing.assert_allclose(dense @ x.numpy().ravel(), expected, rtol=1e-12)
 
 
@@ -61,5 +67,15 @@ def test_unconvertible_layers_are_named():
     model = SpikingNet([nn.Linear(4, 4), snn.Leaky(beta=0.9, init_hidden=True), Readout(4, 2)])
     with pytest.raises(ValueError, match="layer 0 .*Linear.* has no Network equivalent"):
         to_network(model, (4,))
-    with pytest.raises(ValueError, match="bias=False"):
-        to_network(SpikingNet([Readout(4, 2, tau_syn=5e-3)]), (4,))
+
+
+
+def test_a_synapse_bias_into_a_slow_current_converts_exactly():
+    torch.manual_seed(3)
+    model = _spiking(SpikingNet([Dense(6, 8, tau_syn=4e-3, v_th=0.6), Readout(8, 3, tau_syn=5e-3)]))
+    with torch.no_grad():
+        model.layers[0].synapse.bias.fill_(0.2)
+    net = to_network(model, (6,))
+    params = net.population("layer0").params
+    assert np.all(params["bias_syn"] == 0.2) and np.all(params["bias"] == 0)
+    _check_same_outputs(model, (6,))

@@ -5,8 +5,8 @@ The event simulator then produces the same spikes as the torch forward pass:
 * input spikes enter through a ``spike_source`` population ``input``;
 * each layer becomes a LIF population ``layer<i>`` with the cell's exact
   per-neuron parameters (``tau = exp(log_tau)`` as torch computes it) and its
-  reset mode; the synapse bias ``b`` becomes the neuron ``bias`` (exact when
-  the layer has no synaptic current memory, ``tau_syn = 0``, the default);
+  reset mode; the synapse bias ``b`` becomes ``bias_syn`` (a constant synaptic
+  current), or the neuron ``bias`` when ``tau_syn = 0`` (the default; the same);
 * feed-forward weights ``W[post, pre]`` become a projection with delay 0
   (layers within a step have no delay in torch; allowed on acyclic paths),
   a convolution is unrolled into its sparse ``[post, pre]`` synapse list, and
@@ -43,16 +43,17 @@ def _array(t: torch.Tensor) -> np.ndarray:
 def cell_params(cell, synapse_bias=None, where: str = "layer") -> dict:
     """The per-neuron LIF parameters of a :class:`~neurons.lif_torch.LIFCell` as torch uses them.
 
-    ``synapse_bias`` (one value per neuron) is added to the neuron bias: exact when ``tau_syn = 0``.
+    ``synapse_bias`` (one value per neuron) feeds the synaptic current: it becomes ``bias_syn``, or the neuron
+    ``bias`` where ``tau_syn = 0`` (the same thing; Lava exports only the latter).
     """
     params = {"tau_mem": np.exp(_array(cell.log_tau_mem)), "tau_syn": np.exp(_array(cell.log_tau_syn)),
               "v_th": _array(cell.v_th), "v_reset": _array(cell.v_reset), "v_rest": _array(cell.v_rest),
-              "bias": _array(cell.bias), "t_ref": _array(cell.n_ref) * cell.dt}
+              "bias": _array(cell.bias), "bias_syn": _array(cell.bias_syn), "t_ref": _array(cell.n_ref) * cell.dt}
     if synapse_bias is not None:
-        if np.any(params["tau_syn"] > 0):
-            raise ValueError(f"{where}: a synapse bias maps onto the neuron bias only when tau_syn = 0; build "
-                             "the layer with bias=False to convert it")
-        params["bias"] = params["bias"] + np.asarray(synapse_bias, np.float64)
+        b = np.broadcast_to(np.asarray(synapse_bias, np.float64), params["bias"].shape)
+        memory = params["tau_syn"] > 0
+        params["bias_syn"] = params["bias_syn"] + np.where(memory, b, 0.0)
+        params["bias"] = params["bias"] + np.where(memory, 0.0, b)
     return params
 
 
@@ -66,21 +67,65 @@ def neuron_params(layer: LIFLayer) -> dict:
     return cell_params(layer.cell, bias, type(layer).__name__)
 
 
+def unroll_conv(weight, input_size, stride=1, padding=0, dilation=1, groups: int = 1):
+    """A 1-d or 2-d convolution of an input ``(C_in, *input_size)`` as synapse lists ``(pre, post, w)``.
+
+    ``weight[c_out, c_in / groups, *kernel]`` as torch's ``conv1d``/``conv2d`` (cross-correlation, zero
+    padding): ``y[co, o] = sum_{ci, k} w[co, ci, k] x[g(co) C_in/groups + ci, o stride - padding + k dilation]``.
+    Indices are C-order flat (channel, then rows, then columns); the output shape is
+    ``conv_shape(...)``. Pooling is a convolution with a constant kernel per channel (``groups = C``).
+    """
+    weight = np.asarray(weight, np.float64)
+    dims = weight.ndim - 2
+    size, stride, padding, dilation = (_per_dim(v, dims, what) for v, what in
+                                       ((input_size, "input size"), (stride, "stride"), (padding, "padding"),
+                                        (dilation, "dilation")))
+    c_out, c_in_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    if groups < 1 or c_out % groups:
+        raise ValueError(f"conv: {c_out} output channels are not divisible into {groups} groups")
+    out = conv_shape(size, kernel, stride, padding, dilation)
+    grids = np.meshgrid(np.arange(c_out), *(np.arange(n) for n in out), np.arange(c_in_group),
+                        *(np.arange(k) for k in kernel), indexing="ij")
+    co, o, ci, k = grids[0], grids[1:1 + dims], grids[1 + dims], grids[2 + dims:]
+    pos = [o[d] * stride[d] - padding[d] + k[d] * dilation[d] for d in range(dims)]
+    ok = np.logical_and.reduce([(p >= 0) & (p < size[d]) for d, p in enumerate(pos)])
+    chan = co // (c_out // groups) * c_in_group + ci
+    w = weight[(co[ok], ci[ok], *(kd[ok] for kd in k))]
+    pre = np.ravel_multi_index((chan[ok], *(p[ok] for p in pos)), (c_in_group * groups, *size))
+    post = np.ravel_multi_index((co[ok], *(od[ok] for od in o)), (c_out, *out))
+    return pre, post, w
+
+
+def conv_shape(size, kernel, stride, padding, dilation) -> tuple:
+    """Output size per spatial dimension: ``(n + 2 p - d (k - 1) - 1) // s + 1``; at least 1 or ``ValueError``."""
+    out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in zip(size, kernel, stride, padding,
+                                                                             dilation))
+    if min(out) < 1:
+        raise ValueError(f"conv: kernel {tuple(kernel)} does not fit input {tuple(size)} with padding "
+                         f"{tuple(padding)} and dilation {tuple(dilation)}")
+    return out
+
+
+def _per_dim(value, dims: int, what: str) -> tuple:
+    v = np.atleast_1d(np.asarray(value, np.int64)).ravel()
+    if v.size == 1:
+        v = np.repeat(v, dims)
+    if v.size != dims:
+        raise ValueError(f"conv: {what} {value!r} does not have {dims} entries")
+    return tuple(int(x) for x in v)
+
+
 def conv_synapses(conv: nn.Conv2d, input_size, delay: int = 0):
-    """Unroll ``conv`` on an ``input_size = (H, W)`` image into a CSR (pre = input pixel, post = output pixel)."""
-    if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
-        raise ValueError("only Conv2d with groups=1, dilation=1 and zero padding can be converted")
-    h, w = input_size
-    c_out, c_in, kh, kw = conv.weight.shape
-    (sy, sx), (py, px) = conv.stride, conv.padding
-    oh, ow = (h + 2 * py - kh) // sy + 1, (w + 2 * px - kw) // sx + 1
-    co, oy, ox, ci, ky, kx = np.meshgrid(*(np.arange(n) for n in (c_out, oh, ow, c_in, kh, kw)), indexing="ij")
-    iy, ix = oy * sy - py + ky, ox * sx - px + kx
-    ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
-    weights = _array(conv.weight)[co[ok], ci[ok], ky[ok], kx[ok]]
-    pre = (ci[ok] * h + iy[ok]) * w + ix[ok]
-    post = (co[ok] * oh + oy[ok]) * ow + ox[ok]
-    return from_coo(pre, post, weights, delay, c_in * h * w, c_out * oh * ow)
+    """Unroll ``conv`` (``nn.Conv1d``/``nn.Conv2d``, zero padding) on an input of ``input_size`` into a CSR."""
+    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        raise ValueError("only convolutions with numeric zero padding can be converted")
+    pre, post, w = unroll_conv(_array(conv.weight), input_size, conv.stride, conv.padding, conv.dilation,
+                               conv.groups)
+    out = conv_shape(_per_dim(input_size, len(conv.stride), "input size"), conv.kernel_size, conv.stride,
+                     conv.padding, conv.dilation)
+    return from_coo(pre, post, w, delay, conv.in_channels * int(np.prod(input_size)),
+                    conv.out_channels * int(np.prod(out)))
 
 
 def to_network(model: SpikingNet, input_shape, dt: float | None = None) -> Network:
