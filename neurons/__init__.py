@@ -1,9 +1,13 @@
 """Neuron dynamics (leaf package: imports only numpy, numba, scipy and torch)."""
 
-from neurons.heterogeneity import sample_timescales
-from neurons.lif import LIF, RESET_MODES
-from neurons.sources import POISSON, SPIKE_SOURCE
-from neurons.spec import NeuronModel, ParamSpec
+from neurons import kernel_cache
+
+kernel_cache.configure()  # before any kernel is compiled: a cache keyed by every kernel file's source
+
+from neurons.heterogeneity import sample_timescales  # noqa: E402
+from neurons.lif import LIF, RESET_MODES  # noqa: E402
+from neurons.sources import POISSON, SPIKE_SOURCE  # noqa: E402
+from neurons.spec import NeuronModel, ParamSpec  # noqa: E402
 
 #: Every neuron model a ``Population`` may name.
 MODELS: dict[str, NeuronModel] = {m.name: m for m in (LIF, SPIKE_SOURCE, POISSON)}
