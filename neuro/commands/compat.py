@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 
+from neuro.commands.arguments import positive_int
 from neuro.compat import METHODS
 from neuro.io import ConfigError, check_keys, load_config, output_folder, write_json
 
@@ -16,7 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("config", nargs="?", help="YAML/TOML file with a top-level section named after METHOD "
                                                   "(omitted: the method's DEFAULTS)")
     parser.add_argument("--out", help="output folder for report.json and plots (default runs/compat-METHOD)")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (default 1: these models are tiny, more threads only contend)")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from neuro import plots
+from neuro.commands.arguments import non_negative_int
 from neuro.commands.simulate import summarize
 from neuro.io import check_keys, load_config, output_folder, save_figure, write_json, write_text
 from neuro.network import Network
@@ -40,7 +41,7 @@ DEFAULTS = {
 def add_arguments(parser):
     parser.add_argument("config", nargs="?", help="optional YAML/TOML overriding the built-in defaults")
     parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--seed", type=int, help="override the seed")
+    parser.add_argument("--seed", type=non_negative_int, help="override the seed")
     parser.add_argument("--skip-lava", action="store_true", help="stop before the Lava export")
 
 

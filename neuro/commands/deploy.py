@@ -13,18 +13,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from neuro.commands.arguments import non_negative_int, positive_float, positive_int
+
 HELP = "a trained model on Lava: test-set accuracy float / neuro fixed point / Lava, spike match"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", help="output folder of `neuro train` (holds model.pt)")
-    parser.add_argument("--samples", type=int, help="N test samples drawn at random by --seed (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --samples draw (default: %(default)s)")
-    parser.add_argument("--chunk", type=int, default=100, help="samples per Lava run (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per Lava run")
-    parser.add_argument("--headroom", type=int, default=16, help="threshold mantissa <= 2^17 / headroom")
+    parser.add_argument("--samples", type=positive_int, help="N test samples drawn at random by --seed (default: all)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the --samples draw (default: %(default)s)")
+    parser.add_argument("--chunk", type=positive_int, default=100, help="samples per Lava run (default: %(default)s)")
+    parser.add_argument("--timeout", type=positive_float, default=900.0, help="seconds allowed per Lava run")
+    parser.add_argument("--headroom", type=positive_int, default=16, help="threshold mantissa <= 2^17 / headroom")
     parser.add_argument("--hetero", choices=("auto", "split", "custom"), default="auto")
-    parser.add_argument("--max-groups", type=int, default=8)
+    parser.add_argument("--max-groups", type=positive_int, default=8)
     parser.add_argument("--no-lava", action="store_true",
                         help="neuro's fixed-point engine only (fast; a full run shows it equals Lava)")
     parser.add_argument("--plot", help="PNG of sample 0 on both engines (default: RUN_DIR/deploy.png)")

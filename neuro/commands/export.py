@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuro.commands.arguments import positive_int
+
 HELP = "export a network (Lava, NIR)"
 
 
@@ -11,10 +13,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("network", help="network file (.npz written by Network.save)")
     parser.add_argument("--to", choices=("lava", "nir"), required=True, help="target format")
     parser.add_argument("-o", "--output", help="output file (default: NETWORK.lava.npz or NETWORK.nir)")
-    parser.add_argument("--headroom", type=int, default=16, help="Lava: threshold mantissa <= 2^17 / headroom")
+    parser.add_argument("--headroom", type=positive_int, default=16, help="Lava: threshold mantissa <= 2^17 / headroom")
     parser.add_argument("--hetero", choices=("auto", "split", "custom"), default="auto",
                         help="Lava: heterogeneous (du, dv): split into LIF sub-populations or one custom process")
-    parser.add_argument("--max-groups", type=int, default=8, help="Lava: most LIF sub-populations per population")
+    parser.add_argument("--max-groups", type=positive_int, default=8,
+                        help="Lava: most LIF sub-populations per population")
     parser.add_argument("--nir-dt", type=float, default=None,
                         help="NIR: Euler step readers assume (default: the network's dt; snntorch assumes 1e-4)")
 

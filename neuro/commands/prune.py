@@ -22,6 +22,7 @@ from neuro.checks import (
     optional,
     text,
 )
+from neuro.commands.arguments import non_negative_int
 from neuro.io import ConfigError, check_keys, load_config, save_figure, staged_folder, write_json
 
 HELP = "Lyapunov noise pruning (LNP) of a heterogeneous recurrent SNN"
@@ -45,7 +46,7 @@ OUTPUTS = ("pruned.npz", "report.json", "spectrum.png", "memory.png", "sizes.png
 def add_arguments(parser):
     parser.add_argument("config", nargs="?", help="YAML/TOML config (default: the built-in one)")
     parser.add_argument("--out", help="output directory (overrides 'output')")
-    parser.add_argument("--seed", type=int, help="seed (overrides 'seed')")
+    parser.add_argument("--seed", type=non_negative_int, help="seed (overrides 'seed')")
     parser.add_argument("--compare", action="store_true",
                         help="also compare LNP with random and activity pruning (3 seeds, two tasks)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -9,6 +9,7 @@ import numpy as np
 
 from neuro import plots
 from neuro.checks import NON_NEGATIVE_INT, POSITIVE_INT, check_table, like, mapping, optional
+from neuro.commands.arguments import non_negative_int, positive_int
 from neuro.config import network_from_config
 from neuro.io import ConfigError, atomic_path, check_keys, load_config, output_folder, save_figure, write_json
 from neuro.simulator import SimulationResult, Simulator
@@ -21,8 +22,8 @@ RUN_KEYS = ("steps", "trials", "seed", "record_state", "state_vars")
 def add_arguments(parser):
     parser.add_argument("config", help="YAML or TOML file (schema: docs/simulate.md)")
     parser.add_argument("--out", default="runs/simulate", help="output folder (default: %(default)s)")
-    parser.add_argument("--steps", type=int, help="override run.steps")
-    parser.add_argument("--seed", type=int, help="override the seed of network and run")
+    parser.add_argument("--steps", type=positive_int, help="override run.steps")
+    parser.add_argument("--seed", type=non_negative_int, help="override the seed of network and run")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -84,7 +85,7 @@ def run(args) -> int:
     run_cfg = run_settings(cfg, str(args.config))
     seed = args.seed if args.seed is not None else cfg.get("seed", 0)
     net = network_from_config(cfg, seed=seed)
-    steps = args.steps or run_cfg.get("steps", 1000)
+    steps = args.steps if args.steps is not None else run_cfg.get("steps", 1000)
     if not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"run.steps must be a positive integer, got {steps!r}")
     out = output_folder(args.out)

@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+from neuro.commands.arguments import positive_int
 from neuro.io import output_folder, write_json
 
 HELP = "run a command over seeds, a grid, random search or Bayesian optimisation on Ray"
@@ -21,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("spec", help="sweep SPEC, a YAML file (format: docs/sweep.md)")
     parser.add_argument("--address", help="join the Ray cluster at this address (from `ray start --head`; "
                                           "'auto': the one started on this machine); default: a local Ray")
-    parser.add_argument("--workers", type=int, help="trials at once (default: this machine's cores divided by "
+    parser.add_argument("--workers", type=positive_int, help="trials at once (default: this machine's cores divided by "
                                                     "cpus_per_trial; with --address, as the cluster allows)")
     parser.add_argument("--out", help="output folder (default runs/sweep-<SPEC name>)")
     parser.add_argument("--plan", action="store_true", help="list the trials and which are finished; run nothing")

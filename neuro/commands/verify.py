@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import sys
 
+from neuro.commands.arguments import non_negative_float, non_negative_int, positive_float, positive_int
+
 HELP = "run a network in Lava and in neuro's simulator and compare spikes"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("network", help="network file (.npz written by Network.save)")
-    parser.add_argument("--steps", type=int, default=200, help="time steps to run")
-    parser.add_argument("--rate", type=float, default=50.0,
+    parser.add_argument("--steps", type=positive_int, default=200, help="time steps to run")
+    parser.add_argument("--rate", type=non_negative_float, default=50.0,
                         help="rate (Hz) of the seeded random spikes given to spike_source populations")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the input spikes")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the input spikes")
     parser.add_argument("--modes", default="fixed,float", help="comma-separated: fixed, float")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per Lava run")
+    parser.add_argument("--timeout", type=positive_float, default=600.0, help="seconds allowed per Lava run")
     parser.add_argument("--hetero", choices=("auto", "split", "custom"), default="auto")
-    parser.add_argument("--max-groups", type=int, default=8)
-    parser.add_argument("--headroom", type=int, default=16)
+    parser.add_argument("--max-groups", type=positive_int, default=8)
+    parser.add_argument("--headroom", type=positive_int, default=16)
     parser.add_argument("--plot", help="write a PNG raster of neuro vs Lava spikes to this path")
 
 
