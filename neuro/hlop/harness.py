@@ -25,6 +25,7 @@ from neuro.hlop.network import to_network
 from neuro.hlop.projection import continual_parameters
 from neuro.hlop.tasks import KINDS, LABELS, Task, build_tasks, check_tasks, n_outputs, restrict_logits
 from neuro.io import ConfigError, merge_config
+from neuro.network import check_units
 
 METHODS = ("hlop", "finetune", "ewc", "multitask")
 
@@ -48,6 +49,7 @@ def resolve_config(user: dict | None = None) -> dict:
     config = merge_config(user, DEFAULTS, "continual config")
     check_like(config, DEFAULTS, "continual config")
     _validate(config)
+    check_units({k: config["model"][k] for k in ("tau_mem", "dt")}, "continual config: model.")
     return config
 
 

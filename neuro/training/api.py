@@ -138,17 +138,10 @@ class _Run:
         self.model, self.optimizer, self.scheduler, self.callbacks = model, optimizer, scheduler, callbacks
         self.loss, self.head, self.device, self.time_first, self.out = loss, head, device, time_first, out
         self.config = config
-        self.dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        self.dtype = model_dtype(model)
 
     def batch(self, x, y):
-        """``(x, y)`` on the device: ``x`` time-first if asked and in the model's dtype, ``y`` long."""
-        x, y = torch.as_tensor(x), torch.as_tensor(y)
-        if self.time_first:
-            if x.dim() < 3:
-                raise ValueError(f"fit_model: time_first=True needs batches x [B, T, ...], got shape "
-                                 f"{tuple(x.shape)}; pass time_first=False for a model without a time axis")
-            x = x.transpose(0, 1)
-        return x.to(self.device, self.dtype), y.to(self.device).long()
+        return prepare_batch(x, y, self.device, self.dtype, self.time_first)
 
     def logits(self, net, x):
         z = net(x)
@@ -235,6 +228,22 @@ class _Run:
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         return state["epoch"] + 1, state["history"]
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating-point parameter (float32 without one)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def prepare_batch(x, y, device, dtype, time_first: bool = True):
+    """``(x, y)`` on ``device``: ``x [B, T, ...]`` made ``[T, B, ...]`` if ``time_first``, in ``dtype``; ``y`` long."""
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if time_first:
+        if x.dim() < 3:
+            raise ValueError(f"fit_model: time_first=True needs batches x [B, T, ...], got shape "
+                             f"{tuple(x.shape)}; pass time_first=False for a model without a time axis")
+        x = x.transpose(0, 1)
+    return x.to(device, dtype), y.to(device).long()
 
 
 def _correct(z, y) -> int:

@@ -72,6 +72,7 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
     device = torch.device(device)
     rank, world = rank_world()
     out = Path(out) if out is not None else None
+    cfg = {**cfg, "data": {k: v for k, v in cfg["data"].items() if k != "overwrite"}}  # not part of the run
     seed, epochs, batch = cfg["seed"], cfg["epochs"], cfg["data"]["batch_size"]
     model = train_config.build_model(cfg["model"], data.input_shape, data.n_classes, seed).to(device, dtype)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
