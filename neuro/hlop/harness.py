@@ -13,6 +13,8 @@ upper bound. Metrics are in :mod:`neuro.hlop.metrics`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -28,9 +30,12 @@ from neuro.io import ConfigError, merge_config
 from neuro.network import check_units
 
 METHODS = ("hlop", "finetune", "ewc", "multitask")
+#: ``task``: logits restricted to the task's classes (task-incremental); ``shared``: all outputs compete
+#: (class-incremental when the tasks have their own labels).
+HEADS = ("task", "shared")
 
 DEFAULTS = {
-    "tasks": {"kind": "permuted_digits", "n_tasks": 5, "test_fraction": 0.3, "labels": "shared"},
+    "tasks": {"kind": "permuted_digits", "n_tasks": 5, "test_fraction": 0.3, "labels": "shared", "heads": "task"},
     "event": {"root": "runs/continual/event-digits", "n_train": 1000, "n_test": 500, "spatial_factor": 0.25,
               "clip": 4.0, "split": False},
     "model": {"hidden": [256, 256], "steps": 8, "dt": 1e-3, "tau_mem": 5e-3, "v_th": 0.3, "reset": "soft"},
@@ -63,6 +68,8 @@ def _validate(config: dict) -> None:
                           f"(a function returning a list of neuro.hlop.tasks.Task), got {kind!r}")
     if config["tasks"]["labels"] not in LABELS:
         raise ConfigError(f"continual config: tasks.labels must be one of {LABELS}")
+    if config["tasks"]["heads"] not in HEADS:
+        raise ConfigError(f"continual config: tasks.heads must be one of {HEADS}")
     if config["train"]["training"] not in TRAINING_MODES:
         raise ConfigError(f"continual config: train.training must be one of {TRAINING_MODES}")
     layers = len(config["model"]["hidden"]) + 1
@@ -174,9 +181,14 @@ def run_experiment(config: dict, progress: bool = True, networks: dict | None = 
 
     def sequence(seed):
         if tasks is None:
-            return build_tasks(t["kind"], int(t["n_tasks"]), seed, t["test_fraction"],
+            made = build_tasks(t["kind"], int(t["n_tasks"]), seed, t["test_fraction"],
                                steps=config["model"]["steps"], event=config["event"], labels=t["labels"])
-        return check_tasks(tasks(seed) if callable(tasks) else tasks, "run_experiment tasks")
+        else:
+            made = check_tasks(tasks(seed) if callable(tasks) else tasks, "run_experiment tasks")
+        if t["heads"] == "shared":
+            every = tuple(range(n_outputs(made)))
+            made = [dataclasses.replace(task, classes=every) for task in made]
+        return made
 
     first = sequence(config["seeds"][0])
     n_tasks, epochs = len(first), int(config["train"]["epochs"])
