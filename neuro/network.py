@@ -43,8 +43,10 @@ def check_units(values: dict, where: str) -> None:
         v = np.asarray(values[name], dtype=np.float64)
         big = v[np.isfinite(v) & (v > limit)]
         if big.size:
-            warnings.warn(f"{where}{name} = {big.max():g} s is implausibly long (limit {limit:g} s): times are in "
-                          f"seconds; did you mean {big.max():g}e-3 s?", UnitWarning, stacklevel=4)
+            v = float(big.max())
+            hint = f"; did you mean {v:g}e-3 s?" if v * 1e-3 <= limit else ""
+            warnings.warn(f"{where}{name} = {v:g} s is implausibly long (limit {limit:g} s): times are in "
+                          f"seconds{hint}", UnitWarning, stacklevel=4)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
