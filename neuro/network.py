@@ -3,11 +3,17 @@
 A :class:`Network` is read by every engine and exporter and mutated by none;
 builders return new networks. It validates itself on construction and
 round-trips losslessly through ``.npz`` (:meth:`Network.save` / :meth:`Network.load`).
+
+Times are in seconds. A value far outside the plausible range of its unit
+(:data:`PLAUSIBLE`: ``tau_mem=20`` is 20 s, surely meant as 20 ms) is accepted with a
+:class:`UnitWarning`; so is a projection of positive weights on the inhibitory receptor
+(they stay excitatory: the receptor picks the synaptic time constant, the sign is the weight's).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,26 @@ from synapses.csr import CSR
 
 RECEPTORS = ("exc", "inh")
 FORMAT_VERSION = 1
+#: Largest plausible value (seconds) of each time parameter; ``inf`` is allowed where the model allows it.
+PLAUSIBLE = {"tau_mem": 1.0, "tau_syn": 1.0, "tau_syn_inh": 1.0, "t_ref": 0.1, "dt": 0.1}
+
+
+class UnitWarning(UserWarning):
+    """A number that is valid but implausible in its unit (seconds), or a sign that does not do what it seems."""
+
+
+def check_units(values: dict, where: str) -> None:
+    """Warn (:class:`UnitWarning`) for each finite time value of ``values`` above :data:`PLAUSIBLE`."""
+    for name, limit in PLAUSIBLE.items():
+        if name not in values:
+            continue
+        v = np.asarray(values[name], dtype=np.float64)
+        big = v[np.isfinite(v) & (v > limit)]
+        if big.size:
+            v = float(big.max())
+            hint = f"; did you mean {v:g}e-3 s?" if v * 1e-3 <= limit else ""
+            warnings.warn(f"{where}{name} = {v:g} s is implausibly long (limit {limit:g} s): times are in "
+                          f"seconds{hint}", UnitWarning, stacklevel=4)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -35,7 +61,9 @@ class Population:
 
     ``params`` may give scalars (broadcast) or arrays of length ``size``;
     missing parameters take the model's defaults. ``reset`` is ``hard``,
-    ``soft`` or ``none`` (LIF only). ``initial`` holds initial state per neuron
+    ``soft`` or ``none`` (LIF only); the default ``hard`` is the classic LIF, while the
+    training layers (:mod:`neuro.training.layers`) default to ``soft``, which a converted
+    model keeps: pass ``reset="soft"`` to match them. ``initial`` holds initial state per neuron
     (e.g. ``{"v": array}``; default: ``v = v_rest``, no current).
     """
 
@@ -56,6 +84,7 @@ class Population:
         model = get_model(self.model)
         object.__setattr__(self, "size", int(self.size))
         object.__setattr__(self, "params", model.fill(self.size, self.params, where))
+        check_units(self.params, where)
         allowed_resets = model.options.get("reset", ("hard",))
         if self.reset not in allowed_resets:
             raise ValueError(f"{where}unknown reset mode {self.reset!r}; expected one of {allowed_resets}")
@@ -68,6 +97,9 @@ class Population:
             initial[var] = _frozen(value)
         object.__setattr__(self, "initial", initial)
         object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def __repr__(self) -> str:
+        return f"Population({self.name!r}, {self.size}, {self.model!r}, reset={self.reset!r})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +135,13 @@ class Projection:
                              f"({self.synapses.nnz}), got {mask.dtype} {mask.shape}")
         object.__setattr__(self, "mask", _frozen(mask))
         object.__setattr__(self, "metadata", dict(self.metadata))
+        if self.receptor == "inh" and self.synapses.nnz and (self.synapses.weights[mask] > 0).any():
+            warnings.warn(f"{where}positive weights on the inhibitory receptor stay excitatory (the receptor "
+                          "only selects tau_syn_inh); make inhibitory weights negative", UnitWarning, stacklevel=3)
+
+    def __repr__(self) -> str:
+        return (f"Projection({self.name!r}, {self.pre!r} -> {self.post!r}, {int(self.mask.sum())} synapses, "
+                f"receptor={self.receptor!r})")
 
     def active(self) -> CSR:
         """The synapses that transmit (mask applied)."""
@@ -125,6 +164,7 @@ class Network:
             raise ValueError(f"dt must be a positive finite number of seconds, got {self.dt!r}")
         if not pops:
             raise ValueError("a network needs at least one population")
+        check_units({"dt": self.dt}, "network: ")
         for p in pops:
             if p.model == "poisson" and np.any(p.params["rate"] * self.dt > 1):
                 raise ValueError(f"population {p.name!r}: a Poisson rate of {p.params['rate'].max():g} Hz exceeds "
@@ -150,6 +190,11 @@ class Network:
         object.__setattr__(self, "dt", float(self.dt))
         object.__setattr__(self, "metadata", dict(self.metadata))
         self.stages()  # rejects zero-delay cycles
+
+    def __repr__(self) -> str:
+        pops = ", ".join(f"{p.name}[{p.size}]" for p in self.populations)
+        return (f"Network({len(self.populations)} populations ({pops}), {len(self.projections)} projections, "
+                f"{self.n_synapses} synapses, dt={self.dt:g} s)")
 
     # --- queries -------------------------------------------------------------------------------
     def population(self, name: str, pops=None) -> Population:

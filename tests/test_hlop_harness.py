@@ -69,3 +69,31 @@ def test_cli_writes_matrix_report_and_heat_map(tmp_path):
     assert "hlop_seed3" in np.load(tmp_path / "out" / "matrices.npz")
     assert (tmp_path / "out" / "accuracy_matrices.png").stat().st_size > 0
     assert main(["continual", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_user_tasks_with_more_than_ten_classes_run_through_the_api_and_the_config(tmp_path, monkeypatch):
+    config = {**load_config(QUICK), "methods": ["hlop", "finetune"], "seeds": [0],
+              "tasks": {"n_tasks": 2, "labels": "disjoint", "heads": "shared"}, "train": {"epochs": 1}}
+    report = run_experiment(resolve_config(config), progress=False)  # class-incremental, 20 classes
+    hlop, finetune = report["runs"]["hlop"][0], report["runs"]["finetune"][0]
+    assert hlop["matrix"].shape == (2, 2) and finetune["matrix"][0, 0] > 0.6
+    assert hlop["BWT"] > finetune["BWT"] + 0.3
+    tasks = build_tasks("permuted_digits", 2, seed=0, labels="disjoint")
+    assert tasks[1].classes == tuple(range(10, 20)) and set(tasks[1].y_test.tolist()) <= set(range(10, 20))
+    # a function of the user's, named in the config
+    (tmp_path / "my_tasks.py").write_text(
+        "from neuro.hlop.tasks import build_tasks\n"
+        "def make(n_tasks, seed, test_fraction, steps):\n"
+        "    return build_tasks('permuted_digits', n_tasks, seed, test_fraction, labels='disjoint')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = {**config, "methods": ["finetune"], "tasks": {"kind": "my_tasks:make", "n_tasks": 2}}
+    report = run_experiment(resolve_config(config), progress=False)
+    assert report["tasks"] == ["perm-0", "perm-1"] and report["runs"]["finetune"][0]["ACC"] > 0.3
+    with pytest.raises(ConfigError, match="package.module:function"):
+        resolve_config({"tasks": {"kind": "nope"}})
+    with pytest.raises(ValueError, match="cannot import"):
+        run_experiment(resolve_config({**config, "tasks": {"kind": "my_tasks:absent"}}), progress=False)
+    bad = [tasks[0].__class__("x", tasks[0].x_train, tasks[0].y_train + 30, tasks[0].x_test, tasks[0].y_test,
+                              tasks[0].classes)]
+    with pytest.raises(ValueError, match="outside its classes"):
+        run_experiment(resolve_config(config), progress=False, tasks=bad)

@@ -20,7 +20,7 @@ RUN_KEYS = ("steps", "trials", "seed", "record_state", "state_vars")
 
 
 def add_arguments(parser):
-    parser.add_argument("config", help="YAML or TOML file (schema: docs/simulate.md)")
+    parser.add_argument("config", help="YAML or TOML file (schema: docs/core.md)")
     parser.add_argument("--out", default="runs/simulate", help="output folder (default: %(default)s)")
     parser.add_argument("--steps", type=positive_int, help="override run.steps")
     parser.add_argument("--seed", type=non_negative_int, help="override the seed of network and run")

@@ -22,6 +22,8 @@ def add_arguments(parser):
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--epochs", type=int, help="override epochs")
     parser.add_argument("--seed", type=int, help="override seed")
+    parser.add_argument("--overwrite-data", action="store_true",
+                        help="regenerate a generated dataset cached under data.root with other settings")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -37,6 +39,8 @@ def run(args) -> int:
     for key in ("epochs", "seed"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)
+    if args.overwrite_data:
+        raw["data"] = {**raw.get("data", {}), "overwrite": True}
     cfg = config.resolve(raw)
     device = select_device(args.device)
     rank, world = distributed.init_from_env(device)

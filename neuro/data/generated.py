@@ -68,7 +68,8 @@ def build_dataset_folder(target, generator: str, params: dict, build: Callable[[
         if not overwrite:
             raise ValueError(f"{target} holds a dataset generated with other parameters "
                              f"({manifest.get('generator')}: {manifest.get('params')}); "
-                             "pass overwrite=True or choose another root")
+                             "pass overwrite=True (neuro train: --overwrite-data or data.overwrite: true) "
+                             "or choose another root")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     old = None

@@ -13,6 +13,8 @@ upper bound. Metrics are in :mod:`neuro.hlop.metrics`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -23,13 +25,17 @@ from neuro.hlop.metrics import continual_metrics
 from neuro.hlop.model import TRAINING_MODES, SpikingMLP
 from neuro.hlop.network import to_network
 from neuro.hlop.projection import continual_parameters
-from neuro.hlop.tasks import KINDS, Task, build_tasks, restrict_logits
+from neuro.hlop.tasks import KINDS, LABELS, Task, build_tasks, check_tasks, n_outputs, restrict_logits
 from neuro.io import ConfigError, merge_config
+from neuro.network import check_units
 
 METHODS = ("hlop", "finetune", "ewc", "multitask")
+#: ``task``: logits restricted to the task's classes (task-incremental); ``shared``: all outputs compete
+#: (class-incremental when the tasks have their own labels).
+HEADS = ("task", "shared")
 
 DEFAULTS = {
-    "tasks": {"kind": "permuted_digits", "n_tasks": 5, "test_fraction": 0.3},
+    "tasks": {"kind": "permuted_digits", "n_tasks": 5, "test_fraction": 0.3, "labels": "shared", "heads": "task"},
     "event": {"root": "runs/continual/event-digits", "n_train": 1000, "n_test": 500, "spatial_factor": 0.25,
               "clip": 4.0, "split": False},
     "model": {"hidden": [256, 256], "steps": 8, "dt": 1e-3, "tau_mem": 5e-3, "v_th": 0.3, "reset": "soft"},
@@ -48,6 +54,7 @@ def resolve_config(user: dict | None = None) -> dict:
     config = merge_config(user, DEFAULTS, "continual config")
     check_like(config, DEFAULTS, "continual config")
     _validate(config)
+    check_units({k: config["model"][k] for k in ("tau_mem", "dt")}, "continual config: model.")
     return config
 
 
@@ -55,8 +62,14 @@ def _validate(config: dict) -> None:
     unknown = sorted(set(config["methods"]) - set(METHODS))
     if unknown or not config["methods"]:
         raise ConfigError(f"continual config: methods must be a non-empty subset of {METHODS}, got {config['methods']}")
-    if config["tasks"]["kind"] not in KINDS:
-        raise ConfigError(f"continual config: tasks.kind must be one of {KINDS}")
+    kind = config["tasks"]["kind"]
+    if kind not in KINDS and ":" not in kind:
+        raise ConfigError(f"continual config: tasks.kind must be one of {KINDS} or 'package.module:function' "
+                          f"(a function returning a list of neuro.hlop.tasks.Task), got {kind!r}")
+    if config["tasks"]["labels"] not in LABELS:
+        raise ConfigError(f"continual config: tasks.labels must be one of {LABELS}")
+    if config["tasks"]["heads"] not in HEADS:
+        raise ConfigError(f"continual config: tasks.heads must be one of {HEADS}")
     if config["train"]["training"] not in TRAINING_MODES:
         raise ConfigError(f"continual config: train.training must be one of {TRAINING_MODES}")
     layers = len(config["model"]["hidden"]) + 1
@@ -70,12 +83,12 @@ def _validate(config: dict) -> None:
             raise ConfigError(f"continual config: train.{key} must be >= 1")
 
 
-def build_model(config: dict, n_inputs: int, seed: int) -> SpikingMLP:
-    """The seeded initial model: same ``seed`` gives the same weights for every method."""
+def build_model(config: dict, n_inputs: int, seed: int, outputs: int = 10) -> SpikingMLP:
+    """The seeded initial model with ``outputs`` classes: same ``seed`` gives the same weights for every method."""
     m, h = config["model"], config["hlop"]
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return SpikingMLP([n_inputs, *m["hidden"], 10], steps=m["steps"], dt=m["dt"], tau_mem=m["tau_mem"],
+        return SpikingMLP([n_inputs, *m["hidden"], outputs], steps=m["steps"], dt=m["dt"], tau_mem=m["tau_mem"],
                           v_th=m["v_th"], reset=m["reset"], lateral_lr=h["lr"], iterations=h["iterations"],
                           momentum=h["momentum"], clip=h["clip"], spiking=h["spiking"],
                           spike_scale=h["spike_scale"], spike_steps=h["spike_steps"])
@@ -126,7 +139,7 @@ def run_sequential(method: str, tasks: list[Task], config: dict, seed: int, bar:
     """Train ``tasks`` in order with ``method``; returns the accuracy matrix, ``b`` and the method's diagnostics
     (and the trained ``model`` with ``keep_model``)."""
     strategy = make_strategy(method, config)
-    model = build_model(config, tasks[0].x_train.shape[-1], seed)
+    model = build_model(config, tasks[0].x_train.shape[-1], seed, n_outputs(tasks))
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     initial = [accuracy(model, task) for task in tasks]
@@ -144,7 +157,7 @@ def run_sequential(method: str, tasks: list[Task], config: dict, seed: int, bar:
 
 def run_multitask(tasks: list[Task], config: dict, seed: int, bar: tqdm | None = None) -> dict:
     """One model trained on the union of all tasks: the upper bound (one row of accuracies)."""
-    model = build_model(config, tasks[0].x_train.shape[-1], seed)
+    model = build_model(config, tasks[0].x_train.shape[-1], seed, n_outputs(tasks))
     x = torch.cat([t.x_train for t in tasks])
     y = torch.cat([t.y_train for t in tasks])
     mask = torch.cat([_masks(t, model.sizes[-1]) for t in tasks])
@@ -154,33 +167,47 @@ def run_multitask(tasks: list[Task], config: dict, seed: int, bar: tqdm | None =
     return {"accuracies": row, "ACC": float(row.mean())}
 
 
-def run_experiment(config: dict, progress: bool = True, networks: dict | None = None) -> dict:
+def run_experiment(config: dict, progress: bool = True, networks: dict | None = None, tasks=None) -> dict:
     """Every method on every seed; per-seed results and mean/std of ACC, BWT, FWT per method.
 
-    A ``networks`` dict receives each sequential run's final model as a :class:`neuro.Network`
-    (``"<method>_seed<k>"``, :func:`neuro.hlop.network.to_network`).
+    ``tasks`` (optional) replaces the config's sequence: a list of :class:`Task`, or a
+    function ``seed -> list of Task`` (any classes: the output layer has ``max class + 1``
+    neurons, at least 10). A ``networks`` dict receives each sequential run's final model as
+    a :class:`neuro.Network` (``"<method>_seed<k>"``, :func:`neuro.hlop.network.to_network`).
     """
     config = resolve_config(config)
     results: dict[str, list[dict]] = {m: [] for m in config["methods"]}
-    n_tasks, epochs = int(config["tasks"]["n_tasks"]), int(config["train"]["epochs"])
+    t = config["tasks"]
+
+    def sequence(seed):
+        if tasks is None:
+            made = build_tasks(t["kind"], int(t["n_tasks"]), seed, t["test_fraction"],
+                               steps=config["model"]["steps"], event=config["event"], labels=t["labels"])
+        else:
+            made = check_tasks(tasks(seed) if callable(tasks) else tasks, "run_experiment tasks")
+        if t["heads"] == "shared":
+            every = tuple(range(n_outputs(made)))
+            made = [dataclasses.replace(task, classes=every) for task in made]
+        return made
+
+    first = sequence(config["seeds"][0])
+    n_tasks, epochs = len(first), int(config["train"]["epochs"])
     total = len(config["seeds"]) * epochs * n_tasks * len(config["methods"])
     with tqdm(total=total, desc="continual", unit="epoch", disable=not progress) as bar:
-        for seed in config["seeds"]:
-            t = config["tasks"]
-            tasks = build_tasks(t["kind"], n_tasks, seed, t["test_fraction"], steps=config["model"]["steps"],
-                                event=config["event"])
+        for k, seed in enumerate(config["seeds"]):
+            tasks_now = first if k == 0 else sequence(seed)
             for method in config["methods"]:
                 bar.set_postfix(seed=seed, method=method)
                 if method == "multitask":
-                    results[method].append(run_multitask(tasks, config, seed, bar))
+                    results[method].append(run_multitask(tasks_now, config, seed, bar))
                     bar.update(epochs * (n_tasks - 1))
                 else:
-                    result = run_sequential(method, tasks, config, seed, bar, keep_model=networks is not None)
+                    result = run_sequential(method, tasks_now, config, seed, bar, keep_model=networks is not None)
                     if networks is not None:
                         networks[f"{method}_seed{seed}"] = to_network(result.pop("model"))
                     results[method].append(result)
     summary = {m: _summarise(runs) for m, runs in results.items()}
-    return {"config": config, "tasks": [t.name for t in tasks], "summary": summary, "runs": results}
+    return {"config": config, "tasks": [task.name for task in tasks_now], "summary": summary, "runs": results}
 
 
 def _summarise(runs: list[dict]) -> dict:

@@ -11,7 +11,13 @@
   over input channels like ``permuted_digits``.
 
 Pixels are scaled to ``[0, 1]``; one seeded stratified train/test split is
-shared by all tasks.
+shared by all tasks. ``labels="disjoint"`` gives permuted task ``j`` the classes
+``10 j .. 10 j + 9`` (``10 n_tasks`` classes in all; the model grows its output layer).
+
+Any other sequence: ``kind = "package.module:function"`` names a function called as
+``function(n_tasks=..., seed=..., test_fraction=..., steps=...)`` that returns a list of
+:class:`Task` (any classes, any number of tasks), or pass the list itself to
+:func:`neuro.hlop.harness.run_experiment`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 KINDS = ("permuted_digits", "split_digits", "event_digits")
+LABELS = ("shared", "disjoint")
 
 
 @dataclass(frozen=True)
@@ -68,13 +75,19 @@ def _task(name, x_tr, y_tr, x_te, y_te, classes) -> Task:
                 torch.as_tensor(y_te, dtype=torch.long), tuple(int(c) for c in classes))
 
 
-def permuted(x_train, y_train, x_test, y_test, n_tasks: int, seed: int, prefix: str) -> list[Task]:
-    """``n_tasks`` tasks, each permuting the last axis (pixels or channels) with its own seeded permutation."""
+def permuted(x_train, y_train, x_test, y_test, n_tasks: int, seed: int, prefix: str,
+             labels: str = "shared") -> list[Task]:
+    """``n_tasks`` tasks, each permuting the last axis (pixels or channels) with its own seeded permutation;
+    ``labels="disjoint"`` shifts task ``j``'s labels by ``10 j``."""
+    if labels not in LABELS:
+        raise ValueError(f"tasks labels must be one of {LABELS}, got {labels!r}")
     rng = np.random.default_rng(seed)
     tasks = []
     for j in range(n_tasks):
         perm = rng.permutation(x_train.shape[-1])
-        tasks.append(_task(f"{prefix}{j}", x_train[..., perm], y_train, x_test[..., perm], y_test, range(10)))
+        shift = 10 * j if labels == "disjoint" else 0
+        tasks.append(_task(f"{prefix}{j}", x_train[..., perm], y_train + shift, x_test[..., perm], y_test + shift,
+                           range(shift, shift + 10)))
     return tasks
 
 
@@ -92,28 +105,63 @@ def split(x_train, y_train, x_test, y_test, n_tasks: int, prefix: str) -> list[T
 
 
 def build_tasks(kind: str, n_tasks: int = 5, seed: int = 0, test_fraction: float = 0.3, *, steps: int = 8,
-                event: dict | None = None) -> list[Task]:
+                event: dict | None = None, labels: str = "shared") -> list[Task]:
     """The task sequence ``kind`` (module docstring); ``seed`` fixes the split and the permutations.
 
     ``event`` (for ``event_digits``) holds ``root``, ``n_train``, ``n_test``,
     ``spatial_factor``, ``clip`` and ``split`` (True: split classes, False:
     permuted channels); frames have ``steps`` time bins.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown task sequence {kind!r}; expected one of {KINDS}")
     if n_tasks < 1:
         raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+    if ":" in kind:
+        return user_tasks(kind, n_tasks=n_tasks, seed=seed, test_fraction=test_fraction, steps=steps)
+    if kind not in KINDS:
+        raise ValueError(f"unknown task sequence {kind!r}; expected one of {KINDS} or 'package.module:function'")
     if kind == "event_digits":
         event = dict(event or {})
         arrays = event_digit_arrays(steps=steps, seed=seed, test_fraction=test_fraction, **{
             k: v for k, v in event.items() if k != "split"})
         if event.get("split", False):
             return split(*arrays, n_tasks, "event-split-")
-        return permuted(*arrays, n_tasks, seed, "event-perm-")
+        return permuted(*arrays, n_tasks, seed, "event-perm-", labels)
     arrays = _digits(test_fraction, seed)
     if kind == "split_digits":
         return split(*arrays, n_tasks, "split-")
-    return permuted(*arrays, n_tasks, seed, "perm-")
+    return permuted(*arrays, n_tasks, seed, "perm-", labels)
+
+
+def user_tasks(path: str, **kwargs) -> list[Task]:
+    """The tasks returned by the function ``"package.module:function"`` called with ``kwargs``; checked."""
+    import importlib
+
+    module, _, name = path.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"task sequence {path!r}: cannot import it ({exc})") from None
+    tasks = fn(**kwargs)
+    return check_tasks(tasks, path)
+
+
+def check_tasks(tasks, where: str = "tasks") -> list[Task]:
+    """``tasks`` as a non-empty list of :class:`Task` whose inputs agree in shape and labels lie in its classes."""
+    tasks = list(tasks) if isinstance(tasks, list | tuple) else tasks
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, Task) for t in tasks):
+        raise ValueError(f"{where}: must give a non-empty list of neuro.hlop.tasks.Task")
+    for t in tasks:
+        if t.x_train.shape[1:] != tasks[0].x_train.shape[1:] or t.x_test.shape[1:] != tasks[0].x_train.shape[1:]:
+            raise ValueError(f"{where}: task {t.name} has inputs {list(t.x_train.shape[1:])}, task "
+                             f"{tasks[0].name} {list(tasks[0].x_train.shape[1:])}; all tasks need one shape")
+        outside = set(torch.cat([t.y_train, t.y_test]).tolist()) - set(t.classes)
+        if outside:
+            raise ValueError(f"{where}: task {t.name} has labels {sorted(outside)} outside its classes {t.classes}")
+    return tasks
+
+
+def n_outputs(tasks: list[Task]) -> int:
+    """Outputs a model needs for ``tasks``: the largest class + 1 (at least 10, the digits)."""
+    return max(10, 1 + max(max(t.classes) for t in tasks))
 
 
 def event_digit_arrays(root, n_train: int, n_test: int, spatial_factor: float, clip: float, steps: int, seed: int,

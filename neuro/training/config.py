@@ -10,6 +10,7 @@ Schema (every key optional; the defaults are the built-in digits-as-N-MNIST run)
       n_train: 2700               # digits_nmnist only: samples per split written by the generator
       n_test: 900
       generator_seed: 0
+      overwrite: false            # generated datasets: replace a cached copy written with other settings
       time_bins: 10               # tonic ToFrame n_time_bins over the whole recording
       downsample: 0.5             # tonic Downsample spatial_factor (34x34 -> 17x17)
       batch_size: 64
@@ -55,6 +56,7 @@ from neuro.checks import (
     text,
 )
 from neuro.io import ConfigError, check_keys, merge_config
+from neuro.network import check_units
 from neuro.training.data import FILES, GENERATED
 from neuro.training.layers import Conv, Dense, Readout, Recurrent, conv_output_shape
 from neuro.training.model import READOUTS, SpikingNet
@@ -65,7 +67,7 @@ DEFAULTS = {
     "seed": 0,
     "epochs": 8,
     "data": {"dataset": "digits_nmnist", "root": "~/.cache/neuro/digits-nmnist", "n_train": 2700, "n_test": 900,
-             "generator_seed": 0, "time_bins": 10, "downsample": 0.5, "batch_size": 64},
+             "generator_seed": 0, "overwrite": False, "time_bins": 10, "downsample": 0.5, "batch_size": 64},
     "model": {"layers": [{"type": "dense", "size": 256}], "readout": "membrane", "reset": "soft",
               "use_mpr": False, "surrogate": "fast_sigmoid", "surrogate_slope": 25.0, "dt": 1e-3,
               "tau_mem": 20e-3, "tau_mem_cv": 0.0, "tau_syn": 0.0, "v_th": 1.0, "learn_tau": False,
@@ -81,6 +83,7 @@ def resolve(config: dict | None) -> dict:
     """Defaults merged with ``config`` (one level of sections), unknown keys and bad values rejected."""
     out = merge_config(config, DEFAULTS, "train config")
     _validate(out)
+    check_units({k: out["model"][k] for k in ("tau_mem", "tau_syn", "dt")}, "train config: model.")
     return out
 
 
@@ -89,6 +92,7 @@ RULES = {
     "seed": NON_NEGATIVE_INT, "epochs": POSITIVE_INT,
     "data.dataset": one_of(DATASETS), "data.root": text,
     "data.n_train": POSITIVE_INT, "data.n_test": POSITIVE_INT, "data.generator_seed": NON_NEGATIVE_INT,
+    "data.overwrite": boolean,
     "data.time_bins": POSITIVE_INT, "data.downsample": number(0, 1, low_open=True), "data.batch_size": POSITIVE_INT,
     "model.readout": one_of(READOUTS), "model.reset": one_of(RESET_MODES), "model.use_mpr": boolean,
     "model.surrogate": text, "model.surrogate_slope": POSITIVE, "model.dt": POSITIVE, "model.tau_mem": POSITIVE,

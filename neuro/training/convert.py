@@ -19,6 +19,8 @@ Only our layers and ``nn.Flatten`` convert; anything else raises ``ValueError``.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -191,7 +193,7 @@ def compare(model: SpikingNet, x_seq: torch.Tensor, dtype=np.float64) -> dict:
     number of spikes in torch; for a readout the largest absolute difference of ``v``.
     """
     torch_dtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
-    model = model.to(torch_dtype)
+    model = copy.deepcopy(model).to(torch_dtype)  # the caller's model keeps its dtype
     x = x_seq.to(torch_dtype)
     with torch.no_grad():
         _, outputs = model(x, record=True)

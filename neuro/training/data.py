@@ -64,7 +64,8 @@ def load_frames(data_cfg: dict, progress: bool = True) -> FrameData:
 
         generator = importlib.import_module(f"neuro.data.{name}")
         generator.generate(root, n_train=data_cfg["n_train"], n_test=data_cfg["n_test"],
-                           seed=data_cfg["generator_seed"], progress=progress)
+                           seed=data_cfg["generator_seed"], overwrite=data_cfg.get("overwrite", False),
+                           progress=progress)
         name = GENERATED[name]
     elif name not in FILES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(GENERATED) + list(FILES)}")
