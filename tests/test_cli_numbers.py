@@ -17,6 +17,9 @@ from neuro.cli import main
     (["export", "x.npz", "--to", "lava", "--headroom", "0"], "--headroom"),
     (["compat", "rnp", "--threads", "0"], "--threads"),
     (["sweep", "s.yaml", "--workers", "0"], "--workers"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--stop-after", "-1"], "--stop-after"),
+    (["continual", "--seeds", "0", "-4"], "--seeds"),
 ])
 def test_out_of_range_numbers_are_one_clear_error(argv, option, capsys):
     with pytest.raises(SystemExit) as exit_info:

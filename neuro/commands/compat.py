@@ -41,8 +41,6 @@ def _summary_lines(report: dict, limit: int = 12) -> list[str]:
 def run(args) -> int:
     import torch
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     module = importlib.import_module(f"neuro.compat.{args.method}")
     config = dict(module.DEFAULTS) if args.config is None else section_of(load_config(args.config), args.method,

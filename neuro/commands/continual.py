@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuro.commands.arguments import non_negative_int, positive_int
 from neuro.io import atomic_path, load_config, output_folder, save_figure, write_json
 
 HELP = "continual learning with Hebbian orthogonal projection (HLOP)"
@@ -20,8 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("config", nargs="?", help="YAML/TOML config (omitted: the built-in defaults, "
                                                   "5-task permuted digits, 3 seeds); see docs/hlop.md")
     parser.add_argument("--out", default="runs/continual", help="output folder (default runs/continual)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", help="override the config's seeds")
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (default 1: the models are tiny, more threads only contend)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--save-networks", action="store_true",
@@ -35,8 +36,6 @@ def run(args) -> int:
     from neuro.hlop.harness import resolve_config, run_experiment
     from neuro.hlop.plots import plot_matrices
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     user = {} if args.config is None else load_config(args.config)
     if args.seeds:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuro.commands.arguments import non_negative_int, positive_int
+
 HELP = "train a spiking network on event data (surrogate gradients)"
 
 
@@ -17,11 +19,11 @@ def add_arguments(parser):
                                                   "default: the built-in digits-as-N-MNIST run")
     parser.add_argument("--out", default="runs/train", help="output folder (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--stop-after", type=int, metavar="EPOCH",
+    parser.add_argument("--stop-after", type=positive_int, metavar="EPOCH",
                         help="stop after this epoch (continue later with --resume)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-    parser.add_argument("--epochs", type=int, help="override epochs")
-    parser.add_argument("--seed", type=int, help="override seed")
+    parser.add_argument("--epochs", type=positive_int, help="override epochs")
+    parser.add_argument("--seed", type=non_negative_int, help="override seed")
     parser.add_argument("--overwrite-data", action="store_true",
                         help="regenerate a generated dataset cached under data.root with other settings")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
