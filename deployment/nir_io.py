@@ -66,12 +66,16 @@ def _step(value, what: str) -> float:
 
 
 # --- export ------------------------------------------------------------------------------------------------
-def _neuron_node(pop: Population, net: Network, dt_nir: float):
+def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bias_in_input: bool = False):
+    """``bias_in_input``: the bias travels as the bias of the first incoming Affine/Conv2d (:func:`_input_bias`),
+    the form snntorch and most readers take, so ``v_leak`` is the resting potential."""
     nir = _nir()
     p = pop.params
     coef = lif.discretize(p, net.dt, pop.reset)
     a_mem = coef[lif.A_MEM]
     bias = p["bias"] + np.where(coef[lif.A_SYN] == 0, p["bias_syn"], 0.0)  # no current memory: the same
+    if bias_in_input:
+        bias = np.zeros_like(bias)
     with np.errstate(divide="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
         v_leak = np.where(a_mem < 1, p["v_rest"] + bias / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
@@ -91,13 +95,83 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float):
         meta["reset_method"] = {"hard": "zero", "soft": "subtract"}[pop.reset]
     meta.update(neuro_reset=pop.reset, neuro_mpr=int(bool(pop.metadata.get("mpr") or pop.metadata.get("use_mpr"))),
                 neuro_unsupported="; ".join(unsupported))
-    common = dict(r=tau / dt_nir, v_leak=v_leak, v_threshold=np.array(p["v_th"]), v_reset=np.array(p["v_reset"]),
+    common = dict(r=(tau / dt_nir).reshape(shape), v_leak=v_leak.reshape(shape),
+                  v_threshold=np.array(p["v_th"]).reshape(shape), v_reset=np.array(p["v_reset"]).reshape(shape),
                   metadata=meta)
-    if np.all(coef[lif.A_SYN] == 0):
-        return nir.LIF(tau=tau, **common)
+    if not _has_current(pop, net.dt):
+        return nir.LIF(tau=tau.reshape(shape), **common)
     a_syn = coef[lif.A_SYN]
     tau_syn = np.where(a_syn < 1, dt_nir / (1 - a_syn), np.inf)
-    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, w_in=tau_syn / dt_nir, **common)
+    return nir.CubaLIF(tau_syn=tau_syn.reshape(shape), tau_mem=tau.reshape(shape),
+                       w_in=(tau_syn / dt_nir).reshape(shape), **common)
+
+
+def _has_current(pop, dt) -> bool:
+    """A CubaLIF (synaptic current with memory) rather than a LIF."""
+    return bool(np.any(lif.discretize(pop.params, dt, pop.reset)[lif.A_SYN] != 0))
+
+
+def _layouts(network, convs) -> dict:
+    """Node shape per population: a conv layer's ``(C, H, W)`` (its ``shape`` metadata) where every projection
+    into it is a Conv2d node (for an input: some projection out of it), and no delayed Linear leaves it
+    (a Flatten carries no delay); flat otherwise."""
+    out = {}
+    for pop in network.populations:
+        shape = tuple(int(d) for d in pop.metadata.get("shape", ()) or ())
+        incoming = [p.name for p in network.projections if p.post == pop.name]
+        outgoing = [p for p in network.projections if p.pre == pop.name]
+        fed = incoming and all(n in convs for n in incoming) if pop.model == "lif" else \
+            any(p.name in convs for p in outgoing)
+        delayed = any(p.name not in convs and np.any(p.active().delays) for p in outgoing)
+        keep = len(shape) > 1 and int(np.prod(shape)) == pop.size and fed and not delayed
+        out[pop.name] = shape if keep else (pop.size,)
+    return out
+
+
+def _first_input(network, name):
+    return next((p for p in network.projections if p.post == name and p.active().nnz), None)
+
+
+def _input_bias(network, pop) -> np.ndarray | None:
+    """The bias of a LIF population without synaptic memory, as an input bias (per channel after a conv), or
+    None (kept in ``v_leak``): readers such as snntorch take biases on Affine/Conv2d nodes, not in ``v_leak``."""
+    if pop.model != "lif" or not np.any(pop.params["bias"]) or np.any(pop.params["tau_syn"] > 0):
+        return None
+    first = _first_input(network, pop.name)
+    if first is None or first.pre == pop.name:
+        return None
+    bias = np.asarray(pop.params["bias"], np.float64)
+    if "conv" in first.metadata:
+        per_channel = bias.reshape(first.metadata["conv"]["out_channels"], -1)
+        return per_channel[:, 0].copy() if np.all(per_channel == per_channel[:, :1]) else None
+    return bias
+
+
+def _conv_node(proj, s, bias=None):
+    """``nir.Conv2d`` of a projection that is still exactly the convolution it was unrolled from (``to_network``
+    records the geometry), or None: pruned, edited or delayed synapses stay a Linear. ``bias``: per channel."""
+    from neuro.training.convert import unroll_conv
+
+    geo = proj.metadata.get("conv")
+    if not geo or len(geo["kernel"]) != 2 or np.any(s.delays != 0):
+        return None
+    if bias is not None and np.size(bias) != geo["out_channels"]:
+        return None
+    taps = (geo["out_channels"], geo["in_channels"] // geo["groups"], *geo["kernel"])
+    pre, post, tap = unroll_conv(np.arange(np.prod(taps), dtype=np.float64).reshape(taps), geo["input_size"],
+                                 geo["stride"], geo["padding"], geo["dilation"], geo["groups"])
+    ours, theirs = np.lexsort((s.pre_indices(), s.indices)), np.lexsort((pre, post))
+    if pre.size != s.nnz or np.any(pre[theirs] != s.pre_indices()[ours]) or np.any(post[theirs] != s.indices[ours]):
+        return None
+    kernel = np.zeros(int(np.prod(taps)))
+    tap = tap[theirs].astype(np.int64)
+    kernel[tap] = s.weights[ours]
+    if not np.array_equal(kernel[tap], s.weights[ours]):  # a shared weight differs somewhere: not a convolution
+        return None
+    return _nir().Conv2d(input_shape=tuple(geo["input_size"]), weight=kernel.reshape(taps),
+                         stride=tuple(geo["stride"]), padding=tuple(geo["padding"]),
+                         dilation=tuple(geo["dilation"]), groups=geo["groups"],
+                         bias=np.zeros(geo["out_channels"]) if bias is None else np.asarray(bias, np.float64))
 
 
 def network_to_nir(network: Network, dt_nir: float | None = None):
@@ -105,28 +179,30 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
     nir = _nir()
     dt_nir = network.dt if dt_nir is None else _step(dt_nir, "the NIR dt (--nir-dt)")
     nodes, edges = {}, []
+    input_bias = {pop.name: b for pop in network.populations if (b := _input_bias(network, pop)) is not None}
+    biases = {proj.name: b for proj in network.projections if (b := _node_bias(network, proj, input_bias)) is not None}
+    convs = {p.name: c for p in network.projections if (c := _conv_node(p, p.active(), biases.get(p.name)))}
+    layouts = _layouts(network, convs)
     for pop in network.populations:
         if pop.model == "lif":
-            nodes[pop.name] = _neuron_node(pop, network, dt_nir)
+            nodes[pop.name] = _neuron_node(pop, network, dt_nir, layouts[pop.name], pop.name in input_bias)
         else:
             meta = {"neuro_model": pop.model, **{f"neuro_{k}": np.asarray(v) for k, v in pop.params.items()}}
-            nodes[pop.name] = nir.Input(input_type={"input": np.array([pop.size])}, metadata=meta)
+            nodes[pop.name] = nir.Input(input_type={"input": np.array(layouts[pop.name])}, metadata=meta)
     for proj in network.projections:
-        s = proj.active()
-        w = np.zeros((s.n_post, s.n_pre))
-        pre = s.pre_indices()
-        if np.unique(s.indices.astype(np.int64) * s.n_pre + pre).size != s.nnz:
-            raise ValueError(f"projection {proj.name!r} has several synapses between one pair of neurons; "
-                             "NIR's Linear holds one weight per pair")
-        w[s.indices, pre] = s.weights
         if proj.name in nodes:
             raise ValueError(f"projection name {proj.name!r} is also a population name; NIR needs unique node names")
-        meta = {"neuro_receptor": proj.receptor, "neuro_pre": pre, "neuro_post": s.indices.astype(np.int64),
-                "neuro_weights": s.weights, "neuro_delays": s.delays}
-        bias_syn = _synaptic_bias(network, proj, nodes)
-        nodes[proj.name] = (nir.Linear(weight=w, metadata=meta) if bias_syn is None else
-                            nir.Affine(weight=w, bias=bias_syn, metadata=meta))
-        edges += [(proj.pre, proj.name), (proj.name, proj.post)]
+        source = proj.pre
+        if proj.name in convs:  # the synapses are rebuilt from the kernel on import (no per-synapse metadata)
+            nodes[proj.name] = convs[proj.name]
+        else:
+            node, flatten = _linear_node(proj, biases.get(proj.name), layouts[proj.pre])
+            nodes[proj.name] = node
+            if flatten is not None:  # a dense layer reads a conv layer flattened (C-order)
+                source = f"{proj.name}.flatten"
+                nodes[source] = flatten
+                edges.append((proj.pre, source))
+        edges += [(source, proj.name), (proj.name, proj.post)]
     feeds_other = {p.pre for p in network.projections if p.pre != p.post}
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
     for name in [n for n in lif_pops if n not in feeds_other] or lif_pops[-1:]:
@@ -140,13 +216,42 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
     return graph
 
 
-def _synaptic_bias(network, proj, nodes):
-    """``bias_syn`` of a CubaLIF target as the bias of its first incoming projection (an Affine), else None."""
+def _node_bias(network, proj, input_bias):
+    """The bias carried by ``proj``'s node, the first projection into its target: the target's ``bias_syn``
+    (CubaLIF), or its ``bias`` (:func:`_input_bias`); None otherwise."""
     post = network.population(proj.post)
-    first = next(p for p in network.projections if p.post == proj.post)
-    if first is not proj or not np.any(post.params["bias_syn"] != 0) or type(nodes[post.name]).__name__ != "CubaLIF":
+    if _first_input(network, proj.post) is not proj:
         return None
-    return np.array(post.params["bias_syn"])
+    if post.name in input_bias:
+        return input_bias[post.name]
+    if np.any(post.params["bias_syn"] != 0) and _has_current(post, network.dt):
+        return np.array(post.params["bias_syn"])
+    return None
+
+
+def _linear_node(proj, bias, pre_layout):
+    """A Linear (Affine with a bias) node of ``proj``, and the Flatten before it when its source is shaped.
+
+    Synapse lists, delays and the receptor travel in ``neuro_*`` metadata, except behind a Flatten (whose
+    Linear is read as a plain weight matrix)."""
+    nir = _nir()
+    s = proj.active()
+    pre = s.pre_indices()
+    if np.unique(s.indices.astype(np.int64) * s.n_pre + pre).size != s.nnz:
+        raise ValueError(f"projection {proj.name!r} has several synapses between one pair of neurons; "
+                         "NIR's Linear holds one weight per pair")
+    w = np.zeros((s.n_post, s.n_pre))
+    w[s.indices, pre] = s.weights
+    if bias is not None and np.size(bias) != s.n_post:  # a conv layer's per-channel bias, unrolled
+        bias = np.repeat(bias, s.n_post // np.size(bias))
+    flatten = None
+    meta = {"neuro_receptor": proj.receptor, "neuro_pre": pre, "neuro_post": s.indices.astype(np.int64),
+            "neuro_weights": s.weights, "neuro_delays": s.delays}
+    if len(pre_layout) > 1:
+        flatten = nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array(pre_layout)})
+        meta = {}
+    node = nir.Linear(weight=w, metadata=meta) if bias is None else nir.Affine(weight=w, bias=bias, metadata=meta)
+    return node, flatten
 
 
 def graph_digest(graph) -> str:
@@ -363,7 +468,7 @@ def _check_meta(node, params, net_dt, dt_nir, name):
     pairs = (("tau", nir_tau, tau), ("v_threshold", node.v_threshold, params["v_th"]),
              ("v_reset", node.v_reset, params["v_reset"]))
     for what, stored, expected in pairs:
-        stored = np.asarray(stored if stored is not None else 0.0, float)
+        stored = np.asarray(stored if stored is not None else 0.0, float).ravel()  # (C, H, W) for conv layers
         if stored.size not in (1, np.size(expected)) or not np.allclose(stored, expected, rtol=1e-6, atol=1e-12,
                                                                          equal_nan=False):
             raise ValueError(f"NIR node {name!r}: its NIR {what} disagrees with the neuro_* metadata (expected "

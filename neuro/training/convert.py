@@ -130,10 +130,18 @@ def conv_synapses(conv: nn.Conv2d, input_size, delay: int = 0):
                     conv.out_channels * int(np.prod(out)))
 
 
+def conv_geometry(conv, input_size) -> dict:
+    """What a projection needs to be a convolution again (NIR export): the arguments of :func:`unroll_conv`."""
+    return {"in_channels": int(conv.in_channels), "out_channels": int(conv.out_channels),
+            "kernel": [int(k) for k in conv.kernel_size], "input_size": [int(n) for n in input_size],
+            "stride": [int(v) for v in conv.stride], "padding": [int(v) for v in conv.padding],
+            "dilation": [int(v) for v in conv.dilation], "groups": int(conv.groups)}
+
+
 def to_network(model: SpikingNet, input_shape, dt: float | None = None) -> Network:
     """The :class:`neuro.Network` equivalent of ``model`` for inputs of shape ``input_shape`` (one sample, one step)."""
     shape = tuple(int(d) for d in input_shape)
-    pops = [Population(INPUT, int(np.prod(shape)), "spike_source")]
+    pops = [Population(INPUT, int(np.prod(shape)), "spike_source", metadata={"shape": list(shape)})]
     projs, prev, dts = [], INPUT, set()
     for i, layer in enumerate(model.layers):
         if isinstance(layer, nn.Flatten):
@@ -146,11 +154,13 @@ def to_network(model: SpikingNet, input_shape, dt: float | None = None) -> Netwo
         pops.append(Population(name, layer.size, "lif", neuron_params(layer), layer.cell.reset,
                                metadata={"layer": type(layer).__name__, "shape": list(layer.out_shape),
                                          "readout": isinstance(layer, Readout)}))
+        geometry = {}
         if isinstance(layer, Conv):
             synapses = conv_synapses(layer.synapse, layer.input_size)
+            geometry = {"conv": conv_geometry(layer.synapse, layer.input_size)}
         else:
             synapses = from_dense(_array(layer.synapse.weight), delays=0, keep_zeros=True)
-        projs.append(Projection(f"{prev}->{name}", prev, name, synapses))
+        projs.append(Projection(f"{prev}->{name}", prev, name, synapses, metadata=geometry))
         if isinstance(layer, Recurrent):
             projs.append(Projection(f"{name}->{name}", name, name,
                                     from_dense(_array(layer.recurrent.weight), delays=1, keep_zeros=True)))
