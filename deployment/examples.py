@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     net = hetero_ei_network(args.neurons, args.seed, builtin=args.builtin)
     x = np.random.default_rng(args.seed + 100).random((args.steps, 10)) < args.rate * net.dt
-    report = verify_network(net, args.steps, {"in": x}, seed=args.seed, timeout=args.timeout)
+    report = verify_network(net, args.steps, {"in": x}, seed=args.seed, timeout=args.timeout, progress=True)
     print(report.quantization.table())
     print(report.table())
     return 0 if report.all_match else 1

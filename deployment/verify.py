@@ -120,11 +120,12 @@ def _processes(graph, population) -> str:
 
 def verify_network(network: Network, steps: int, inputs=None, seed: int = 0, timeout: float = 300.0,
                    modes=MODES, hetero: str = "auto", max_groups: int = DEFAULT_MAX_GROUPS,
-                   headroom: int = DEFAULT_HEADROOM) -> VerificationReport:
+                   headroom: int = DEFAULT_HEADROOM, progress: bool = False) -> VerificationReport:
     """Export ``network`` to Lava, run ``steps`` steps in each mode, compare with neuro (module docstring).
 
     ``inputs`` are spike inputs as for :meth:`neuro.simulator.Simulator.run` (Poisson populations draw
-    from ``seed``). ``timeout`` bounds each Lava run (seconds); a hang raises
+    from ``seed``). ``progress`` shows a bar over the modes (each is one Lava run of seconds to
+    minutes). ``timeout`` bounds each Lava run (seconds); a hang raises
     :class:`~deployment.lava_export.LavaTimeout`, a crash :class:`~deployment.lava_export.LavaError`.
     """
     unknown = [m for m in modes if m not in MODES]
@@ -134,7 +135,11 @@ def verify_network(network: Network, steps: int, inputs=None, seed: int = 0, tim
     report = VerificationReport(steps)
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
     readouts = {p.name: None for p in network.populations if is_readout(network, p)} or None
-    for mode in modes:
+    from tqdm import tqdm
+
+    bar = tqdm(modes, desc="Lava", unit="mode", disable=not progress)
+    for mode in bar:
+        bar.set_postfix_str(f"{mode}: neuro and Lava, {steps} steps")
         if mode == "fixed":
             fixed, report.quantization = quantize(network, headroom)
             ours = FixedPointSimulator(fixed).run(steps, inputs, seed=seed, record=lif_pops, record_state=readouts)

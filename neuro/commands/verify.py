@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-groups", type=positive_int, default=8)
     parser.add_argument("--headroom", type=positive_int, default=16)
     parser.add_argument("--plot", help="write a PNG raster of neuro vs Lava spikes to this path")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def random_inputs(network, steps: int, rate: float, seed: int) -> dict:
@@ -48,7 +49,7 @@ def run(args) -> int:
     inputs = random_inputs(net, args.steps, args.rate, args.seed)
     try:
         report = verify_network(net, args.steps, inputs, args.seed, args.timeout, modes, args.hetero,
-                                args.max_groups, args.headroom)
+                                args.max_groups, args.headroom, progress=not args.no_progress)
     except LavaError as exc:
         print(f"neuro verify: error: {exc}", file=sys.stderr)
         return 1
