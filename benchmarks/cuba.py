@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-import synapses as S
-from neuro import Network, Population, Projection, Simulator
-from neurons import lif
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this checkout, not an installed copy
+import synapses as S  # noqa: E402
+from neuro import Network, Population, Projection, Simulator  # noqa: E402
+from neurons import lif  # noqa: E402
 
 DT = 1e-4
 TAU_M, TAU_E, TAU_I = 20e-3, 5e-3, 10e-3
