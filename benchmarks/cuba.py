@@ -77,26 +77,43 @@ def bytes_per_synapse(sim: Simulator, n_syn: int) -> float:
     return sum(a.nbytes for a in arrays) / max(n_syn, 1)
 
 
+class NeuroRun:
+    """The CUBA network built and compiled into a :class:`Simulator`; :meth:`run` times one run."""
+
+    def __init__(self, n, seconds, seed, fan_out=None, hetero=False):
+        t0 = time.perf_counter()
+        self.net = cuba_network(n, seed=seed, fan_out=fan_out, hetero=hetero)
+        self.sim = Simulator(self.net)
+        self.build_s = time.perf_counter() - t0
+        self.n, self.seconds, self.seed = n, seconds, seed
+        self.steps = int(round(seconds / DT))
+        self.times, self.res = [], None
+
+    def run(self) -> float:
+        t1 = time.perf_counter()
+        self.res = self.sim.run(self.steps, record=True)
+        self.times.append(time.perf_counter() - t1)
+        return self.times[-1]
+
+    def summary(self) -> dict:
+        """Median run time of the runs so far, spikes, rate, events per second, memory."""
+        t_run = float(np.median(self.times))
+        n_spk = len(self.res.times[0])
+        fanout = np.concatenate([np.diff(c[0]) for c in self.sim.csr.values()]).reshape(2, -1).sum(0)
+        events = int(fanout[self.res.neurons[0]].sum())
+        return {"neurons": self.n, "synapses": self.net.n_synapses, "seconds": self.seconds, "seed": self.seed,
+                "build_s": self.build_s, "run_s": t_run, "spikes": n_spk, "rate_hz": n_spk / self.n / self.seconds,
+                "syn_events_per_s": events / t_run,
+                "bytes_per_synapse": bytes_per_synapse(self.sim, self.net.n_synapses),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def run_neuro(n, seconds, seed, fan_out=None, hetero=False, repeats=1):
     """Build once, run ``repeats`` times (spikes recorded); ``run_s`` is the median run time."""
-    t0 = time.perf_counter()
-    net = cuba_network(n, seed=seed, fan_out=fan_out, hetero=hetero)
-    t_build = time.perf_counter() - t0
-    sim = Simulator(net)
-    steps = int(round(seconds / DT))
-    times = []
+    runner = NeuroRun(n, seconds, seed, fan_out, hetero)
     for _ in range(repeats):
-        t1 = time.perf_counter()
-        res = sim.run(steps, record=True)
-        times.append(time.perf_counter() - t1)
-    t_run = float(np.median(times))
-    n_spk = len(res.times[0])
-    fanout = np.concatenate([np.diff(c[0]) for c in sim.csr.values()]).reshape(2, -1).sum(0)
-    events = int(fanout[res.neurons[0]].sum())
-    return {"neurons": n, "synapses": net.n_synapses, "seconds": seconds, "seed": seed, "build_s": t_build,
-            "run_s": t_run, "spikes": n_spk, "rate_hz": n_spk / n / seconds, "syn_events_per_s": events / t_run,
-            "bytes_per_synapse": bytes_per_synapse(sim, net.n_synapses),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        runner.run()
+    return runner.summary()
 
 
 def time_to_first_result() -> float:
@@ -107,49 +124,60 @@ def time_to_first_result() -> float:
     return time.perf_counter() - t0
 
 
-def run_brian2(seconds, seed, threads=1, repeats=1):
+class Brian2Run:
     """Brian2 cpp_standalone on examples/CUBA.py (its own random connectivity, same statistics).
 
     ``threads == 1`` is Brian2's ordinary single-threaded build (``openmp_threads = 0``; a value of
     1 would compile the OpenMP code path, about 1.6x slower); ``threads > 1`` sets ``openmp_threads``.
-    Returns the simulated network's run time (Brian2's own timer), the time of ``make`` and of code
-    generation (the rest of ``device.build``), spikes and rate.
+    Building times code generation (``run`` and writing the project) and ``make`` apart and runs
+    the binary once; :meth:`run` reruns it (same network and seed) and returns Brian2's own timer
+    of the simulated network. Call :meth:`close` before building another.
     """
-    import brian2 as b2
 
-    b2.set_device("cpp_standalone", directory=f"/tmp/brian2_cuba_{os.getpid()}", build_on_run=False)
-    b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else threads
-    b2.defaultclock.dt = DT * b2.second
-    b2.seed(seed)
-    ms, mV = b2.ms, b2.mV
-    eqs = """dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
-             dge/dt = -ge/taue : volt
-             dgi/dt = -gi/taui : volt"""
-    ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV, "Vr": -60 * mV, "El": -49 * mV}
-    P = b2.NeuronGroup(4000, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact", namespace=ns)
-    P.v = "Vr + rand() * (Vt - Vr)"
-    Ce = b2.Synapses(P, P, on_pre="ge += 1.62*mV")
-    Ci = b2.Synapses(P, P, on_pre="gi += -9*mV")
-    Ce.connect("i<3200", p=0.02)
-    Ci.connect("i>=3200", p=0.02)
-    mon = b2.SpikeMonitor(P)
-    b2.run(seconds * b2.second)
-    t0 = time.perf_counter()
-    b2.device.build(run=True, compile=True, clean=True)
-    total = time.perf_counter() - t0
-    runs = [float(b2.device._last_run_time)]
-    for _ in range(repeats - 1):  # rerun the compiled binary: same network, same seed
-        b2.device.run(b2.device.project_dir, None, with_output=False)
-        runs.append(float(b2.device._last_run_time))
-    run_s = float(np.median(runs))
-    timers = b2.device.timers
-    make_s = (timers["compile"]["make"] or 0.0) + (timers["compile"]["clean"] or 0.0)
-    codegen_s = total - make_s - (timers["run_binary"] or 0.0)
-    n_spk = int(mon.num_spikes)
-    b2.device.reinit()
-    b2.device.activate(directory=None)
-    return {"brian2_build_and_run_s": total, "codegen_s": codegen_s, "make_s": make_s, "run_s": run_s,
-            "spikes": n_spk, "rate_hz": n_spk / 4000 / seconds}
+    def __init__(self, seconds, seed, threads=1):
+        import brian2 as b2
+
+        self.b2, self.seconds = b2, seconds
+        t0 = time.perf_counter()
+        b2.set_device("cpp_standalone", directory=f"/tmp/brian2_cuba_{os.getpid()}", build_on_run=False)
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else threads
+        b2.defaultclock.dt = DT * b2.second
+        b2.seed(seed)
+        ms, mV = b2.ms, b2.mV
+        eqs = """dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+                 dge/dt = -ge/taue : volt
+                 dgi/dt = -gi/taui : volt"""
+        ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV, "Vr": -60 * mV, "El": -49 * mV}
+        P = b2.NeuronGroup(4000, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact",
+                           namespace=ns)
+        P.v = "Vr + rand() * (Vt - Vr)"
+        Ce = b2.Synapses(P, P, on_pre="ge += 1.62*mV")
+        Ci = b2.Synapses(P, P, on_pre="gi += -9*mV")
+        Ce.connect("i<3200", p=0.02)
+        Ci.connect("i>=3200", p=0.02)
+        mon = b2.SpikeMonitor(P)
+        b2.run(seconds * b2.second)  # Brian2's run() collects the objects among this frame's locals
+        self.mon = mon
+        b2.device.build(run=True, compile=True, clean=True)
+        total = time.perf_counter() - t0
+        timers = b2.device.timers
+        self.make_s = (timers["compile"]["make"] or 0.0) + (timers["compile"]["clean"] or 0.0)
+        self.codegen_s = total - self.make_s - (timers["run_binary"] or 0.0)
+        self.times = [float(b2.device._last_run_time)]
+        self.spikes = int(self.mon.num_spikes)  # read before the binary is rerun
+
+    def run(self) -> float:
+        self.b2.device.run(self.b2.device.project_dir, None, with_output=False)
+        self.times.append(float(self.b2.device._last_run_time))
+        return self.times[-1]
+
+    def summary(self) -> dict:
+        return {"codegen_s": self.codegen_s, "make_s": self.make_s, "run_s": float(np.median(self.times)),
+                "spikes": self.spikes, "rate_hz": self.spikes / 4000 / self.seconds}
+
+    def close(self):
+        self.b2.device.reinit()
+        self.b2.device.activate(directory=None)
 
 
 def load() -> str:
@@ -163,20 +191,34 @@ def _row(label, r):
 
 
 def compare(seconds, seeds, args):
-    """neuro (homogeneous, then heterogeneous if asked) and Brian2 back to back per seed; median ratios."""
+    """Per seed: build neuro (and its heterogeneous variant) and Brian2, then alternate their runs
+    ``repeats`` times, so that both see the same machine load; medians per seed, then over seeds."""
     rows = {"neuro": [], "neuro hetero": [], "brian2": []}
     for seed in seeds:
-        rows["neuro"].append(run_neuro(4000, seconds, seed, repeats=args.repeats))
-        _row(f"neuro {seconds:g} s seed {seed}", rows["neuro"][-1])
+        runners = {"neuro": NeuroRun(4000, seconds, seed)}
         if args.hetero:
-            rows["neuro hetero"].append(run_neuro(4000, seconds, seed, hetero=True, repeats=args.repeats))
-            _row(f"neuro hetero {seconds:g} s seed {seed}", rows["neuro hetero"][-1])
+            runners["neuro hetero"] = NeuroRun(4000, seconds, seed, hetero=True)
         if args.brian2:
-            b = run_brian2(seconds, seed, args.threads, args.repeats)
-            rows["brian2"].append(b)
+            runners["brian2"] = Brian2Run(seconds, seed, args.threads)
+        for name in ("neuro", "neuro hetero"):  # first runs load the cached kernels: not timed
+            if name in runners:
+                runners[name].run()
+                runners[name].times.clear()
+        for _ in range(args.repeats):
+            for runner in runners.values():
+                runner.run()
+        for name, runner in runners.items():
+            rows[name].append(runner.summary())
+        for name in ("neuro", "neuro hetero"):
+            if name in runners:
+                _row(f"{name} {seconds:g} s seed {seed}", rows[name][-1])
+        if args.brian2:
+            b = rows["brian2"][-1]
+            runners["brian2"].close()
             print(f"{'brian2 ' + f'{seconds:g} s seed {seed} threads {args.threads}':<34} run_s={b['run_s']:.4g}  "
                   f"spikes={b['spikes']}  rate_hz={b['rate_hz']:.4g}  codegen_s={b['codegen_s']:.1f}  "
-                  f"compile_s={b['make_s']:.1f} [{load()}]", flush=True)
+                  f"compile_s={b['make_s']:.1f}  ratio={b['run_s'] / rows['neuro'][-1]['run_s']:.2f}x "
+                  f"[{load()}]", flush=True)
     median = {k: float(np.median([r["run_s"] for r in v])) for k, v in rows.items() if v}
     for k, v in rows.items():
         if v:
@@ -184,8 +226,10 @@ def compare(seconds, seeds, args):
             print(f"{k} {seconds:g} s: median run {median[k]:.4f} s, rate {rates.mean():.3f} +- "
                   f"{rates.std(ddof=1) if len(rates) > 1 else 0.0:.3f} Hz", flush=True)
     if "brian2" in median:
-        print(f"speed-up neuro vs brian2 cpp_standalone ({args.threads} thread(s)): "
-              f"{median['brian2'] / median['neuro']:.2f}x  [{load()}]", flush=True)
+        ratios = [b["run_s"] / r["run_s"] for b, r in zip(rows["brian2"], rows["neuro"])]
+        print(f"speed-up neuro vs brian2 cpp_standalone ({args.threads} thread(s)): {np.median(ratios):.2f}x "
+              f"(median over seeds of paired medians; per seed {' '.join(f'{x:.2f}' for x in ratios)}) "
+              f"[{load()}]", flush=True)
     if "neuro hetero" in median:
         print(f"heterogeneous / homogeneous run time: {median['neuro hetero'] / median['neuro']:.2f}x", flush=True)
 
