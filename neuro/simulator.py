@@ -79,11 +79,15 @@ def record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k):
 
 
 @njit(inline="always")
-def update_population(v, i_exc, i_inh, refr, x_exc, x_inh, coef, uniform, spiked, fired, nf, lo, hi):
-    """:func:`neurons.lif.lif_step` on neurons ``lo..hi-1``, with scalar coefficients when ``uniform``."""
-    if uniform:
-        c = lif.uniform_coefficients(coef, lo)
-        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c,
+def update_population(v, i_exc, i_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi):
+    """:func:`neurons.lif.lif_step` on neurons ``lo..hi-1``, specialised to how their coefficients vary."""
+    if layout == lif.UNIFORM:
+        c1 = lif.uniform_coefficients(coef, lo)
+        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c1,
+                            spiked, fired, nf, lo)
+    if layout == lif.PER_NEURON_DECAYS:
+        c2 = lif.decay_coefficients(coef, lo, hi)
+        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c2,
                             spiked, fired, nf, lo)
     c = lif.coefficients(coef, lo, hi)
     return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c,
@@ -100,7 +104,7 @@ def deliver(buf, r, base, slots, ptr, idx, w, d, k):
         buf[r, slot, idx[syn]] += w[syn]
 
 
-def _advance_impl(t1, t_done, coef, uniform, prob, pop_lo, pop_hi, pop_model, stage_ptr,
+def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                   ptr_e, idx_e, w_e, d_e, ptr_i, idx_i, w_i, d_i,
                   src_ptr, src_idx, cur_idx, cur,
                   v, i_exc, i_inh, refr, buf_e, buf_i, rng,
@@ -124,7 +128,7 @@ def _advance_impl(t1, t_done, coef, uniform, prob, pop_lo, pop_hi, pop_model, st
                 for p in range(stage_ptr[s], stage_ptr[s + 1]):
                     lo, hi, model = pop_lo[p], pop_hi[p], pop_model[p]
                     if model == 0:
-                        nf = update_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, uniform[p],
+                        nf = update_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, layout[p],
                                                spiked, fired, nf, lo, hi)
                     else:
                         nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
@@ -227,7 +231,7 @@ class Simulator:
         self.layout = {p.name: (int(bounds[i]), int(bounds[i + 1])) for i, p in enumerate(order)}
         self.pop_lo, self.pop_hi = bounds[:-1].copy(), bounds[1:].copy()
         self.pop_model = np.array([MODEL_CODES[p.model] for p in order], np.int64)
-        self.pop_uniform = np.zeros(len(order), np.bool_)
+        self.pop_layout = np.zeros(len(order), np.int64)
         self.n = int(bounds[-1])
         self.coef = np.zeros((len(lif.COEFFICIENTS), self.n), self.dtype)
         self.prob = np.zeros(self.n, np.float64)
@@ -236,7 +240,7 @@ class Simulator:
             lo, hi = self.layout[p.name]
             if p.model == "lif":
                 self.coef[:, lo:hi] = lif.discretize(p.params, network.dt, p.reset)
-                self.pop_uniform[i] = lif.is_uniform(self.coef[:, lo:hi])
+                self.pop_layout[i] = lif.layout(self.coef[:, lo:hi])
                 self.initial["v"][lo:hi] = p.initial.get("v", p.params["v_rest"])
                 for var in ("i_exc", "i_inh"):
                     self.initial[var][lo:hi] = p.initial.get(var, 0.0)
@@ -295,7 +299,7 @@ class Simulator:
         advance = _advance_parallel if n_trials > 1 else _advance_serial
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
-            advance(t1, t_done, self.coef, self.pop_uniform, self.prob, self.pop_lo, self.pop_hi, self.pop_model,
+            advance(t1, t_done, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi, self.pop_model,
                     self.stage_ptr,
                     *self.csr["exc"], *self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
                     state["v"], state["i_exc"], state["i_inh"], state["refr"], buf_e, buf_i, rng,

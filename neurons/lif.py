@@ -121,9 +121,28 @@ def uniform_coefficients(coef, lo):
             coef[5, lo], coef[6, lo], coef[7, lo], coef[8, lo], coef[9, lo])
 
 
-def is_uniform(coef: np.ndarray) -> bool:
-    """Whether every column of ``coef`` (one population) equals the first."""
-    return bool(coef.shape[1] == 0 or (coef == coef[:, :1]).all())
+@njit(inline="always")
+def decay_coefficients(coef, lo, hi):
+    """Per-neuron decays ``a_mem, a_syn, a_inh`` (arrays), every other coefficient one scalar (column ``lo``)."""
+    return (coef[0, lo:hi], coef[1, lo:hi], coef[2, lo:hi], coef[3, lo], coef[4, lo],
+            coef[5, lo], coef[6, lo], coef[7, lo], coef[8, lo], coef[9, lo])
+
+
+PER_NEURON, UNIFORM, PER_NEURON_DECAYS = 0, 1, 2
+
+
+def layout(coef: np.ndarray) -> int:
+    """How one population's coefficients ``[len(COEFFICIENTS), n]`` vary across its neurons.
+
+    ``UNIFORM``: every column equals the first; ``PER_NEURON_DECAYS``: only the decays
+    (time constants) differ; ``PER_NEURON`` otherwise (and for an empty population).
+    """
+    if coef.shape[1] == 0:
+        return PER_NEURON
+    same = (coef == coef[:, :1]).all(axis=1)
+    if same.all():
+        return UNIFORM
+    return PER_NEURON_DECAYS if same[V_TH:].all() else PER_NEURON
 
 
 @njit(inline="always")
@@ -131,7 +150,8 @@ def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, off
     """Advance one population of ``n = v.size`` neurons by one step (module docstring).
 
     ``c``: the coefficients in ``COEFFICIENTS`` order, each a per-neuron array or one scalar
-    for the whole population (Numba compiles a specialised loop for each combination used).
+    for the whole population (Numba compiles a specialised loop for each combination used:
+    :func:`coefficients`, :func:`uniform_coefficients`, :func:`decay_coefficients`).
     ``x_exc``/``x_inh`` are this step's inputs and are consumed (zeroed). ``spiked``: ``uint8``
     scratch of at least ``8 * ceil(n / 8)`` entries starting at this population's first neuron.
     The first, branch-free pass charges every neuron and flags threshold crossings (it

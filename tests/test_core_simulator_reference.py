@@ -86,7 +86,9 @@ def random_network(seed):
     pops = [Population("in", n_in, "spike_source"),
             Population("a", n_a, params=hetero, reset="soft", initial={"v": rng.uniform(-0.2, 0.8, n_a)}),
             Population("b", n_b, params=uniform, initial={"v": rng.uniform(0, 0.8, n_b)}),
-            Population("c", n_c, params={**uniform, "tau_mem": np.inf}, reset="none")]
+            Population("c", n_c, params={**uniform, "tau_mem": np.where(rng.random(n_c) < 0.3, np.inf,
+                                                                         rng.gamma(4.0, 5e-3, n_c)),
+                                         "tau_syn": rng.uniform(1e-3, 8e-3, n_c)}, reset="none")]
 
     def conn(n_pre, n_post, p, scale, d_lo, d_hi, s):
         return S.bernoulli(n_pre, n_post, p, weight=lambda r, k: r.normal(scale, abs(scale) / 2, k),
@@ -109,7 +111,9 @@ def test_simulator_matches_the_reference_spike_for_spike(seed):
     inputs = []
     for _ in range(trials):
         inputs.append({"in": rng.random((steps, 20)) < 0.1, "b": rng.normal(0.0, 0.05, (steps, 30))})
-    res = Simulator(net, dtype=np.float64).run(steps, inputs)
+    sim = Simulator(net, dtype=np.float64)
+    assert set(sim.pop_layout[sim.pop_model == 0]) == {lif.PER_NEURON, lif.UNIFORM, lif.PER_NEURON_DECAYS}
+    res = sim.run(steps, inputs)
     for r, spec in enumerate(inputs):
         ref, state = reference_run(net, steps, {"in": spec["in"]}, {"b": spec["b"]})
         for pop in ("a", "b", "c"):
