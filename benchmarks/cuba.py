@@ -134,10 +134,10 @@ class Brian2Run:
     of the simulated network. Call :meth:`close` before building another.
     """
 
-    def __init__(self, seconds, seed, threads=1):
+    def __init__(self, seconds, seed, threads=1, n=4000, p=0.02):
         import brian2 as b2
 
-        self.b2, self.seconds = b2, seconds
+        self.b2, self.seconds, self.n = b2, seconds, n
         t0 = time.perf_counter()
         b2.set_device("cpp_standalone", directory=f"/tmp/brian2_cuba_{os.getpid()}", build_on_run=False)
         b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else threads
@@ -148,13 +148,13 @@ class Brian2Run:
                  dge/dt = -ge/taue : volt
                  dgi/dt = -gi/taui : volt"""
         ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV, "Vr": -60 * mV, "El": -49 * mV}
-        P = b2.NeuronGroup(4000, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact",
+        P = b2.NeuronGroup(n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact",
                            namespace=ns)
         P.v = "Vr + rand() * (Vt - Vr)"
         Ce = b2.Synapses(P, P, on_pre="ge += 1.62*mV")
         Ci = b2.Synapses(P, P, on_pre="gi += -9*mV")
-        Ce.connect("i<3200", p=0.02)
-        Ci.connect("i>=3200", p=0.02)
+        Ce.connect(f"i<{n * 4 // 5}", p=p)
+        Ci.connect(f"i>={n * 4 // 5}", p=p)
         mon = b2.SpikeMonitor(P)
         b2.run(seconds * b2.second)  # Brian2's run() collects the objects among this frame's locals
         self.mon = mon
@@ -173,7 +173,7 @@ class Brian2Run:
 
     def summary(self) -> dict:
         return {"codegen_s": self.codegen_s, "make_s": self.make_s, "run_s": float(np.median(self.times)),
-                "spikes": self.spikes, "rate_hz": self.spikes / 4000 / self.seconds}
+                "spikes": self.spikes, "rate_hz": self.spikes / self.n / self.seconds}
 
     def close(self):
         self.b2.device.reinit()
@@ -190,16 +190,19 @@ def _row(label, r):
     print(f"{label:<34}", "  ".join(cells), f"[{load()}]", flush=True)
 
 
-def compare(seconds, seeds, args):
+def compare(seconds, seeds, args, n=4000, fan_in=None):
     """Per seed: build neuro (and its heterogeneous variant) and Brian2, then alternate their runs
-    ``repeats`` times, so that both see the same machine load; medians per seed, then over seeds."""
+    ``repeats`` times, so that both see the same machine load; medians per seed, then over seeds.
+
+    ``fan_in``: neuro draws a fixed in-degree, Brian2 Bernoulli ``p = fan_in / n`` (same mean).
+    """
     rows = {"neuro": [], "neuro hetero": [], "brian2": []}
     for seed in seeds:
-        runners = {"neuro": NeuroRun(4000, seconds, seed)}
+        runners = {"neuro": NeuroRun(n, seconds, seed, fan_in)}
         if args.hetero:
-            runners["neuro hetero"] = NeuroRun(4000, seconds, seed, hetero=True)
+            runners["neuro hetero"] = NeuroRun(n, seconds, seed, fan_in, hetero=True)
         if args.brian2:
-            runners["brian2"] = Brian2Run(seconds, seed, args.threads)
+            runners["brian2"] = Brian2Run(seconds, seed, args.threads, n, fan_in / n if fan_in else 0.02)
         for name in ("neuro", "neuro hetero"):  # first runs load the cached kernels: not timed
             if name in runners:
                 runners[name].run()
@@ -242,14 +245,14 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="Brian2 threads (1: ordinary build, N: OpenMP N)")
     ap.add_argument("--hetero", action="store_true", help="also the heterogeneous variant (gamma tau, delays 1-20)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per network; the median is reported")
-    ap.add_argument("--scale", action="store_true", help="100,000 neurons x 100 synapses, 1 s")
+    ap.add_argument("--scale", action="store_true", help="100,000 neurons x 100 synapses, 1 s (with --seeds)")
     ap.add_argument("--no-first", action="store_true", help="skip the time-to-first-result measurement")
     args = ap.parse_args()
     if not args.no_first:
         print(f"time to first result (fresh interpreter: import + build + JIT/cache load + 1 s run): "
               f"{time_to_first_result():.2f} s [{load()}]", flush=True)
-    if args.scale:
-        _row("neuro 100k x 100, 1 s", run_neuro(100_000, 1.0, 1, fan_out=100, repeats=args.repeats))
+    if args.scale:  # 100,000 neurons x 100 synapses, 1 s
+        compare(1.0, args.seeds, args, n=100_000, fan_in=100)
         return
     for seconds in args.seconds:
         compare(seconds, args.seeds, args)
