@@ -122,3 +122,28 @@ def test_simulator_matches_the_reference_spike_for_spike(seed):
             np.testing.assert_array_equal(k, ref[pop][1], err_msg=f"{pop} trial {r}")
             np.testing.assert_array_equal(res.final(pop, "v")[r], state[pop][1])
         assert all(ref[p][0].size > 20 for p in ("a", "b", "c")), "the network must be active to test anything"
+
+
+def test_specialised_kernels_equal_the_per_neuron_kernel_in_float32():
+    """Scalar coefficients (uniform populations, per-neuron decays) change no spike against per-neuron arrays."""
+    net = random_network(3)
+    fast = Simulator(net)
+    slow = Simulator(net)
+    slow.pop_layout[:] = lif.PER_NEURON
+    assert (fast.pop_layout != slow.pop_layout).any()
+    rng = np.random.default_rng(7)
+    spec = {"in": rng.random((300, 20)) < 0.1}
+    a, b = fast.run(300, spec, record_state={"b": None}), slow.run(300, spec, record_state={"b": None})
+    np.testing.assert_array_equal(a.neurons[0], b.neurons[0])
+    np.testing.assert_array_equal(a.times[0], b.times[0])
+    np.testing.assert_array_equal(a.trace("b"), b.trace("b"))
+
+
+def test_layout_classifies_how_coefficients_vary():
+    p = {"tau_mem": np.array([0.01, 0.02]), "tau_syn": 5e-3, "tau_syn_inh": 5e-3, "v_th": 1.0, "v_reset": 0.0,
+         "v_rest": 0.0, "bias": 0.0, "t_ref": 0.0}
+    full = {k: np.broadcast_to(v, 2) for k, v in p.items()}
+    assert lif.layout(lif.discretize({**full, "tau_mem": np.full(2, 0.01)}, 1e-3)) == lif.UNIFORM
+    assert lif.layout(lif.discretize(full, 1e-3)) == lif.PER_NEURON_DECAYS
+    assert lif.layout(lif.discretize({**full, "v_th": np.array([1.0, 2.0])}, 1e-3)) == lif.PER_NEURON
+    assert lif.layout(lif.discretize({k: v[:0] for k, v in full.items()}, 1e-3)) == lif.PER_NEURON
