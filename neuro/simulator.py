@@ -95,8 +95,18 @@ def update_population(v, i_exc, i_inh, refr, x_exc, x_inh, coef, layout, spiked,
 
 
 @njit(inline="always")
-def deliver(buf, r, base, slots, ptr, idx, w, d, k):
-    """Add neuron ``k``'s weights into ``buf[r, (base + d) mod slots]`` (``base < slots``, ``d < slots``)."""
+def deliver(buf, r, base, slots, ptr, idx, w, d, row_delay, k):
+    """Add neuron ``k``'s weights into ``buf[r, (base + d) mod slots]`` (``base < slots``, ``d < slots``).
+
+    ``row_delay[k]``: the delay shared by all of ``k``'s synapses (one slot for the row), or -1.
+    """
+    dk = row_delay[k]
+    if dk >= 0:
+        slot = base + dk
+        x = buf[r, slot - slots if slot >= slots else slot]
+        for syn in range(ptr[k], ptr[k + 1]):
+            x[idx[syn]] += w[syn]
+        return
     for syn in range(ptr[k], ptr[k + 1]):
         slot = base + d[syn]
         if slot >= slots:
@@ -105,7 +115,7 @@ def deliver(buf, r, base, slots, ptr, idx, w, d, k):
 
 
 def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr,
-                  ptr_e, idx_e, w_e, d_e, ptr_i, idx_i, w_i, d_i,
+                  ptr_e, idx_e, w_e, d_e, rd_e, ptr_i, idx_i, w_i, d_i, rd_i,
                   src_ptr, src_idx, cur_idx, cur,
                   v, i_exc, i_inh, refr, buf_e, buf_i, rng,
                   rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace):
@@ -135,8 +145,8 @@ def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, sta
                 for q in range(nf):
                     k = fired[q]
                     record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
-                    deliver(buf_e, r, slot, slots, ptr_e, idx_e, w_e, d_e, k)
-                    deliver(buf_i, r, slot, slots, ptr_i, idx_i, w_i, d_i, k)
+                    deliver(buf_e, r, slot, slots, ptr_e, idx_e, w_e, d_e, rd_e, k)
+                    deliver(buf_i, r, slot, slots, ptr_i, idx_i, w_i, d_i, rd_i, k)
             record_traces(trace, r, t, tr_idx, tr_vars, v, i_exc, i_inh)
             t += 1
         t_done[r] = t
@@ -265,7 +275,8 @@ class Simulator:
         order = np.argsort(pre, kind="stable")
         ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=self.n))]).astype(np.int64)
         delay_dtype = np.uint8 if d.size == 0 or d.max() < 256 else np.int32
-        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d[order].astype(delay_dtype))
+        d = d[order].astype(delay_dtype)
+        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d, row_delays(ptr, d))
 
     # --------------------------------------------------------------------------------------------
     def run(self, steps: int, inputs=None, *, trials: int | None = None, seed: int = 0, record=True,
@@ -416,6 +427,17 @@ class Simulator:
         tr_idx = np.concatenate(idx).astype(np.int64) if idx else np.empty(0, np.int64)
         tr_vars = np.array([STATE_VARS.index(v) for v in state_vars], np.int64) if idx else np.empty(0, np.int64)
         return tr_idx, tr_vars, spans
+
+
+def row_delays(ptr: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per CSR row: the delay all its synapses share (0 for an empty row), or -1 when they differ."""
+    n = ptr.size - 1
+    first = np.zeros(n, np.int64)
+    nonempty = ptr[1:] > ptr[:-1]
+    first[nonempty] = d[ptr[:-1][nonempty]]
+    row = np.repeat(np.arange(n), np.diff(ptr))
+    mixed = np.bincount(row, weights=d != first[row], minlength=n) > 0
+    return np.where(mixed, -1, first).astype(np.int32)
 
 
 def trial_generators(seed: int, n_trials: int) -> np.ndarray:
