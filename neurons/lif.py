@@ -153,7 +153,7 @@ def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, off
     for the whole population (Numba compiles a specialised loop for each combination used:
     :func:`coefficients`, :func:`uniform_coefficients`, :func:`decay_coefficients`).
     ``x_exc``/``x_inh`` are this step's inputs and are consumed (zeroed). ``spiked``: ``uint8``
-    scratch of at least ``8 * ceil(n / 8)`` entries starting at this population's first neuron.
+    scratch indexed by local neuron, ``8 * ceil(n / 8)`` entries or more (:func:`scratch`).
     The first, branch-free pass charges every neuron and flags threshold crossings (it
     vectorises); the second reads the flags 8 at a time, resets the neurons that fired and
     appends ``offset + k`` to ``fired``. Returns the new number of entries in ``fired``.
