@@ -8,7 +8,13 @@ delay 1 step = Brian's zero-delay synapses acting on the next step).
 
     python benchmarks/cuba.py                 # 1 s and 10 s, seeds 1..3
     python benchmarks/cuba.py --brian2        # also Brian2 cpp_standalone on the same network
+    python benchmarks/cuba.py --brian2 --threads 2   # Brian2 with openmp_threads = 2
+    python benchmarks/cuba.py --hetero        # also per-neuron gamma tau_mem (CV 0.5), delays 1..20
     python benchmarks/cuba.py --scale         # 100,000 neurons x 100 synapses, 1 s
+
+One thread means Brian2's ordinary standalone build (``openmp_threads = 0``); ``--threads N``
+(N > 1) means ``openmp_threads = N``. Both sides record every spike. Brian2's code
+generation and compile time is printed beside its run time; the load average beside each row.
 
 Prints build time, time to first result (incl. JIT), run time, spikes, mean
 rate, synaptic events per second, peak memory and bytes per synapse.
@@ -26,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-import synapses as S
-from neuro import Network, Population, Projection, Simulator
-from neurons import lif
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this checkout, not an installed copy
+import synapses as S  # noqa: E402
+from neuro import Network, Population, Projection, Simulator  # noqa: E402
+from neurons import lif  # noqa: E402
 
 DT = 1e-4
 TAU_M, TAU_E, TAU_I = 20e-3, 5e-3, 10e-3
@@ -38,21 +45,29 @@ W_E, W_I = 1.62, -9.0
 T_REF = 4.9e-3
 
 
-def cuba_network(n: int = 4000, p: float = 0.02, seed: int = 1, fan_out: int | None = None) -> Network:
-    """The benchmark network; ``fan_out`` switches to a fixed in-degree (scaling runs)."""
+def cuba_network(n: int = 4000, p: float = 0.02, seed: int = 1, fan_out: int | None = None,
+                 hetero: bool = False) -> Network:
+    """The benchmark network; ``fan_out`` switches to a fixed in-degree (scaling runs).
+
+    ``hetero``: per-neuron ``tau_mem ~ Gamma(k=4, TAU_M/4)`` (CV 0.5, at least 1 ms) and per-synapse
+    delays uniform in 1..20 steps; each weight scaled by the exact gain of its target's ``tau_mem``.
+    """
     rng = np.random.default_rng(seed)
     n_e = n * 4 // 5
-    params = {"tau_mem": TAU_M, "tau_syn": TAU_E, "tau_syn_inh": TAU_I, "v_th": V_TH, "v_reset": V_RESET,
+    tau_m = np.maximum(rng.gamma(4.0, TAU_M / 4, n), 1e-3) if hetero else np.full(n, TAU_M)
+    delay = (lambda r, k: r.integers(1, 21, k)) if hetero else 1
+    params = {"tau_mem": tau_m, "tau_syn": TAU_E, "tau_syn_inh": TAU_I, "v_th": V_TH, "v_reset": V_RESET,
               "v_rest": E_L, "t_ref": T_REF}
     pop = Population("cuba", n, params=params, initial={"v": rng.uniform(V_RESET, V_TH, n)})
-    g_e, g_i = lif.exact_current_gain(TAU_E, TAU_M, DT), lif.exact_current_gain(TAU_I, TAU_M, DT)
+    g_e, g_i = lif.exact_current_gain(TAU_E, tau_m, DT), lif.exact_current_gain(TAU_I, tau_m, DT)
     projs = []
     for name, lo, hi, w, receptor in (("exc", 0, n_e, W_E * g_e, "exc"), ("inh", n_e, n, W_I * g_i, "inh")):
         if fan_out is None:
-            part = S.bernoulli(hi - lo, n, p, weight=w, delay=1, seed=rng)
+            part = S.bernoulli(hi - lo, n, p, weight=1.0, delay=delay, seed=rng)
         else:
-            part = S.fixed_indegree(hi - lo, n, fan_out * (hi - lo) // n, weight=w, delay=1, seed=rng)
-        full = S.from_coo(part.pre_indices() + lo, part.indices, part.weights, part.delays, n, n)
+            part = S.fixed_indegree(hi - lo, n, fan_out * (hi - lo) // n, weight=1.0, delay=delay, seed=rng)
+        post = part.indices.astype(np.int64)
+        full = S.from_coo(part.pre_indices() + lo, post, w[post], part.delays, n, n)
         projs.append(Projection(name, "cuba", "cuba", full, receptor=receptor))
     return Network([pop], projs, dt=DT)
 
@@ -62,22 +77,43 @@ def bytes_per_synapse(sim: Simulator, n_syn: int) -> float:
     return sum(a.nbytes for a in arrays) / max(n_syn, 1)
 
 
-def run_neuro(n, seconds, seed, fan_out=None):
-    t0 = time.perf_counter()
-    net = cuba_network(n, seed=seed, fan_out=fan_out)
-    t_build = time.perf_counter() - t0
-    sim = Simulator(net)
-    steps = int(round(seconds / DT))
-    t1 = time.perf_counter()
-    res = sim.run(steps, record=True)
-    t_run = time.perf_counter() - t1
-    n_spk = len(res.times[0])
-    fanout = np.concatenate([np.diff(c[0]) for c in sim.csr.values()]).reshape(2, -1).sum(0)
-    events = int(fanout[res.neurons[0]].sum())
-    return {"neurons": n, "synapses": net.n_synapses, "seconds": seconds, "seed": seed, "build_s": t_build,
-            "run_s": t_run, "spikes": n_spk, "rate_hz": n_spk / n / seconds, "syn_events_per_s": events / t_run,
-            "bytes_per_synapse": bytes_per_synapse(sim, net.n_synapses),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+class NeuroRun:
+    """The CUBA network built and compiled into a :class:`Simulator`; :meth:`run` times one run."""
+
+    def __init__(self, n, seconds, seed, fan_out=None, hetero=False):
+        t0 = time.perf_counter()
+        self.net = cuba_network(n, seed=seed, fan_out=fan_out, hetero=hetero)
+        self.sim = Simulator(self.net)
+        self.build_s = time.perf_counter() - t0
+        self.n, self.seconds, self.seed = n, seconds, seed
+        self.steps = int(round(seconds / DT))
+        self.times, self.res = [], None
+
+    def run(self) -> float:
+        t1 = time.perf_counter()
+        self.res = self.sim.run(self.steps, record=True)
+        self.times.append(time.perf_counter() - t1)
+        return self.times[-1]
+
+    def summary(self) -> dict:
+        """Median run time of the runs so far, spikes, rate, events per second, memory."""
+        t_run = float(np.median(self.times))
+        n_spk = len(self.res.times[0])
+        fanout = np.concatenate([np.diff(c[0]) for c in self.sim.csr.values()]).reshape(2, -1).sum(0)
+        events = int(fanout[self.res.neurons[0]].sum())
+        return {"neurons": self.n, "synapses": self.net.n_synapses, "seconds": self.seconds, "seed": self.seed,
+                "build_s": self.build_s, "run_s": t_run, "spikes": n_spk, "rate_hz": n_spk / self.n / self.seconds,
+                "syn_events_per_s": events / t_run,
+                "bytes_per_synapse": bytes_per_synapse(self.sim, self.net.n_synapses),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_neuro(n, seconds, seed, fan_out=None, hetero=False, repeats=1):
+    """Build once, run ``repeats`` times (spikes recorded); ``run_s`` is the median run time."""
+    runner = NeuroRun(n, seconds, seed, fan_out, hetero)
+    for _ in range(repeats):
+        runner.run()
+    return runner.summary()
 
 
 def time_to_first_result() -> float:
@@ -88,41 +124,117 @@ def time_to_first_result() -> float:
     return time.perf_counter() - t0
 
 
-def run_brian2(seconds, seed, threads=1):
-    """Brian2 cpp_standalone on examples/CUBA.py (its own random connectivity, same statistics)."""
-    import brian2 as b2
+class Brian2Run:
+    """Brian2 cpp_standalone on examples/CUBA.py (its own random connectivity, same statistics).
 
-    b2.set_device("cpp_standalone", directory=f"/tmp/brian2_cuba_{os.getpid()}", build_on_run=False)
-    b2.prefs.devices.cpp_standalone.openmp_threads = threads
-    b2.defaultclock.dt = DT * b2.second
-    b2.seed(seed)
-    ms, mV = b2.ms, b2.mV
-    eqs = """dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
-             dge/dt = -ge/taue : volt
-             dgi/dt = -gi/taui : volt"""
-    ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV, "Vr": -60 * mV, "El": -49 * mV}
-    P = b2.NeuronGroup(4000, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact", namespace=ns)
-    P.v = "Vr + rand() * (Vt - Vr)"
-    Ce = b2.Synapses(P, P, on_pre="ge += 1.62*mV")
-    Ci = b2.Synapses(P, P, on_pre="gi += -9*mV")
-    Ce.connect("i<3200", p=0.02)
-    Ci.connect("i>=3200", p=0.02)
-    mon = b2.SpikeMonitor(P)
-    b2.run(seconds * b2.second)
-    t0 = time.perf_counter()
-    b2.device.build(run=True, compile=True, clean=True)
-    total = time.perf_counter() - t0
-    run_s = float(b2.device._last_run_time)
-    n_spk = int(mon.num_spikes)
-    b2.device.reinit()
-    b2.device.activate(directory=None)
-    return {"brian2_build_and_run_s": total, "run_s": run_s, "spikes": n_spk, "rate_hz": n_spk / 4000 / seconds}
+    ``threads == 1`` is Brian2's ordinary single-threaded build (``openmp_threads = 0``; a value of
+    1 would compile the OpenMP code path, about 1.6x slower); ``threads > 1`` sets ``openmp_threads``.
+    Building times code generation (``run`` and writing the project) and ``make`` apart and runs
+    the binary once; :meth:`run` reruns it (same network and seed) and returns Brian2's own timer
+    of the simulated network. Call :meth:`close` before building another.
+    """
+
+    def __init__(self, seconds, seed, threads=1, n=4000, p=0.02):
+        import brian2 as b2
+
+        self.b2, self.seconds, self.n = b2, seconds, n
+        t0 = time.perf_counter()
+        b2.set_device("cpp_standalone", directory=f"/tmp/brian2_cuba_{os.getpid()}", build_on_run=False)
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else threads
+        b2.defaultclock.dt = DT * b2.second
+        b2.seed(seed)
+        ms, mV = b2.ms, b2.mV
+        eqs = """dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+                 dge/dt = -ge/taue : volt
+                 dgi/dt = -gi/taui : volt"""
+        ns = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV, "Vr": -60 * mV, "El": -49 * mV}
+        P = b2.NeuronGroup(n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact",
+                           namespace=ns)
+        P.v = "Vr + rand() * (Vt - Vr)"
+        Ce = b2.Synapses(P, P, on_pre="ge += 1.62*mV")
+        Ci = b2.Synapses(P, P, on_pre="gi += -9*mV")
+        Ce.connect(f"i<{n * 4 // 5}", p=p)
+        Ci.connect(f"i>={n * 4 // 5}", p=p)
+        mon = b2.SpikeMonitor(P)
+        b2.run(seconds * b2.second)  # Brian2's run() collects the objects among this frame's locals
+        self.mon = mon
+        b2.device.build(run=True, compile=True, clean=True)
+        total = time.perf_counter() - t0
+        timers = b2.device.timers
+        self.make_s = (timers["compile"]["make"] or 0.0) + (timers["compile"]["clean"] or 0.0)
+        self.codegen_s = total - self.make_s - (timers["run_binary"] or 0.0)
+        self.times = [float(b2.device._last_run_time)]
+        self.spikes = int(self.mon.num_spikes)  # read before the binary is rerun
+
+    def run(self) -> float:
+        self.b2.device.run(self.b2.device.project_dir, None, with_output=False)
+        self.times.append(float(self.b2.device._last_run_time))
+        return self.times[-1]
+
+    def summary(self) -> dict:
+        return {"codegen_s": self.codegen_s, "make_s": self.make_s, "run_s": float(np.median(self.times)),
+                "spikes": self.spikes, "rate_hz": self.spikes / self.n / self.seconds}
+
+    def close(self):
+        self.b2.device.reinit()
+        self.b2.device.activate(directory=None)
+
+
+def load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def _row(label, r):
     keys = ("build_s", "run_s", "spikes", "rate_hz", "syn_events_per_s", "bytes_per_synapse", "peak_rss_mb")
     cells = [f"{k}={r[k]:.4g}" if isinstance(r.get(k), float) else f"{k}={r.get(k)}" for k in keys if k in r]
-    print(f"{label:<28}", "  ".join(cells), flush=True)
+    print(f"{label:<34}", "  ".join(cells), f"[{load()}]", flush=True)
+
+
+def compare(seconds, seeds, args, n=4000, fan_in=None):
+    """Per seed: build neuro (and its heterogeneous variant) and Brian2, then alternate their runs
+    ``repeats`` times, so that both see the same machine load; medians per seed, then over seeds.
+
+    ``fan_in``: neuro draws a fixed in-degree, Brian2 Bernoulli ``p = fan_in / n`` (same mean).
+    """
+    rows = {"neuro": [], "neuro hetero": [], "brian2": []}
+    for seed in seeds:
+        runners = {"neuro": NeuroRun(n, seconds, seed, fan_in)}
+        if args.hetero:
+            runners["neuro hetero"] = NeuroRun(n, seconds, seed, fan_in, hetero=True)
+        if args.brian2:
+            runners["brian2"] = Brian2Run(seconds, seed, args.threads, n, fan_in / n if fan_in else 0.02)
+        for name in ("neuro", "neuro hetero"):  # first runs load the cached kernels: not timed
+            if name in runners:
+                runners[name].run()
+                runners[name].times.clear()
+        for _ in range(args.repeats):
+            for runner in runners.values():
+                runner.run()
+        for name, runner in runners.items():
+            rows[name].append(runner.summary())
+        for name in ("neuro", "neuro hetero"):
+            if name in runners:
+                _row(f"{name} {seconds:g} s seed {seed}", rows[name][-1])
+        if args.brian2:
+            b = rows["brian2"][-1]
+            runners["brian2"].close()
+            print(f"{'brian2 ' + f'{seconds:g} s seed {seed} threads {args.threads}':<34} run_s={b['run_s']:.4g}  "
+                  f"spikes={b['spikes']}  rate_hz={b['rate_hz']:.4g}  codegen_s={b['codegen_s']:.1f}  "
+                  f"compile_s={b['make_s']:.1f}  ratio={b['run_s'] / rows['neuro'][-1]['run_s']:.2f}x "
+                  f"[{load()}]", flush=True)
+    median = {k: float(np.median([r["run_s"] for r in v])) for k, v in rows.items() if v}
+    for k, v in rows.items():
+        if v:
+            rates = np.array([r["rate_hz"] for r in v])
+            print(f"{k} {seconds:g} s: median run {median[k]:.4f} s, rate {rates.mean():.3f} +- "
+                  f"{rates.std(ddof=1) if len(rates) > 1 else 0.0:.3f} Hz", flush=True)
+    if "brian2" in median:
+        ratios = [b["run_s"] / r["run_s"] for b, r in zip(rows["brian2"], rows["neuro"])]
+        print(f"speed-up neuro vs brian2 cpp_standalone ({args.threads} thread(s)): {np.median(ratios):.2f}x "
+              f"(median over seeds of paired medians; per seed {' '.join(f'{x:.2f}' for x in ratios)}) "
+              f"[{load()}]", flush=True)
+    if "neuro hetero" in median:
+        print(f"heterogeneous / homogeneous run time: {median['neuro hetero'] / median['neuro']:.2f}x", flush=True)
 
 
 def main():
@@ -130,30 +242,21 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--seconds", type=float, nargs="+", default=[1.0, 10.0])
     ap.add_argument("--brian2", action="store_true", help="also run Brian2 cpp_standalone (pip install brian2)")
-    ap.add_argument("--threads", type=int, default=1, help="Brian2 OpenMP threads")
-    ap.add_argument("--scale", action="store_true", help="100,000 neurons x 100 synapses, 1 s")
+    ap.add_argument("--threads", type=int, default=1, help="Brian2 threads (1: ordinary build, N: OpenMP N)")
+    ap.add_argument("--hetero", action="store_true", help="also the heterogeneous variant (gamma tau, delays 1-20)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per network; the median is reported")
+    ap.add_argument("--scale", action="store_true", help="100,000 neurons x 100 synapses, 1 s (with --seeds)")
+    ap.add_argument("--no-first", action="store_true", help="skip the time-to-first-result measurement")
     args = ap.parse_args()
-    print(f"time to first result (fresh interpreter: import + build + JIT/cache load + 1 s run): "
-          f"{time_to_first_result():.2f} s", flush=True)
-    if args.scale:
-        _row("neuro 100k x 100, 1 s", run_neuro(100_000, 1.0, 1, fan_out=100))
+    if not args.no_first:
+        print(f"time to first result (fresh interpreter: import + build + JIT/cache load + 1 s run): "
+              f"{time_to_first_result():.2f} s [{load()}]", flush=True)
+    if args.scale:  # 100,000 neurons x 100 synapses, 1 s
+        compare(1.0, args.seeds, args, n=100_000, fan_in=100)
         return
     for seconds in args.seconds:
-        rows = [run_neuro(4000, seconds, s) for s in args.seeds]
-        for r in rows:
-            _row(f"neuro {seconds:g} s seed {r['seed']}", r)
-        rates = np.array([r["rate_hz"] for r in rows])
-        spread = rates.std(ddof=1) if len(rates) > 1 else 0.0
-        print(f"neuro {seconds:g} s: mean rate {rates.mean():.3f} +- {spread:.3f} Hz, "
-              f"median run {np.median([r['run_s'] for r in rows]):.3f} s", flush=True)
-        if args.brian2:
-            b = [run_brian2(seconds, s, args.threads) for s in args.seeds]
-            for s, r in zip(args.seeds, b):
-                print(f"brian2 {seconds:g} s seed {s} threads {args.threads}: run_s={r['run_s']:.4g} "
-                      f"spikes={r['spikes']} rate_hz={r['rate_hz']:.4g} "
-                      f"(build+run {r['brian2_build_and_run_s']:.1f} s)", flush=True)
-            ratio = np.median([r["run_s"] for r in b]) / np.median([r["run_s"] for r in rows])
-            print(f"speed-up neuro vs brian2 cpp_standalone ({args.threads} thread(s)): {ratio:.2f}x", flush=True)
+        compare(seconds, args.seeds, args)
+
 
 if __name__ == "__main__":
     main()

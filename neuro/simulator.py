@@ -78,8 +78,44 @@ def record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k):
         n_rec[r] += 1
 
 
-def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
-                  ptr_e, idx_e, w_e, d_e, ptr_i, idx_i, w_i, d_i,
+@njit(inline="always")
+def update_population(v, i_exc, i_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi):
+    """:func:`neurons.lif.lif_step` on neurons ``lo..hi-1``, specialised to how their coefficients vary."""
+    if layout == lif.UNIFORM:
+        c1 = lif.uniform_coefficients(coef, lo)
+        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c1,
+                            spiked, fired, nf, lo)
+    if layout == lif.PER_NEURON_DECAYS:
+        c2 = lif.decay_coefficients(coef, lo, hi)
+        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c2,
+                            spiked, fired, nf, lo)
+    c = lif.coefficients(coef, lo, hi)
+    return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c,
+                        spiked, fired, nf, lo)
+
+
+@njit(inline="always")
+def deliver(buf, r, base, slots, ptr, idx, w, d, row_delay, k):
+    """Add neuron ``k``'s weights into ``buf[r, (base + d) mod slots]`` (``base < slots``, ``d < slots``).
+
+    ``row_delay[k]``: the delay shared by all of ``k``'s synapses (one slot for the row), or -1.
+    """
+    dk = row_delay[k]
+    if dk >= 0:
+        slot = base + dk
+        x = buf[r, slot - slots if slot >= slots else slot]
+        for syn in range(ptr[k], ptr[k + 1]):
+            x[idx[syn]] += w[syn]
+        return
+    for syn in range(ptr[k], ptr[k + 1]):
+        slot = base + d[syn]
+        if slot >= slots:
+            slot -= slots
+        buf[r, slot, idx[syn]] += w[syn]
+
+
+def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr,
+                  ptr_e, idx_e, w_e, d_e, rd_e, ptr_i, idx_i, w_i, d_i, rd_i,
                   src_ptr, src_idx, cur_idx, cur,
                   v, i_exc, i_inh, refr, buf_e, buf_i, rng,
                   rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace):
@@ -87,7 +123,7 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
     slots = buf_e.shape[1]
     for r in prange(n_trials):
         fired = np.empty(n, np.int64)
-        spiked = np.empty(n, np.uint8)
+        spiked = np.zeros(8 * ((n + 7) // 8), np.uint8)
         t = t_done[r]
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
@@ -102,17 +138,15 @@ def _advance_impl(t1, t_done, coef, prob, pop_lo, pop_hi, pop_model, stage_ptr,
                 for p in range(stage_ptr[s], stage_ptr[s + 1]):
                     lo, hi, model = pop_lo[p], pop_hi[p], pop_model[p]
                     if model == 0:
-                        nf = lif.lif_update(v[r, lo:hi], i_exc[r, lo:hi], i_inh[r, lo:hi], refr[r, lo:hi],
-                                            x_exc[lo:hi], x_inh[lo:hi], coef, spiked[lo:hi], fired, nf, lo)
+                        nf = update_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, layout[p],
+                                               spiked, fired, nf, lo, hi)
                     else:
                         nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                 for q in range(nf):
                     k = fired[q]
                     record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
-                    for syn in range(ptr_e[k], ptr_e[k + 1]):
-                        buf_e[r, (t + d_e[syn]) % slots, idx_e[syn]] += w_e[syn]
-                    for syn in range(ptr_i[k], ptr_i[k + 1]):
-                        buf_i[r, (t + d_i[syn]) % slots, idx_i[syn]] += w_i[syn]
+                    deliver(buf_e, r, slot, slots, ptr_e, idx_e, w_e, d_e, rd_e, k)
+                    deliver(buf_i, r, slot, slots, ptr_i, idx_i, w_i, d_i, rd_i, k)
             record_traces(trace, r, t, tr_idx, tr_vars, v, i_exc, i_inh)
             t += 1
         t_done[r] = t
@@ -207,14 +241,16 @@ class Simulator:
         self.layout = {p.name: (int(bounds[i]), int(bounds[i + 1])) for i, p in enumerate(order)}
         self.pop_lo, self.pop_hi = bounds[:-1].copy(), bounds[1:].copy()
         self.pop_model = np.array([MODEL_CODES[p.model] for p in order], np.int64)
+        self.pop_layout = np.zeros(len(order), np.int64)
         self.n = int(bounds[-1])
         self.coef = np.zeros((len(lif.COEFFICIENTS), self.n), self.dtype)
         self.prob = np.zeros(self.n, np.float64)
         self.initial = {var: np.zeros(self.n, self.dtype) for var in STATE_VARS}
-        for p in order:
+        for i, p in enumerate(order):
             lo, hi = self.layout[p.name]
             if p.model == "lif":
                 self.coef[:, lo:hi] = lif.discretize(p.params, network.dt, p.reset)
+                self.pop_layout[i] = lif.layout(self.coef[:, lo:hi])
                 self.initial["v"][lo:hi] = p.initial.get("v", p.params["v_rest"])
                 for var in ("i_exc", "i_inh"):
                     self.initial[var][lo:hi] = p.initial.get(var, 0.0)
@@ -239,7 +275,8 @@ class Simulator:
         order = np.argsort(pre, kind="stable")
         ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=self.n))]).astype(np.int64)
         delay_dtype = np.uint8 if d.size == 0 or d.max() < 256 else np.int32
-        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d[order].astype(delay_dtype))
+        d = d[order].astype(delay_dtype)
+        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d, row_delays(ptr, d))
 
     # --------------------------------------------------------------------------------------------
     def run(self, steps: int, inputs=None, *, trials: int | None = None, seed: int = 0, record=True,
@@ -273,7 +310,8 @@ class Simulator:
         advance = _advance_parallel if n_trials > 1 else _advance_serial
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
-            advance(t1, t_done, self.coef, self.prob, self.pop_lo, self.pop_hi, self.pop_model, self.stage_ptr,
+            advance(t1, t_done, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi, self.pop_model,
+                    self.stage_ptr,
                     *self.csr["exc"], *self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
                     state["v"], state["i_exc"], state["i_inh"], state["refr"], buf_e, buf_i, rng,
                     rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace)
@@ -389,6 +427,17 @@ class Simulator:
         tr_idx = np.concatenate(idx).astype(np.int64) if idx else np.empty(0, np.int64)
         tr_vars = np.array([STATE_VARS.index(v) for v in state_vars], np.int64) if idx else np.empty(0, np.int64)
         return tr_idx, tr_vars, spans
+
+
+def row_delays(ptr: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per CSR row: the delay all its synapses share (0 for an empty row), or -1 when they differ."""
+    n = ptr.size - 1
+    first = np.zeros(n, np.int64)
+    nonempty = ptr[1:] > ptr[:-1]
+    first[nonempty] = d[ptr[:-1][nonempty]]
+    row = np.repeat(np.arange(n), np.diff(ptr))
+    mixed = np.bincount(row, weights=d != first[row], minlength=n) > 0
+    return np.where(mixed, -1, first).astype(np.int32)
 
 
 def trial_generators(seed: int, n_trials: int) -> np.ndarray:

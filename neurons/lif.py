@@ -32,7 +32,8 @@ with ``tau_syn_inh == tau_syn`` they are one current.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from neurons.spec import NeuronModel, ParamSpec
 
@@ -94,47 +95,122 @@ def discretize(params: dict, dt: float, reset: str = "hard", dtype=np.float64) -
     return coef
 
 
-@njit(cache=True, nogil=True)
-def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, spiked, fired, n_fired, offset):
-    """Advance one population by one step (module docstring); append its spikes to ``fired``.
+def at(c, k):
+    """``c[k]`` for a per-neuron coefficient array, ``c`` for a population-wide scalar."""
+    return c[k]
 
-    The state and input arrays are views of this population's ``n`` neurons,
-    whose coefficients are columns ``offset .. offset+n-1`` of ``coef``
-    (``[len(COEFFICIENTS), N]``); ``x_exc``/``x_inh`` are this step's inputs and
-    are consumed (zeroed); ``spiked`` is ``uint8`` scratch. The first,
-    branch-free pass charges every neuron and flags threshold crossings (it
-    vectorises); the second resets the neurons that fired and appends
-    ``offset + k`` to ``fired``. Returns the new number of entries in ``fired``.
+
+@overload(at, inline="always")
+def _at(c, k):
+    if isinstance(c, types.Array):
+        return lambda c, k: c[k]
+    return lambda c, k: c
+
+
+@njit(inline="always")
+def coefficients(coef, lo, hi):
+    """Columns ``lo..hi-1`` of ``coef`` as a tuple of rows (``COEFFICIENTS`` order), one value per neuron."""
+    return (coef[0, lo:hi], coef[1, lo:hi], coef[2, lo:hi], coef[3, lo:hi], coef[4, lo:hi],
+            coef[5, lo:hi], coef[6, lo:hi], coef[7, lo:hi], coef[8, lo:hi], coef[9, lo:hi])
+
+
+@njit(inline="always")
+def uniform_coefficients(coef, lo):
+    """Column ``lo`` of ``coef`` as a tuple of scalars, for a population whose neurons all share it."""
+    return (coef[0, lo], coef[1, lo], coef[2, lo], coef[3, lo], coef[4, lo],
+            coef[5, lo], coef[6, lo], coef[7, lo], coef[8, lo], coef[9, lo])
+
+
+@njit(inline="always")
+def decay_coefficients(coef, lo, hi):
+    """Per-neuron decays ``a_mem, a_syn, a_inh`` (arrays), every other coefficient one scalar (column ``lo``)."""
+    return (coef[0, lo:hi], coef[1, lo:hi], coef[2, lo:hi], coef[3, lo], coef[4, lo],
+            coef[5, lo], coef[6, lo], coef[7, lo], coef[8, lo], coef[9, lo])
+
+
+PER_NEURON, UNIFORM, PER_NEURON_DECAYS = 0, 1, 2
+
+
+def layout(coef: np.ndarray) -> int:
+    """How one population's coefficients ``[len(COEFFICIENTS), n]`` vary across its neurons.
+
+    ``UNIFORM``: every column equals the first; ``PER_NEURON_DECAYS``: only the decays
+    (time constants) differ; ``PER_NEURON`` otherwise (and for an empty population).
     """
-    end = offset + v.size
-    a_mem, a_syn, a_inh = coef[A_MEM, offset:end], coef[A_SYN, offset:end], coef[A_INH, offset:end]
-    v_th, v_rest, bias = coef[V_TH, offset:end], coef[V_REST, offset:end], coef[BIAS, offset:end]
-    bias_syn = coef[BIAS_SYN, offset:end]
-    for k in range(v.size):
-        ie = a_syn[k] * i_exc[k] + x_exc[k] + bias_syn[k]
-        ii = a_inh[k] * i_inh[k] + x_inh[k]
+    if coef.shape[1] == 0:
+        return PER_NEURON
+    same = (coef == coef[:, :1]).all(axis=1)
+    if same.all():
+        return UNIFORM
+    return PER_NEURON_DECAYS if same[V_TH:].all() else PER_NEURON
+
+
+@njit(inline="always")
+def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, offset):
+    """Advance one population of ``n = v.size`` neurons by one step (module docstring).
+
+    ``c``: the coefficients in ``COEFFICIENTS`` order, each a per-neuron array or one scalar
+    for the whole population (Numba compiles a specialised loop for each combination used:
+    :func:`coefficients`, :func:`uniform_coefficients`, :func:`decay_coefficients`).
+    ``x_exc``/``x_inh`` are this step's inputs and are consumed (zeroed). ``spiked``: ``uint8``
+    scratch indexed by local neuron, ``8 * ceil(n / 8)`` entries or more (:func:`scratch`).
+    The first, branch-free pass charges every neuron and flags threshold crossings (it
+    vectorises); the second reads the flags 8 at a time, resets the neurons that fired and
+    appends ``offset + k`` to ``fired``. Returns the new number of entries in ``fired``.
+    """
+    a_mem, a_syn, a_inh, v_th, v_reset, v_rest, bias, n_ref, mode, bias_syn = c
+    n = v.size
+    n_spikes = 0
+    for k in range(n):
+        ie = at(a_syn, k) * i_exc[k] + x_exc[k] + at(bias_syn, k)
+        ii = at(a_inh, k) * i_inh[k] + x_inh[k]
         x_exc[k] = 0.0
         x_inh[k] = 0.0
         i_exc[k] = ie
         i_inh[k] = ii
         r = refr[k]
         active = r <= 0
-        charged = v_rest[k] + a_mem[k] * (v[k] - v_rest[k]) + ie + ii + bias[k]
+        rest = at(v_rest, k)
+        charged = rest + at(a_mem, k) * (v[k] - rest) + ie + ii + at(bias, k)
         vk = charged if active else v[k]
         v[k] = vk
         refr[k] = r - 1 if r > 0 else r
-        spiked[k] = active and vk > v_th[k]
-    v_reset, n_ref, mode = coef[V_RESET, offset:end], coef[N_REF, offset:end], coef[RESET, offset:end]
-    for k in range(v.size):
-        if spiked[k]:
-            fired[n_fired] = offset + k
-            n_fired += 1
-            if mode[k] == RESET_HARD:
-                v[k] = v_reset[k]
-            elif mode[k] == RESET_SOFT:
-                v[k] = v[k] - (v_th[k] - v_reset[k])
-            refr[k] = n_ref[k]
+        s = active & (vk > at(v_th, k))
+        spiked[k] = s
+        n_spikes += s
+    if n_spikes == 0:
+        return n_fired
+    words = spiked.view(np.uint64)
+    for w in range((n + 7) // 8):
+        if words[w]:
+            for k in range(8 * w, min(8 * w + 8, n)):
+                if spiked[k]:
+                    fired[n_fired] = offset + k
+                    n_fired += 1
+                    reset(v, refr, k, at(mode, k), at(v_th, k), at(v_reset, k), at(n_ref, k))
     return n_fired
+
+
+@njit(inline="always")
+def reset(v, refr, k, mode, v_th, v_reset, n_ref):
+    """Reset neuron ``k`` after a spike: hard ``v = v_reset``, soft ``v -= v_th - v_reset``, or none."""
+    if mode == RESET_HARD:
+        v[k] = v_reset
+    elif mode == RESET_SOFT:
+        v[k] = v[k] - (v_th - v_reset)
+    refr[k] = n_ref
+
+
+@njit(cache=True, nogil=True)
+def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, spiked, fired, n_fired, offset):
+    """:func:`lif_step` with per-neuron coefficients, columns ``offset .. offset+n-1`` of ``coef``."""
+    c = coefficients(coef, offset, offset + v.size)
+    return lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, offset)
+
+
+def scratch(n: int) -> np.ndarray:
+    """The ``uint8`` spike-flag scratch of :func:`lif_step` for up to ``n`` neurons."""
+    return np.zeros(8 * ((n + 7) // 8), np.uint8)
 
 
 def lif_run_numpy(coef: np.ndarray, x_exc: np.ndarray, x_inh: np.ndarray | None = None, v0=None):
@@ -148,7 +224,7 @@ def lif_run_numpy(coef: np.ndarray, x_exc: np.ndarray, x_inh: np.ndarray | None 
     v = np.array(coef[V_REST] if v0 is None else v0, dtype=coef.dtype)
     i_exc, i_inh, refr = (np.zeros(n, coef.dtype) for _ in range(3))
     fired = np.empty(n, np.int64)
-    spiked = np.empty(n, np.uint8)
+    spiked = scratch(n)
     spikes = np.zeros((steps, n), dtype=bool)
     trace = np.empty((steps, n), dtype=coef.dtype)
     for t in range(steps):
