@@ -121,16 +121,23 @@ def _output_population(network: Network):
     return leaves[0]
 
 
-def _sample_spikes(spikes, trials, steps, interval):
-    """``(sample, t, k)`` of spikes with ``t < steps``: from per-trial results or from one slotted Lava run."""
-    if trials is not None:
-        parts = [(np.full(t.size, b), t, k) for b, (t, k) in enumerate(trials)]
-        b, t, k = (np.concatenate(x) for x in zip(*parts)) if parts else (np.empty(0, np.int64),) * 3
-    else:
-        t_all, k = spikes
-        b, t = np.divmod(t_all, interval)
+def _keep_steps(b, t, k, steps):
     keep = t < steps
     return b[keep].astype(np.int64), t[keep].astype(np.int64), k[keep].astype(np.int64)
+
+
+def _trial_spikes(trials, steps):
+    """``(sample, t, k)`` with ``t < steps`` from one ``(t, k)`` per trial (neuro's engine)."""
+    parts = [(np.full(t.size, b), t, k) for b, (t, k) in enumerate(trials)]
+    b, t, k = (np.concatenate(x) for x in zip(*parts)) if parts else (np.empty(0, np.int64),) * 3
+    return _keep_steps(b, t, k, steps)
+
+
+def _slot_spikes(spikes, steps, interval):
+    """``(sample, t, k)`` with ``t < steps`` from one run of consecutive ``interval``-step slots (Lava)."""
+    t_all, k = spikes
+    b, t = np.divmod(t_all, interval)
+    return _keep_steps(b, t, k, steps)
 
 
 def _match(population, ours, lava, samples, steps, n) -> LayerMatch:
@@ -195,8 +202,7 @@ def _run_fixed(fixed, source, padded, spiking, readout, steps) -> _Side:
     result = FixedPointSimulator(fixed).run(interval, [{source: padded[b]} for b in range(n_samples)],
                                             record=spiking + ([readout] if readout else []),
                                             record_state={readout: None} if readout else None, state_vars=("v",))
-    spikes = {pop: _sample_spikes(None, [result.spikes(pop, b) for b in range(n_samples)], steps, interval)
-              for pop in spiking}
+    spikes = {pop: _trial_spikes([result.spikes(pop, b) for b in range(n_samples)], steps) for pop in spiking}
     return _Side(spikes, result.trace(readout, "v")[:, :steps] if readout else None)
 
 
@@ -225,7 +231,7 @@ def _run_lava(fixed, source, padded, spiking, readout, steps, options, report) -
             report.notes.append(graph.describe())
     report.seconds.update({"export (graph build)": export_seconds, "Lava": lava_seconds,
                            "Lava per sample": lava_seconds / n_samples})
-    spikes = {pop: _sample_spikes(tuple(np.concatenate(x) for x in zip(*parts[pop])), None, steps, interval)
+    spikes = {pop: _slot_spikes(tuple(np.concatenate(x) for x in zip(*parts[pop])), steps, interval)
               for pop in spiking}
     v = np.concatenate(states).reshape(n_samples, interval, -1)[:, :steps] if readout else None
     return _Side(spikes, v)
@@ -337,11 +343,15 @@ def deploy_run(run_dir, samples: int | None = None, seed: int = 0, **kwargs) -> 
     qat_layers = [m for m in model.modules() if getattr(m, "qat", False)]
     with torch.no_grad():
         logits = model(x.transpose(0, 1).float()).numpy()
-        for layer in qat_layers:  # the float model: the same weights without the fixed-point forward
-            layer.qat = False
-        float_logits = model(x.transpose(0, 1).float()).numpy()
-        for layer in qat_layers:
-            layer.qat = True
+        float_logits = logits
+        if qat_layers:  # the float model: the same weights without the fixed-point forward
+            try:
+                for layer in qat_layers:
+                    layer.qat = False
+                float_logits = model(x.transpose(0, 1).float()).numpy()
+            finally:
+                for layer in qat_layers:
+                    layer.qat = True
     report = deploy_samples(to_network(model, input_shape), x.numpy(), y.numpy(), float_logits, **kwargs)
     if len(subset) < len(data.y_test):
         report.notes.append(f"{len(subset)} of {len(data.y_test)} test samples, drawn with seed {seed}")

@@ -314,8 +314,7 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
         s = proj.active()
         per_proj[proj.name] = (s.weights / theta[proj.post][s.indices], {})
     return _assemble(network, "float", per_pop, per_proj, _source_rasters(network, source_spikes, steps), steps,
-                     hetero,
-                     max_groups, interval, active)
+                     hetero, max_groups, interval, active)
 
 
 # --- running --------------------------------------------------------------------------------------------

@@ -194,8 +194,7 @@ def _readout_scale(network, pop, coef) -> tuple[float, str]:
     drive = np.abs(pop.params["bias"]).copy()
     for s in incoming:
         drive += np.bincount(s.indices, np.abs(s.weights), minlength=pop.size)
-    a_mem, a_syn = coef[lif.A_MEM], coef[lif.A_SYN]
-    bound = float(np.max(drive / (1.0 - a_mem))) if np.all(a_mem < 1) and np.all(a_syn == 0) else None
+    bound = loihi.membrane_bound(drive, coef[lif.A_MEM], coef[lif.A_SYN])
     scale = loihi.readout_units(w_max, bound)
     if bound is not None:
         return scale, f"readout: {scale:.4g} units per volt, |v| <= {bound:.4g} proven below the threshold"

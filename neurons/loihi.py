@@ -81,6 +81,16 @@ def vth_mantissa(max_weight_per_threshold: float, headroom: int) -> int:
     return cap
 
 
+def membrane_bound(drive, a_mem, a_syn) -> float | None:
+    """``max_k drive_k / (1 - a_mem_k)``: the largest ``|v|`` a leaky neuron reaches when its summed absolute
+    input per step is at most ``drive`` (binary inputs, no synaptic memory); None when it is not bounded
+    that way (an IF neuron, or a current with memory)."""
+    a_mem, a_syn = np.asarray(a_mem, np.float64), np.asarray(a_syn, np.float64)
+    if not (np.all(a_mem < 1) and np.all(a_syn == 0)):
+        return None
+    return float(np.max(np.asarray(drive, np.float64) / (1.0 - a_mem)))
+
+
 def readout_units(w_max: float, drive_bound: float | None) -> float:
     """Voltage units per volt of a non-spiking readout: the largest weight at 254 units (8 bits, ``e = 0``),
     lowered so that a membrane bounded by ``drive_bound`` volts stays below ``VTH_MAX << 6``."""

@@ -90,11 +90,12 @@ def quantize_layer(layer, readout: bool, headroom: int = DEFAULT_HEADROOM) -> La
     recurrent = getattr(layer, "recurrent", None)
     theta = (cell.v_th - cell.v_reset).detach()
     rows = weight.reshape(weight.shape[0], -1).detach().abs()
-    if readout:
+    if readout:  # the exporter's drive: |neuron bias| (cell + synapse bias) + sum |w| per neuron
         coef = cell.coefficients()
-        drive = rows.sum(1) + (0 if layer.synapse.bias is None else layer.synapse.bias.detach().abs())
-        bounded = bool(torch.all(coef.a_mem < 1)) and bool(torch.all(coef.a_syn == 0))
-        bound = float((drive / (1 - coef.a_mem.detach())).max()) if bounded else None
+        bias = cell.bias + (0 if layer.synapse.bias is None else layer.synapse.bias)
+        drive = (rows.sum(1) + bias.detach().abs()).double().cpu().numpy()
+        bound = loihi.membrane_bound(drive, coef.a_mem.detach().double().cpu().numpy(),
+                                     coef.a_syn.detach().double().cpu().numpy())
         m = torch.full_like(theta, loihi.readout_units(float(rows.max()), bound) / 64)
     else:
         theta_rows = _per_neuron(layer, theta)
