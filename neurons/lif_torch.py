@@ -90,6 +90,11 @@ def lif_step(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "
 _DEFAULT_SPIKE = fast_sigmoid()
 
 
+def truncate_to_grid(x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
+    """``trunc(x units) / units`` forward, gradient 1: Loihi's truncation of a decayed state, straight-through."""
+    return x + (torch.trunc(x * units) / units - x).detach()
+
+
 def _identity(x):
     return x
 

@@ -83,6 +83,7 @@ def fast_sigmoid(slope: float = 25.0):
         return _FastSigmoid.apply(x, slope)
 
     spike.__name__ = f"fast_sigmoid(slope={slope})"
+    spike.surrogate = ("fast_sigmoid", float(slope))  # its shape, for compiled kernels (neurons.lif_fused)
     return spike
 
 

@@ -1,7 +1,8 @@
 """Trainable spiking layers: a synapse (``nn.Linear`` / ``nn.Conv2d``) feeding a :class:`neurons.lif_torch.LIFCell`.
 
-Every layer advances one time step with :func:`neurons.lif_torch.lif_step`,
-the torch twin of the one LIF update (:mod:`neurons.lif`)::
+Every layer's neurons follow :func:`neurons.lif_torch.lif_step`, the torch twin of the one LIF
+update (:mod:`neurons.lif`), run over the whole sequence by one compiled loop on CPU
+(:func:`neurons.lif_fused.lif_sequence`; ``fused=False`` runs the per-step reference)::
 
     Dense:      x_exc[t] = W x[t] + b                      -> LIF -> s[t]
     Conv:       x_exc[t] = conv2d(x[t], W) + b             -> LIF -> s[t]   (one neuron per output pixel)
@@ -31,7 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuro.training import qat as fixed_point
-from neurons.lif_torch import LIFCell, LIFCoef, LIFState, initial_state, lif_step
+from neurons.lif_fused import lif_sequence
+from neurons.lif_torch import LIFCell, LIFCoef, LIFState, initial_state
 
 #: Threshold of the non-spiking readout: never reached, so the readout is a leaky integrator.
 READOUT_THRESHOLD = 1e9
@@ -47,10 +49,11 @@ class LIFLayer(nn.Module):
 
     def __init__(self, synapse: nn.Module, out_shape, *, dt: float = 1e-3, reset: str = "soft",
                  use_mpr: bool = False, spike_fn: Callable | None = None, learn_tau: bool = False,
-                 tau_mem=20e-3, tau_syn=0.0, qat: bool = False, **params):
+                 tau_mem=20e-3, tau_syn=0.0, qat: bool = False, fused: bool | None = None, **params):
         super().__init__()
         self.synapse = synapse
         self.qat = bool(qat)
+        self.fused = fused  # None: the compiled sequence loop wherever it runs (neurons.lif_fused.can_fuse)
         self._fixed = None  # this sequence's fixed-point view (qat), set by begin()
         self.out_shape = tuple(int(d) for d in out_shape)
         self.cell = LIFCell(math.prod(self.out_shape), dt, reset, use_mpr, spike_fn, learn_tau, tau_mem=tau_mem,
@@ -74,15 +77,16 @@ class LIFLayer(nn.Module):
             return fixed_point.synapse_current(self, x, self._fixed)
         return self.synapse(x).reshape(x.shape[0], -1)
 
-    def fire(self, current: torch.Tensor, state: LIFState, coef: LIFCoef):
-        """Charge, fire and reset the neurons (:func:`neurons.lif_torch.lif_step`).
+    def fire(self, currents: torch.Tensor, state: LIFState, coef: LIFCoef, record_v: bool = False):
+        """Charge, fire and reset the neurons over ``currents[T, B, size]`` (:func:`neurons.lif_fused.lif_sequence`).
 
-        Spikes take the dtype of the current (snntorch surrogates always return float32).
+        Returns ``(spikes, v or None, final state)``; ``v[T, B, size]`` (``record_v``) is the membrane after
+        each step. Spikes take the dtype of the current (snntorch surrogates always return float32).
         """
-        decayed = None if self._fixed is None else self._fixed.truncate
-        s, state = lif_step(current, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr,
-                            decayed=decayed)
-        return s.to(current.dtype), state
+        units = None if self._fixed is None else self._fixed.units
+        s, v, state = lif_sequence(currents, state, coef, self.cell.reset, self.cell.spike_fn, self.cell.use_mpr,
+                                   truncate_units=units, record_v=record_v, fused=self.fused)
+        return s.to(currents.dtype), v, state
 
     def step(self, x: torch.Tensor, state, coef: LIFCoef):
         """One time step of synapse and neurons: ``(output [B, *out_shape], new state)``."""
@@ -92,22 +96,23 @@ class LIFLayer(nn.Module):
         """Run over ``x_seq[T, B, ...]``; returns the outputs ``[T, B, *out_shape]``.
 
         The synapse is applied to all ``T * B`` inputs at once (one large matrix
-        product), then the neurons advance step by step: the same result as
-        stepping input and neurons together, since the synapse has no state.
+        product), then the neurons run over the whole sequence (one compiled loop): the same
+        result as stepping input and neurons together, since the synapse has no state.
         """
         steps, batch = x_seq.shape[:2]
         coef, state = self.begin(batch)
         currents = self.current(x_seq.reshape(steps * batch, *x_seq.shape[2:])).reshape(steps, batch, -1)
-        out = []
-        for current in currents:
-            y, state = self.advance(current, state, coef)
-            out.append(y)
-        return torch.stack(out)
+        return self.sequence(currents, state, coef)
+
+    def sequence(self, currents: torch.Tensor, state, coef: LIFCoef) -> torch.Tensor:
+        """Neurons only, over the whole sequence of feed-forward currents ``[T, B, size]``: the outputs."""
+        s, _, _ = self.fire(currents, state, coef)
+        return s.reshape(*currents.shape[:2], *self.out_shape)
 
     def advance(self, current: torch.Tensor, state, coef: LIFCoef):
         """Neurons only, one step, given this step's feed-forward current: ``(output, new state)``."""
-        s, state = self.fire(current, state, coef)
-        return s.reshape(-1, *self.out_shape), state
+        s, _, state = self.fire(current[None], state, coef)
+        return s[0].reshape(-1, *self.out_shape), state
 
 
 class Dense(LIFLayer):
@@ -127,9 +132,12 @@ class Readout(Dense):
         kwargs.update(reset="none", v_th=READOUT_THRESHOLD)
         super().__init__(in_features, size, bias, **kwargs)
 
+    def sequence(self, currents, state, coef):
+        return self.fire(currents, state, coef, record_v=True)[1]
+
     def advance(self, current, state, coef):
-        _, state = self.fire(current, state, coef)
-        return state.v, state
+        _, v, state = self.fire(current[None], state, coef, record_v=True)
+        return v[0], state
 
 
 class Conv(LIFLayer):
@@ -167,8 +175,16 @@ class Recurrent(Dense):
         coef, state = super().begin(batch)
         return coef, (state, torch.zeros_like(state.v))
 
+    def sequence(self, currents, state, coef):
+        """Step by step: the recurrent input depends on the last step's spikes."""
+        out = []
+        for current in currents:
+            s, state = self.advance(current, state, coef)
+            out.append(s)
+        return torch.stack(out)
+
     def advance(self, current, state, coef):
         lif_state, s_prev = state
         feedback = self.recurrent(s_prev) if self._fixed is None else F.linear(s_prev, self._fixed.recurrent)
-        s, lif_state = self.fire(current + feedback, lif_state, coef)
-        return s, (lif_state, s)
+        s, _, lif_state = self.fire((current + feedback)[None], lif_state, coef)
+        return s[0], (lif_state, s[0])

@@ -45,10 +45,6 @@ class LayerQuantization:
     bias: torch.Tensor | None  # per neuron: synapse bias as the exporter folds it into the neuron bias
     recurrent: torch.Tensor | None = None
 
-    def truncate(self, x: torch.Tensor) -> torch.Tensor:
-        """A decayed state term on Loihi's grid: ``trunc(x units) / units``."""
-        return straight_through(x, torch.trunc(x * self.units) / self.units)
-
     def coefficients(self, coef: LIFCoef) -> LIFCoef:
         """12-bit decays: ``dv = round((1 - a_mem) 4096)``, ``du + 1 = round((1 - a_syn) 4096)``, clipped."""
         def decay(a, low):

@@ -1,0 +1,311 @@
+"""The LIF update over a whole sequence as one autograd function: compiled forward and backward loops.
+
+Forward, for every neuron of every sample (independent, so parallel over ``batch x neurons``), the
+update of :func:`neurons.lif_torch.lif_step` for ``t = 0..T-1``, operation for operation in the
+same floating-point order (spikes are identical)::
+
+    I[t] = q(a_syn I[t-1]) + X[t] + bias_syn          J[t] = q(a_inh J[t-1]) + Y[t]
+    act  = refr[t-1] <= 0
+    U[t] = act ? v_rest + q(a_mem (V[t-1] - v_rest)) + I[t] + J[t] + bias : V[t-1]
+    S[t] = act * H(U[t] - v_th)
+    V[t] = U[t] - S[t] (U[t] - v_reset)   (hard)  |  U[t] - S[t] (v_th - v_reset)  (soft)  |  U[t]  (none)
+
+``q`` is the identity, or Loihi's truncation ``trunc(x m) / m`` in quantization-aware training
+(straight-through: its gradient is 1). The backward pass is backpropagation through time in one
+reverse loop. With adjoints ``gV = dL/dV[t]`` (from the future and from the outputs), ``g(x)`` the
+surrogate derivative at ``x = U[t] - v_th`` and ``R`` the reset term of ``V[t]``::
+
+    gS'  = dL/dS[t] - gV R                        (the gradient through the reset)
+    gU   = gV dV/dU + act g(x) gS' + dL/dU[t]     dV/dU = 1 - S[t] (hard), 1 (soft, none)
+    gC   = act gU                                 (into the charged membrane)
+    gI   = a_syn gI_next + gC  -> dL/dX[t]        gJ likewise -> dL/dY[t]
+    gV_prev = act ? a_mem gC : gU
+    dL/da_mem += gC (V[t-1] - v_rest)             dL/da_syn += gI I[t-1]
+
+The surrogate derivative is computed inside the loop for the project's own spike functions
+(:func:`neurons.surrogate.fast_sigmoid`, MPR); for any other spike function (snntorch's, a user's)
+it is taken from the function itself, once for the whole sequence, by autograd on the stored
+``x`` — so every elementwise surrogate works, and its forward must be ``H(x) = [x > 0]`` (checked).
+Runs on CPU tensors of float32 or float64 (Numba, parallel over samples and neurons, as many
+threads as torch uses); elsewhere :func:`lif_sequence` runs the reference step by step.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from neurons import lif
+from neurons.lif_torch import LIFCoef, LIFState, lif_step, truncate_to_grid
+from neurons.surrogate import fast_sigmoid
+
+#: Neurons per block of the compiled loops (contiguous, so the inner loop vectorises).
+BLOCK = 256
+_RESET_CODE = {"hard": lif.RESET_HARD, "soft": lif.RESET_SOFT, "none": lif.RESET_NONE}
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active):
+    """The forward loop over ``x[T, E]``: the state ``v, i, j, r [E]`` is advanced in place; fills ``spikes``,
+    ``membrane`` (U) and, when given, the current trace and the activity mask. ``y``, ``units``, ``current``
+    and ``active`` may be ``None`` (each combination compiles once, without the branch)."""
+    steps, width = x.shape
+    n = c.shape[1]
+    blocks = (n + BLOCK - 1) // BLOCK
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for job in prange((width // n) * blocks):
+        lo = (job % blocks) * BLOCK
+        hi = min(n, lo + BLOCK)
+        a = (job // blocks) * n + lo
+        b = a + hi - lo
+        a_mem, a_syn, a_inh = c[lif.A_MEM, lo:hi].copy(), c[lif.A_SYN, lo:hi].copy(), c[lif.A_INH, lo:hi].copy()
+        v_th, v_reset, v_rest = c[lif.V_TH, lo:hi].copy(), c[lif.V_RESET, lo:hi].copy(), c[lif.V_REST, lo:hi].copy()
+        bias, bias_syn, n_ref = c[lif.BIAS, lo:hi].copy(), c[lif.BIAS_SYN, lo:hi].copy(), c[lif.N_REF, lo:hi].copy()
+        vb, ib, jb, rb = v[a:b].copy(), i[a:b].copy(), j[a:b].copy(), r[a:b].copy()
+        grid = units[lo:hi].copy() if units is not None else a_mem
+        for t in range(steps):
+            xt, st, mt = x[t, a:b], spikes[t, a:b], membrane[t, a:b]
+            for k in range(hi - lo):
+                di, dj, dv = a_syn[k] * ib[k], a_inh[k] * jb[k], a_mem[k] * (vb[k] - v_rest[k])
+                if units is not None:
+                    di, dj, dv = (np.trunc(di * grid[k]) / grid[k], np.trunc(dj * grid[k]) / grid[k],
+                                  np.trunc(dv * grid[k]) / grid[k])
+                ie = di + xt[k] + bias_syn[k]
+                ji = dj + (y[t, a + k] if y is not None else zero)
+                u = v_rest[k] + dv + ie + ji + bias[k]
+                act = True
+                if active is not None:
+                    act = rb[k] <= 0
+                    u = u if act else vb[k]
+                    active[t, a + k] = act
+                s = one if (u - v_th[k] > 0) & act else zero
+                hard, soft = u - s * (u - v_reset[k]), u - s * (v_th[k] - v_reset[k])
+                vb[k] = hard if reset == lif.RESET_HARD else (soft if reset == lif.RESET_SOFT else u)
+                if active is not None:
+                    rb[k] = (n_ref[k] if s > 0 else rb[k]) if act else rb[k] - one
+                ib[k], jb[k], st[k], mt[k] = ie, ji, s, u
+                if current is not None:
+                    current[t, a + k] = ie
+        v[a:b], i[a:b], j[a:b], r[a:b] = vb, ib, jb, rb
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _backward(g_spikes, g_membrane, spikes, membrane, current, active, v0, i0, c, reset, slope, mpr, g_given,
+              gv, gi, gj, gx, gy, ga_mem, ga_syn):
+    """The reverse loop of the module docstring. ``gv, gi, gj [E]`` enter as the adjoints of the final state and
+    leave as those of the initial state; fills ``gx`` (and ``gy``), adds the per-element decay gradients to
+    ``ga_mem`` / ``ga_syn``. Surrogate: ``g_given[T, E]`` if given, else MPR if ``mpr``, else the fast sigmoid
+    ``1 / (1 + slope |x|)^2``. Optional arrays may be ``None``."""
+    steps, width = spikes.shape
+    n = c.shape[1]
+    blocks = (n + BLOCK - 1) // BLOCK
+    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    two, three = one + one, one + one + one
+    half = one / two
+    mpr_gain = three / (two * np.tanh(three * half))
+    for job in prange((width // n) * blocks):
+        lo = (job % blocks) * BLOCK
+        hi = min(n, lo + BLOCK)
+        a = (job // blocks) * n + lo
+        b = a + hi - lo
+        a_mem, a_syn, a_inh = c[lif.A_MEM, lo:hi].copy(), c[lif.A_SYN, lo:hi].copy(), c[lif.A_INH, lo:hi].copy()
+        v_th, v_reset, v_rest = c[lif.V_TH, lo:hi].copy(), c[lif.V_RESET, lo:hi].copy(), c[lif.V_REST, lo:hi].copy()
+        scale = v_th - v_reset
+        gvb, gib, gjb = gv[a:b].copy(), gi[a:b].copy(), gj[a:b].copy()
+        gam, gas, v_prev = np.zeros_like(a_mem), np.zeros_like(a_mem), np.empty_like(a_mem)
+        for t in range(steps - 1, -1, -1):
+            st, mt, gst, gxt = spikes[t, a:b], membrane[t, a:b], g_spikes[t, a:b], gx[t, a:b]
+            if ga_mem is not None:  # the membrane after step t - 1's reset
+                if t == 0:
+                    v_prev[:] = v0[a:b]
+                else:
+                    for k in range(hi - lo):
+                        up, sp = membrane[t - 1, a + k], spikes[t - 1, a + k]
+                        hard, soft = up - sp * (up - v_reset[k]), up - sp * scale[k]
+                        v_prev[k] = hard if reset == lif.RESET_HARD else (soft if reset == lif.RESET_SOFT else up)
+            for k in range(hi - lo):
+                u, s, g_out = mt[k], st[k], gvb[k]
+                xk = u - v_th[k]
+                if g_given is not None:
+                    g = g_given[t, a + k]
+                elif mpr:
+                    w = half + xk / (two * scale[k])
+                    ch = np.cosh(three * (w - half))
+                    g = mpr_gain / (ch * ch) / (two * scale[k]) if (w >= zero) & (w <= one) else zero
+                else:
+                    d = one + slope * abs(xk)
+                    g = one / (d * d)
+                gs_hard, gs_soft = gst[k] - g_out * (u - v_reset[k]), gst[k] - g_out * scale[k]
+                gs = gs_hard if reset == lif.RESET_HARD else (gs_soft if reset == lif.RESET_SOFT else gst[k])
+                gu = g_out * (one - s) if reset == lif.RESET_HARD else g_out
+                if g_membrane is not None:
+                    gu += g_membrane[t, a + k]
+                act = True
+                if active is not None:
+                    act = active[t, a + k]
+                gu = gu + gs * g if act else gu
+                gc = gu if act else zero
+                g_i, g_j = gib[k] + gc, gjb[k] + gc
+                gxt[k] = g_i
+                if gy is not None:
+                    gy[t, a + k] = g_j
+                if ga_mem is not None:
+                    gam[k] += gc * (v_prev[k] - v_rest[k])
+                if ga_syn is not None:
+                    gas[k] += g_i * (current[t - 1, a + k] if t > 0 else i0[a + k])
+                gvb[k] = a_mem[k] * gc if act else gu
+                gib[k], gjb[k] = a_syn[k] * g_i, a_inh[k] * g_j
+        gv[a:b], gi[a:b], gj[a:b] = gvb, gib, gjb
+        if ga_mem is not None:
+            ga_mem[a:b] = gam
+        if ga_syn is not None:
+            ga_syn[a:b] = gas
+
+
+def _coefficient_rows(coef: LIFCoef, a_mem: torch.Tensor, a_syn: torch.Tensor, n: int, dtype) -> torch.Tensor:
+    """The coefficients as a ``[len(lif.COEFFICIENTS), n]`` matrix (the reset row unused), no gradient."""
+    rows = torch.zeros(len(lif.COEFFICIENTS), n, dtype=dtype)
+    for name in LIFCoef._fields:
+        value = {"a_mem": a_mem, "a_syn": a_syn}.get(name, getattr(coef, name))
+        rows[lif.COEFFICIENTS.index(name)] = torch.as_tensor(value, dtype=dtype).detach().expand(n)
+    return rows
+
+
+class _FusedLIF(torch.autograd.Function):
+    """``(X[T, E], Y[T, E] | None, v0, i0, j0, r0 [E], a_mem, a_syn [n]) -> (S, U [T, E], v, i, j, r [E])``.
+
+    ``E = batch x n`` elements, neuron ``k`` of an element ``e`` is ``e mod n``; ``U`` is the membrane
+    after charging, before the reset.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, v0, i0, j0, r0, a_mem, a_syn, coef, options):
+        reset, spike_fn, use_mpr, units = options
+        dtype, n = x.dtype, a_mem.shape[0]
+        c = _coefficient_rows(coef, a_mem, a_syn, n, dtype)
+        refractory = bool((c[lif.N_REF] > 0).any() or (r0 > 0).any())
+        spikes, membrane = torch.empty(x.shape, dtype=dtype), torch.empty(x.shape, dtype=dtype)
+        current = torch.empty(x.shape, dtype=dtype) if a_syn.requires_grad else None
+        active = torch.empty(x.shape, dtype=torch.bool) if refractory else None
+        final = [s.detach().clone() for s in (v0, i0, j0, r0)]
+        _forward(x.numpy(), _numpy(y), c.numpy(), _numpy(None if units is None else units.to(dtype).expand(n)),
+                 _RESET_CODE[reset], *(s.numpy() for s in final), spikes.numpy(), membrane.numpy(), _numpy(current),
+                 _numpy(active))
+        ctx.save_for_backward(spikes, membrane, current, active, v0, i0, c)
+        ctx.options, ctx.has_inh = options, y is not None
+        ctx.mark_non_differentiable(final[3])
+        return (spikes, membrane, *final)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_spikes, g_membrane, gv, gi, gj, _g_refr):
+        spikes, membrane, current, active, v0, i0, c = ctx.saved_tensors
+        reset, spike_fn, use_mpr, _ = ctx.options
+        dtype, width, n = spikes.dtype, spikes.shape[1], c.shape[1]
+        state = [torch.zeros(width, dtype=dtype) if g is None else g.to(dtype).contiguous().clone()
+                 for g in (gv, gi, gj)]
+        slope, given = _surrogate(spike_fn, use_mpr, membrane, spikes, active, c)
+        gx = torch.empty(spikes.shape, dtype=dtype)
+        gy = torch.empty(spikes.shape, dtype=dtype) if ctx.has_inh else None
+        learn_mem, learn_syn = ctx.needs_input_grad[6:8]
+        ga_mem = torch.empty(width, dtype=dtype) if learn_mem else None
+        ga_syn = torch.empty(width, dtype=dtype) if learn_syn else None
+        g_spikes = torch.zeros_like(spikes) if g_spikes is None else g_spikes.to(dtype).contiguous()
+        g_membrane = None if g_membrane is None else g_membrane.to(dtype).contiguous()
+        _backward(g_spikes.numpy(), _numpy(g_membrane), spikes.numpy(), membrane.numpy(), _numpy(current),
+                  _numpy(active), v0.detach().contiguous().numpy(), i0.detach().contiguous().numpy(), c.numpy(),
+                  _RESET_CODE[reset], spikes.numpy().dtype.type(slope), use_mpr, _numpy(given),
+                  *(s.numpy() for s in state), gx.numpy(), _numpy(gy), _numpy(ga_mem), _numpy(ga_syn))
+        return (gx, gy, *state, None, None if ga_mem is None else ga_mem.reshape(-1, n).sum(0),
+                None if ga_syn is None else ga_syn.reshape(-1, n).sum(0), None, None)
+
+
+def _numpy(t: torch.Tensor | None):
+    return None if t is None else t.detach().contiguous().numpy()
+
+
+def _surrogate(spike_fn, use_mpr, membrane, spikes, active, c) -> tuple[float, torch.Tensor | None]:
+    """``(slope, g)`` for the backward loop: ``g[T, E]`` only for a spike function it does not know.
+
+    The project's fast sigmoid (``surrogate = ('fast_sigmoid', slope)``) and MPR are computed in the
+    loop. For any other function ``g`` is its own derivative at every stored ``x = U - v_th`` (autograd,
+    once for the whole sequence); a function whose forward is not ``H(x)`` cannot be fused and is refused.
+    """
+    shape = getattr(spike_fn or _default_spike, "surrogate", None)
+    if use_mpr or (shape is not None and shape[0] == "fast_sigmoid"):
+        return (0.0 if use_mpr else shape[1]), None
+    steps, width = membrane.shape
+    x = (membrane.reshape(steps, -1, c.shape[1]) - c[lif.V_TH]).reshape(steps, width).requires_grad_()
+    with torch.enable_grad():
+        s = spike_fn(x)
+        (g,) = torch.autograd.grad(s, x, torch.ones_like(s))
+    fired = s.detach() > 0
+    if active is not None:
+        fired &= active
+    if not torch.equal(fired, spikes > 0):
+        raise ValueError(f"spike function {getattr(spike_fn, '__name__', spike_fn)!r} does not spike at x > 0 "
+                         "(Heaviside), so the fused LIF kernel cannot run it: pass fused=False")
+    return 0.0, g.to(membrane.dtype)
+
+
+_default_spike = fast_sigmoid()
+
+
+def can_fuse(x: torch.Tensor, coef: LIFCoef) -> bool:
+    """Whether :func:`lif_sequence` can run the compiled loops: CPU, float32/64, no gradient into fixed coefficients."""
+    fixed = [getattr(coef, name) for name in LIFCoef._fields if name not in ("a_mem", "a_syn")]
+    return (x.device.type == "cpu" and torch.promote_types(x.dtype, coef.v_th.dtype) in (torch.float32, torch.float64)
+            and not any(torch.is_tensor(f) and f.requires_grad for f in fixed))
+
+
+def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "hard",
+                 spike_fn=None, use_mpr: bool = False, x_inh: torch.Tensor | None = None,
+                 truncate_units: torch.Tensor | None = None, record_v: bool = False,
+                 fused: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None, LIFState]:
+    """:func:`neurons.lif_torch.lif_step` over ``x_exc[T, ..., n]``: ``(spikes, v or None, final state)``.
+
+    ``v`` (with ``record_v=True``) is the membrane after each step's reset, as ``state.v`` would be.
+    ``truncate_units`` (per neuron) truncates every decayed state term to Loihi's grid
+    (:func:`truncate_to_grid`). ``fused=None`` uses the compiled loops where :func:`can_fuse` allows
+    and the per-step reference otherwise; ``True`` insists, ``False`` runs the reference. Both give the
+    same spikes and (to float tolerance) the same gradients.
+    """
+    if reset not in lif.RESET_MODES:
+        raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
+    if x_exc.dim() < 2:
+        raise ValueError(f"x_exc must be [T, ..., n], got shape {tuple(x_exc.shape)}")
+    possible = can_fuse(x_exc, coef)
+    if fused and not possible:
+        raise ValueError("the fused LIF kernel needs CPU float32/float64 tensors and coefficients without gradients "
+                         f"other than a_mem/a_syn (got {x_exc.dtype} on {x_exc.device})")
+    if not (possible if fused is None else fused):
+        return _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, truncate_units, record_v)
+    steps, shape, n = x_exc.shape[0], x_exc.shape[1:], x_exc.shape[-1]
+    dtype = torch.promote_types(x_exc.dtype, coef.v_th.dtype)
+    per_neuron = [torch.as_tensor(getattr(coef, name), dtype=dtype).expand(n) for name in ("a_mem", "a_syn")]
+    flat = [s.to(dtype).expand(shape).reshape(-1) for s in state]
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    outputs = _FusedLIF.apply(x_exc.to(dtype).reshape(steps, -1).contiguous(),
+                              None if x_inh is None else x_inh.to(dtype).reshape(steps, -1).contiguous(),
+                              *flat, *per_neuron, coef, (reset, spike_fn, use_mpr, truncate_units))
+    spikes, membrane = (o.reshape(x_exc.shape) for o in outputs[:2])
+    final = LIFState(*(o.reshape(shape) for o in outputs[2:]))
+    v = None
+    if record_v:
+        drop = {"hard": lambda: spikes * (membrane - coef.v_reset), "soft": lambda: spikes * (coef.v_th - coef.v_reset),
+                "none": lambda: 0.0}[reset]()
+        v = membrane - drop
+    return spikes, v, final
+
+
+def _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, units, record_v):
+    decayed = None if units is None else (lambda x: truncate_to_grid(x, units))
+    spikes, trace = [], []
+    for t in range(x_exc.shape[0]):
+        s, state = lif_step(x_exc[t], state, coef, reset, spike_fn, use_mpr,
+                            None if x_inh is None else x_inh[t], decayed)
+        spikes.append(s)
+        trace.append(state.v)
+    return torch.stack(spikes), torch.stack(trace) if record_v else None, state

@@ -1,0 +1,165 @@
+"""The fused sequence LIF (neurons.lif_fused) against the per-step reference lif_step, option by option."""
+
+import numba
+import numpy as np
+import pytest
+import snntorch.surrogate
+import torch
+
+from neuro.training.layers import Conv, Dense, Readout, Recurrent
+from neuro.training.model import SpikingNet
+from neurons.lif_fused import lif_sequence
+from neurons.lif_torch import LIFCell, initial_state
+from neurons.surrogate import fast_sigmoid
+
+OPTIONS = [
+    dict(reset="hard"), dict(reset="soft"), dict(reset="none"),
+    dict(reset="soft", use_mpr=True), dict(reset="hard", use_mpr=True),
+    dict(reset="hard", t_ref=3e-3), dict(reset="soft", t_ref=2e-3, inhibitory=True),
+    dict(reset="soft", spike_fn=snntorch.surrogate.atan()),
+    dict(reset="hard", spike_fn=snntorch.surrogate.fast_sigmoid(slope=10)),
+    dict(reset="soft", spike_fn=fast_sigmoid(5.0)),
+    dict(reset="soft", tau_syn=0.0), dict(reset="hard", tau_syn=float("inf")),
+    dict(reset="soft", quantize=True), dict(reset="hard", quantize=True, t_ref=2e-3),
+]
+
+
+def _run(cell, x, y, fused, units=None):
+    coef = cell.coefficients()
+    state = initial_state(coef, x.shape[1:-1])
+    return lif_sequence(x, state, coef, cell.reset, cell.spike_fn, cell.use_mpr, y, truncate_units=units,
+                        record_v=True, fused=fused)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_fused_equals_reference_spikes_and_gradients(opts, dtype):
+    """Random heterogeneous neurons, every option: identical spikes, membranes and final state; equal gradients
+    for the input currents (both channels) and the learnable time constants."""
+    opts = dict(opts)
+    inhibitory, quantize = opts.pop("inhibitory", False), opts.pop("quantize", False)
+    g = np.random.default_rng(0)
+    n, steps, batch = 9, 40, 3
+    cell = LIFCell(n, reset=opts.pop("reset"), learn_tau=True, tau_mem=g.gamma(4, 5e-3, n),
+                   tau_syn=opts.pop("tau_syn", 5e-3), v_th=g.uniform(0.5, 1.5, n), v_reset=g.uniform(-0.2, 0.2, n),
+                   v_rest=g.uniform(-0.1, 0.1, n), bias=g.uniform(0, 0.05, n), bias_syn=0.01, **opts).to(dtype)
+    torch.manual_seed(0)
+    x = (torch.randn(steps, batch, n, dtype=dtype) * 0.5).requires_grad_()
+    y = (torch.randn(steps, batch, n, dtype=dtype) * 0.2).requires_grad_() if inhibitory else None
+    units = torch.full((n,), 64.0 * 37, dtype=dtype) if quantize else None
+    w_s, w_v = torch.randn(steps, batch, n, dtype=dtype), torch.randn(steps, batch, n, dtype=dtype)
+    results = []
+    for fused in (False, True):
+        s, v, final = _run(cell, x, y, fused, units)
+        loss = (s * w_s).sum() + 0.1 * (v * w_v).sum() + final.v.sum() + final.i_exc.sum()
+        inputs = [x] + ([y] if inhibitory else []) + list(cell.parameters())
+        results.append((s.detach(), v.detach(), [t.detach() for t in final], torch.autograd.grad(loss, inputs)))
+    (s0, v0, f0, g0), (s1, v1, f1, g1) = results
+    assert 10 < s0.sum() < 0.9 * s0.numel()
+    assert torch.equal(s0, s1) and torch.equal(v0, v1)
+    assert all(torch.equal(a, b) for a, b in zip(f0, f1))
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    if cell.spike_fn is not None and getattr(cell.spike_fn, "surrogate", None) is None:
+        tolerance = 1e-6  # snntorch's surrogates compute their derivative in float32
+    for a, b in zip(g0, g1):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(b, a, rtol=tolerance, atol=tolerance * float(a.abs().max()))
+
+
+def test_fused_kernel_catches_a_broken_reset():
+    """The comparison above can fail: a reference with a different reset gives other spikes."""
+    cell = LIFCell(5, reset="soft", tau_syn=0.0)
+    x = torch.full((30, 2, 5), 0.45)  # soft reset keeps a residual of 0.28, so it spikes sooner again
+    s_soft = _run(cell, x, None, True)[0]
+    cell.reset = "hard"
+    assert not torch.equal(_run(cell, x, None, False)[0], s_soft)
+
+
+def _layers():
+    return {
+        "dense": lambda: SpikingNet([Dense(12, 10, reset="hard", t_ref=2e-3), Readout(10, 3)]),
+        "conv": lambda: SpikingNet([Conv(2, 3, 3, (6, 6), stride=2, use_mpr=True), Dense(12, 8), Readout(8, 3)]),
+        "recurrent": lambda: SpikingNet([Recurrent(12, 8, learn_tau=True, tau_mem=np.linspace(10e-3, 30e-3, 8)),
+                                         Readout(8, 3, tau_syn=5e-3, learn_tau=True)]),
+        "count": lambda: SpikingNet([Dense(12, 8, spike_fn=snntorch.surrogate.atan()), Dense(8, 3)], readout="count"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_layers()))
+def test_layers_fused_equal_reference(name):
+    """Whole models: the default (fused) forward pass equals the per-step reference; so do the gradients."""
+    shape = (2, 6, 6) if name == "conv" else (12,)
+    x = (torch.rand(25, 4, *shape, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    results = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        model = _layers()[name]()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(3.0)
+        for layer in model.layers:
+            layer.fused = fused
+        logits, outputs = model(x, record=True)
+        logits.sum().backward()
+        results.append((outputs, {k: p.grad for k, p in model.named_parameters()}))
+    (o0, g0), (o1, g1) = results
+    assert all(torch.equal(a, b) for a, b in zip(o0, o1))
+    assert any(o.sum() > 0 for o in o0[:-1])
+    for k in g0:
+        torch.testing.assert_close(g1[k], g0[k], rtol=1e-5, atol=1e-6)
+
+
+def test_fused_autocast_and_float64():
+    """bfloat16 currents under CPU autocast run in float32 (as the reference); a float64 model stays float64."""
+    torch.manual_seed(0)
+    model = SpikingNet([Dense(12, 10), Readout(10, 3)])
+    x = (torch.rand(20, 4, 12) < 0.3).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = model(x)
+        for layer in model.layers:
+            layer.fused = False
+        reference = model(x)
+    assert torch.equal(fused, reference)
+    model = model.double()
+    for layer in model.layers:
+        layer.fused = None
+    assert model(x.double()).dtype == torch.float64
+
+
+def test_fused_is_the_same_on_two_threads():
+    cell = LIFCell(300, reset="soft", tau_syn=5e-3)
+    x = (torch.rand(50, 8, 300) * 0.5).requires_grad_()
+    outputs = []
+    for threads in (1, 2):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            s, _, _ = _run(cell, x, None, True)
+            (grad,) = torch.autograd.grad((s * torch.linspace(0, 1, 300)).sum(), x)
+        finally:
+            torch.set_num_threads(previous)
+        outputs.append((s, grad))
+    assert numba.config.NUMBA_NUM_THREADS >= 1
+    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+
+
+def test_non_heaviside_spike_function_is_refused_by_name():
+    def half_spikes(x):  # forward is not H(x)
+        return torch.sigmoid(4 * x)
+
+    cell = LIFCell(4, reset="soft", spike_fn=half_spikes)
+    x = (torch.rand(10, 2, 4) + 0.5).requires_grad_()
+    s, _, _ = _run(cell, x, None, True)
+    with pytest.raises(ValueError, match="half_spikes.*fused=False"):
+        s.sum().backward()
+
+
+def test_fused_refuses_what_it_cannot_run():
+    cell = LIFCell(4)
+    coef = cell.coefficients()
+    coef = coef._replace(v_th=coef.v_th.clone().requires_grad_())  # a gradient the kernel does not compute
+    with pytest.raises(ValueError, match="fused LIF kernel needs"):
+        lif_sequence(torch.rand(5, 2, 4), initial_state(coef, (2,)), coef, fused=True)
+    s, _, _ = lif_sequence(torch.rand(5, 2, 4) * 3, initial_state(coef, (2,)), coef)  # auto: the reference
+    (g,) = torch.autograd.grad(s.sum(), coef.v_th)
+    assert g.abs().sum() > 0
