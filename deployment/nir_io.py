@@ -37,7 +37,8 @@ from scipy import sparse
 
 from deployment.nirio import maps
 from deployment.nirio.graph import back_edges, flat_graph
-from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, convention_of, neuron_params
+from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params
+from deployment.quantize import is_readout
 from neuro.io import atomic_path
 from neuro.network import Network, Population, Projection
 from neurons import lif
@@ -79,10 +80,11 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
     with np.errstate(divide="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
         v_leak = np.where(a_mem < 1, p["v_rest"] + bias / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
+    readout = is_readout(net, pop)
     unsupported = []
     if np.any((a_mem >= 1) & (bias != 0)):
         unsupported.append("bias of a non-leaky neuron")
-    if pop.reset == "none":
+    if pop.reset == "none" and not readout:
         unsupported.append("no reset (reset 'none')")
     if np.any(p["t_ref"] > 0):
         unsupported.append("refractory period")
@@ -95,15 +97,18 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
         meta["reset_method"] = {"hard": "zero", "soft": "subtract"}[pop.reset]
     meta.update(neuro_reset=pop.reset, neuro_mpr=int(bool(pop.metadata.get("mpr") or pop.metadata.get("use_mpr"))),
                 neuro_unsupported="; ".join(unsupported))
-    common = dict(r=(tau / dt_nir).reshape(shape), v_leak=v_leak.reshape(shape),
-                  v_threshold=np.array(p["v_th"]).reshape(shape), v_reset=np.array(p["v_reset"]).reshape(shape),
-                  metadata=meta)
-    if not _has_current(pop, net.dt):
-        return nir.LIF(tau=tau.reshape(shape), **common)
+    common = dict(r=(tau / dt_nir).reshape(shape), v_leak=v_leak.reshape(shape), metadata=meta)
+    current = _has_current(pop, net.dt)
+    if readout and not current and np.all(a_mem >= 1):
+        return nir.I(r=np.ones(shape), metadata=meta)
+    if not readout:
+        common.update(v_threshold=np.array(p["v_th"]).reshape(shape), v_reset=np.array(p["v_reset"]).reshape(shape))
+    if not current:
+        return (nir.LI if readout else nir.LIF)(tau=tau.reshape(shape), **common)
     a_syn = coef[lif.A_SYN]
     tau_syn = np.where(a_syn < 1, dt_nir / (1 - a_syn), np.inf)
-    return nir.CubaLIF(tau_syn=tau_syn.reshape(shape), tau_mem=tau.reshape(shape),
-                       w_in=(tau_syn / dt_nir).reshape(shape), **common)
+    return (nir.CubaLI if readout else nir.CubaLIF)(tau_syn=tau_syn.reshape(shape), tau_mem=tau.reshape(shape),
+                                                    w_in=(tau_syn / dt_nir).reshape(shape), **common)
 
 
 def _has_current(pop, dt) -> bool:
@@ -321,8 +326,8 @@ def _shapes(nodes, preds, name, known, busy=()):
 
 def _own_shape(node):
     """The shape a neuron node's parameters give, or a Conv's ``input_shape``-free output; None if unknown."""
-    field = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold", "Threshold": "threshold",
-             "Linear": "weight", "Affine": "weight"}.get(type(node).__name__)
+    field = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold", "Threshold": "threshold", "LI": "tau",
+             "CubaLI": "tau_mem", "I": "r", "Linear": "weight", "Affine": "weight"}.get(type(node).__name__)
     if field is None:
         return None
     shape = np.shape(getattr(node, field))
@@ -367,6 +372,7 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
         info[name] = _neuron(nodes[name], _shapes(nodes, preds, name, known), dt, net_dt, file_dt,
                              convention_of(nodes[name].metadata, gmeta, convention, name), name)
     _check_outputs(nodes, preds, neurons + inputs)
+    _check_readouts(nodes, edges)
     ops = {n: maps.node_op(v, _shapes(nodes, preds, preds[n][0], known), dt, n) for n, v in nodes.items()
            if type(v).__name__ in maps.MAP_KINDS and preds[n]}
     composer = maps.Composer(ops, {n: int(np.prod(known[n])) for n in neurons + inputs}, preds)
@@ -379,7 +385,13 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
     projections = [_recurrent(p) if (p.pre, p.post) in back else p for p in projections]
     for name in neurons:
         params, reset, _, mpr = info[name]
-        pops[name] = Population(name, len(params["v_th"]), "lif", params, reset, metadata={"mpr": True} if mpr else {})
+        meta = {"mpr": True} if mpr else {}
+        if type(nodes[name]).__name__ in READOUT_KINDS:
+            meta.update(layer="Readout", readout=True)  # as neuro.training's Readout: its output is v
+        # NIR's readers start at v = 0 (neuro at v_rest); neuro's own nodes keep neuro's start
+        foreign = "neuro_v_th" not in (nodes[name].metadata or {}) and np.any(params["v_rest"] != 0)
+        initial = {"v": np.zeros(len(params["v_th"]))} if foreign else {}
+        pops[name] = Population(name, len(params["v_th"]), "lif", params, reset, initial, meta)
     outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
     return Network(tuple(pops.values()), tuple(projections), net_dt,
                    {"source": "nir", "convention": convention, "outputs": outputs,
@@ -407,6 +419,17 @@ def _check_outputs(nodes, preds, sources):
                 if p not in sources:
                     raise ValueError(f"NIR node {p!r} ({type(nodes[p]).__name__}) feeds the output {name!r} "
                                      "directly; neuro's outputs are spikes, so a graph must end in a neuron node")
+
+
+def _check_readouts(nodes, edges):
+    """A non-spiking node (LI, CubaLI, I) outputs its membrane, a real value; neuro's populations pass on spikes,
+    so such a node may feed Output nodes only."""
+    nir = _nir()
+    for a, b in edges:
+        if type(nodes[a]).__name__ in READOUT_KINDS and not isinstance(nodes[b], nir.Output):
+            raise ValueError(f"NIR node {a!r} ({type(nodes[a]).__name__}) feeds {b!r}: its output is its membrane "
+                             "potential, a real value, and neuro's populations pass on spikes; a LI, CubaLI or I node "
+                             "may only feed an Output")
 
 
 def _projections(nodes, pre_node, post, composer, gain, params):
@@ -464,10 +487,12 @@ def _check_meta(node, params, net_dt, dt_nir, name):
     a_mem = lif.decay(params["tau_mem"], net_dt)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
-    nir_tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
-    pairs = (("tau", nir_tau, tau), ("v_threshold", node.v_threshold, params["v_th"]),
-             ("v_reset", node.v_reset, params["v_reset"]))
+    nir_tau = node.tau_mem if isinstance(node, (nir.CubaLIF, nir.CubaLI)) else getattr(node, "tau", None)
+    pairs = (("tau", nir_tau, tau), ("v_threshold", getattr(node, "v_threshold", None), params["v_th"]),
+             ("v_reset", getattr(node, "v_reset", None), params["v_reset"]))
     for what, stored, expected in pairs:
+        if stored is None and type(node).__name__ in READOUT_KINDS:  # I has no tau, none has a threshold or reset
+            continue
         stored = np.asarray(stored if stored is not None else 0.0, float).ravel()  # (C, H, W) for conv layers
         if stored.size not in (1, np.size(expected)) or not np.allclose(stored, expected, rtol=1e-6, atol=1e-12,
                                                                          equal_nan=False):

@@ -4,8 +4,9 @@ read NIR the same way: every neuron layer spike-identical on random inputs.
 norse 1.1.0 installs without its dependencies (``pip install --no-deps norse==1.1.0``; with them pip pulls a CUDA
 torch), so this file is skipped where it is absent. What norse reads differently, and why, is in docs/nir.md
 ("norse"): these graphs keep to what both read alike (``r = 1``, ``v_reset = 0``, ``v_leak = 0`` in a CubaLIF,
-LIF and IF under the ``nir`` convention: norse applies ``reset_method`` to CubaLIF only), and a recurrent Affine's
-bias is handed to norse's first step, which it omits.
+LIF and IF under the ``nir`` convention: norse applies ``reset_method`` to CubaLIF only), a recurrent Affine's
+bias is handed to norse's first step, which it omits, and neuro's neurons start at norse's ``v = v_leak`` (NIR's
+other readers and neuro's import start at 0).
 """
 
 import sys
@@ -16,9 +17,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the helpers sit beside this file
-from test_deploy_nir_nodes import DT, _inputs, _neuro_spikes, braille, sinabs_cnn  # noqa: E402
+from test_deploy_nir_nodes import DT, _inputs, braille, sinabs_cnn  # noqa: E402
 
 from deployment.nir_io import nir_to_network  # noqa: E402
+from neuro.simulator import Simulator  # noqa: E402
 
 nir = pytest.importorskip("nir")
 norse_torch = pytest.importorskip(
@@ -95,7 +97,10 @@ def test_neuro_and_norse_from_nir_give_the_same_spikes_in_every_layer(case):
     graph = make()
     x = _inputs(shape, steps, 4, p=p, seed=11)
     theirs = _norse_spikes(graph, x, convention)
-    ours = _neuro_spikes(nir_to_network(graph, convention=convention), x, list(theirs))
+    net = nir_to_network(graph, convention=convention)
+    start = {p.name: {"v": p.params["v_rest"]} for p in net.populations if p.initial}  # norse starts at v_leak
+    result = Simulator(net, dtype=np.float64).run(steps, [{"input": xi.reshape(steps, -1)} for xi in x], initial=start)
+    ours = {n: np.stack([result.raster(n, b) for b in range(len(x))]) for n in theirs}
     assert set(theirs) == {n for n, v in graph.nodes.items() if type(v).__name__ in ("LIF", "CubaLIF", "IF")}
     for name, spikes in theirs.items():
         assert spikes.sum() >= 20, f"{name}: {spikes.sum()} norse spikes, the test would prove little"

@@ -7,6 +7,7 @@ Forward Euler at ``dt`` (every NIR consumer's reading), current first as snntorc
                v[t] = a v[t-1] + (1 - a) v_leak + (r dt/tau_mem) i[t]
     IF:        v[t] = v[t-1] + r x[t]                              (per step, as sinabs and snntorch)
     Threshold: z[t] = x[t] > threshold                              (no memory)
+    LI, CubaLI, I: as LIF, CubaLIF, IF without the threshold: the output is ``v``
 
 then ``z = v > v_threshold`` and the reset of the convention (``CONVENTIONS``)::
 
@@ -15,15 +16,22 @@ then ``z = v > v_threshold`` and the reset of the convention (``CONVENTIONS``)::
     snntorch:  m[t] = a m[t-1] + x[t] - H(m[t-1] - thr) (thr - v_reset)   (one step late)
                = neuro 'soft' with v_reset' = v_th - (v_th - v_reset) / a
 
-Decays map exactly (``tau = -dt / ln a``), the gains ``g`` go into the incoming weights.
+Decays map exactly (``tau = -dt / ln a``), the gains ``g`` go into the incoming weights. The non-spiking
+nodes (``READOUT_KINDS``) become neuro's readout neuron: reset ``none`` and the unreachable threshold of
+:class:`neuro.training.layers.Readout`, whose membrane is the node's output.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from neuro.training.layers import READOUT_THRESHOLD
+
 CONVENTIONS = ("nir", "subtract", "snntorch")
-NEURON_KINDS = ("LIF", "CubaLIF", "IF", "Threshold")
+#: Non-spiking neuron nodes: their output is the membrane ``v``.
+READOUT_KINDS = ("LI", "CubaLI", "I")
+#: Nodes that become a population.
+NEURON_KINDS = ("LIF", "CubaLIF", "IF", "Threshold") + READOUT_KINDS
 #: Node/graph metadata keys a producer may use to say how its neurons reset, and their values.
 RESET_KEYS = ("reset_method", "reset_mechanism", "reset")
 RESET_VALUES = {"zero": "nir", "reset": "nir", "hard": "nir", "reset_to_zero": "nir", "v_reset": "nir",
@@ -79,12 +87,12 @@ def neuron_params(node, size: int, dt: float, convention: str, name: str):
         params = dict(tau_mem=np.full(size, 1e-300), tau_syn=np.zeros(size), v_th=full(node.threshold),
                       v_reset=np.zeros(size), v_rest=np.zeros(size))
         return _with_inh(params), "none", np.ones(size)
-    if k == "IF":
+    if k in ("IF", "I"):
         a_mem, a_syn, gain, v_rest = np.ones(size), np.zeros(size), full(node.r), np.zeros(size)
-    elif k == "LIF":
+    elif k in ("LIF", "LI"):
         a_mem, a_syn = full(_decay(node.tau, dt, "tau", name)), np.zeros(size)
         gain, v_rest = full(np.asarray(node.r) * dt / np.asarray(node.tau)), full(node.v_leak)
-    elif k == "CubaLIF":
+    elif k in ("CubaLIF", "CubaLI"):
         a_mem = full(_decay(node.tau_mem, dt, "tau_mem", name))
         a_syn = full(_decay(node.tau_syn, dt, "tau_syn", name))
         gain = full(np.asarray(node.w_in) * dt / np.asarray(node.tau_syn) * np.asarray(node.r) * dt
@@ -93,8 +101,11 @@ def neuron_params(node, size: int, dt: float, convention: str, name: str):
     else:
         raise ValueError(f"NIR node {name!r} is a {k}, not a neuron node")
     tau_mem = tau_of_decay(a_mem, dt)
-    params = dict(tau_mem=np.where(tau_mem > 0, tau_mem, 1e-300), tau_syn=tau_of_decay(a_syn, dt),
-                  v_th=full(node.v_threshold), v_reset=full(node.v_reset), v_rest=v_rest)
+    params = dict(tau_mem=np.where(tau_mem > 0, tau_mem, 1e-300), tau_syn=tau_of_decay(a_syn, dt), v_rest=v_rest)
+    if k in READOUT_KINDS:
+        params.update(v_th=np.full(size, READOUT_THRESHOLD), v_reset=np.zeros(size))
+        return _with_inh(params), "none", gain
+    params.update(v_th=full(node.v_threshold), v_reset=full(node.v_reset))
     if convention == "nir":
         return _with_inh(params), "hard", gain
     if convention == "snntorch":
