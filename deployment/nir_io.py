@@ -11,19 +11,21 @@ which maps onto neuro's LIF with ``tau = -dt / ln(a)`` (exact decays), the gains
 the incoming weights, ``v_rest = v_leak``. Export writes ``tau = dt_nir / (1 - a)`` and
 ``r = tau / dt_nir`` (gain 1), a bias as ``v_leak = v_rest + bias / (1 - a)``.
 
-What NIR cannot express is kept in node metadata (``neuro_*`` keys) and restored on import:
-the reset mode (NIR only has ``v_reset``), MPR, refractory time, the exact time constants and dt,
-a second (inhibitory) synaptic channel, per-synapse delays and the receptor. Pruned synapses
-(mask False) are not exported.
+A non-spiking readout population (reset ``none``, marked as neuro.training's ``Readout``, feeding nothing) is
+written as a LI, CubaLI or (no leak, no current) I node. What NIR cannot express is kept in node metadata
+(``neuro_*`` keys) and restored on import: the reset mode (NIR only has ``v_reset``), MPR, refractory time,
+the exact time constants and dt, a second (inhibitory) synaptic channel, per-synapse delays and the receptor.
+Pruned synapses (mask False) are not exported.
 
-Import: neuron nodes (LIF, CubaLIF, IF, Threshold) become populations, input nodes spike sources;
-the weight nodes between them (Linear, Affine, Scale, Flatten, Conv1d/2d, Sum/AvgPool2d, Delay) are
-composed into one sparse projection per source and delay (:mod:`deployment.nirio.maps`), an Affine's
-bias into the target's ``bias_syn`` (``bias`` without a synaptic current). The reset convention
-(``convention=``: ``nir``, ``subtract``, ``snntorch``; :mod:`deployment.nirio.neurons`) is read from
-the metadata when a producer wrote it, else ``nir``. Edges inside one step have no delay; a
-projection closing a cycle (a depth-first back edge from the inputs) gets at least 1 step, as
-snntorch's recurrent layers.
+Import: neuron nodes (LIF, CubaLIF, IF, Threshold, LI, CubaLI, I) become populations starting at ``v = 0`` as
+NIR's readers do, input nodes spike sources; the weight nodes between them (Linear, Affine, Scale, Flatten,
+Conv1d/2d, Sum/AvgPool2d, Delay) are composed into one sparse projection per source and delay
+(:mod:`deployment.nirio.maps`), an Affine's bias into the target's ``bias_syn`` (``bias`` without a synaptic
+current). The reset convention (``convention=``: ``nir``, ``subtract``, ``snntorch``, ``sinabs``: subtract with a
+spike at ``v >= v_threshold``; :mod:`deployment.nirio.neurons`) is read from the metadata when a producer wrote
+it, else ``nir``; so is a ``threshold_comparison`` of ``">="``. LI, CubaLI and I become neuro's non-spiking
+readout (reset ``none``) and may feed Output nodes only. Edges inside one step have no delay; a projection
+closing a cycle (a depth-first back edge from the inputs) gets at least 1 step, as snntorch's recurrent layers.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from scipy import sparse
 
 from deployment.nirio import maps
 from deployment.nirio.graph import back_edges, flat_graph
-from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params
+from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params, non_strict
 from deployment.quantize import is_readout
 from neuro.io import atomic_path
 from neuro.network import Network, Population, Projection
@@ -339,9 +341,9 @@ def _own_shape(node):
 def nir_to_network(graph, dt: float | None = None, convention: str | None = None) -> Network:
     """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported.
 
-    ``convention=None`` reads each neuron's reset from its (or the graph's) metadata, ``'nir'`` where none
-    is written. ``network.metadata["outputs"]`` lists the populations that feed the graph's Output nodes,
-    ``network.metadata["shapes"]`` every population's shape.
+    ``convention=None`` reads each neuron's reset (and ``threshold_comparison``) from its (or the graph's)
+    metadata, ``'nir'`` where none is written. ``network.metadata["outputs"]`` lists the populations that feed
+    the graph's Output nodes, ``network.metadata["shapes"]`` every population's shape.
     """
     nir = _nir()
     if convention is not None and convention not in CONVENTIONS:
@@ -369,8 +371,9 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
         params = {"rate": np.asarray(meta["neuro_rate"])} if model == "poisson" else {}
         pops[name] = Population(name, int(np.prod(_shapes(nodes, preds, name, known))), model, params)
     for name in neurons:
-        info[name] = _neuron(nodes[name], _shapes(nodes, preds, name, known), dt, net_dt, file_dt,
-                             convention_of(nodes[name].metadata, gmeta, convention, name), name)
+        conv = convention_of(nodes[name].metadata, gmeta, convention, name)
+        info[name] = _neuron(nodes[name], _shapes(nodes, preds, name, known), dt, net_dt, file_dt, conv,
+                             non_strict(nodes[name].metadata, gmeta, conv, name), name)
     _check_outputs(nodes, preds, neurons + inputs)
     _check_readouts(nodes, edges)
     ops = {n: maps.node_op(v, _shapes(nodes, preds, preds[n][0], known), dt, n) for n, v in nodes.items()
@@ -398,14 +401,14 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
                     "shapes": {n: list(known[n]) for n in pops}})
 
 
-def _neuron(node, shape, dt, net_dt, file_dt, convention, name):
+def _neuron(node, shape, dt, net_dt, file_dt, convention, at_threshold, name):
     """``(params, reset, gain, mpr)`` of a neuron node; neuro's own metadata (checked) when present."""
     meta = getattr(node, "metadata", {}) or {}
     if "neuro_v_th" in meta:
         params = _params_from_meta(meta, name)
         _check_meta(node, params, net_dt, file_dt, name)
         return params, str(meta["neuro_reset"]), np.ones(params["v_th"].size), bool(meta.get("neuro_mpr", 0))
-    params, reset, gain = neuron_params(node, int(np.prod(shape)), dt, convention, name)
+    params, reset, gain = neuron_params(node, int(np.prod(shape)), dt, convention, name, at_threshold)
     params.update(bias=np.zeros(gain.size), bias_syn=np.zeros(gain.size))
     return params, reset, gain, False
 

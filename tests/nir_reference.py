@@ -7,7 +7,8 @@ Affine's output on no spikes, its bias)::
     LIF      v += dt/tau (v_leak - v + r x)
     CubaLIF  I += dt/tau_syn (-I + w_in x);  v += dt/tau_mem (v_leak - v + r I)   (the new I)
     IF       v += r x                         Threshold  z = x > threshold
-    z = v > v_threshold;  reset 'zero': v = v_reset;  'subtract': v -= v_threshold - v_reset
+    z = v > v_threshold (v >= v_threshold with at_threshold=True, sinabs's rule)
+    reset 'zero': v = v_reset;  'subtract': v -= v_threshold - v_reset
     LI, CubaLI, I: the same equations as LIF, CubaLIF, IF without threshold and reset; the output is v
 """
 
@@ -66,10 +67,11 @@ def _apply(node, x, dt, history):
     raise NotImplementedError(k)
 
 
-def _neuron(node, x, state, dt, reset):
+def _neuron(node, x, state, dt, reset, at_threshold):
     k = type(node).__name__
+    above = np.greater_equal if at_threshold else np.greater
     if k == "Threshold":
-        return (x.ravel() > np.ravel(node.threshold)).astype(float).reshape(np.shape(node.threshold))
+        return above(x.ravel(), np.ravel(node.threshold)).astype(float).reshape(np.shape(node.threshold))
     v = state.setdefault("v", np.zeros(x.size))
     x = x.ravel()
     if k in ("LIF", "LI"):
@@ -84,7 +86,7 @@ def _neuron(node, x, state, dt, reset):
     if k in NON_SPIKING:
         state["v"] = v
         return v.reshape(np.shape(node.r))
-    z = v > node.v_threshold.ravel()
+    z = above(v, node.v_threshold.ravel())
     if reset == "zero":
         v = np.where(z, node.v_reset.ravel(), v)
     else:
@@ -93,7 +95,7 @@ def _neuron(node, x, state, dt, reset):
     return z.astype(float).reshape(np.shape(node.v_threshold))
 
 
-def run(graph, x, dt=1e-4, reset="zero"):
+def run(graph, x, dt=1e-4, reset="zero", at_threshold=False):
     """Spikes ``{neuron node: [T, n] bool}`` of ``graph`` on one input sequence ``x[T, *input shape]``; for a
     LI, CubaLI or I node its output ``v`` ``[T, n]``."""
     nodes, edges = graph.nodes, graph.edges
@@ -132,7 +134,7 @@ def run(graph, x, dt=1e-4, reset="zero"):
             for v in terms[1:]:
                 total = total + v.reshape(total.shape)
             if n in out:
-                now[n] = _neuron(node, total, states[n], dt, reset)
+                now[n] = _neuron(node, total, states[n], dt, reset, at_threshold)
                 out[n].append(now[n].ravel() if type(node).__name__ in NON_SPIKING else now[n] > 0)
             else:
                 now[n] = _apply(node, total, dt, history[n])

@@ -15,6 +15,12 @@ then ``z = v > v_threshold`` and the reset of the convention (``CONVENTIONS``)::
     subtract:  v = v - (v_threshold - v_reset)     in the step of the spike     neuro 'soft'
     snntorch:  m[t] = a m[t-1] + x[t] - H(m[t-1] - thr) (thr - v_reset)   (one step late)
                = neuro 'soft' with v_reset' = v_th - (v_th - v_reset) / a
+    sinabs:    subtract, but z = v >= v_threshold
+
+A spike at ``v >= v_th`` (``sinabs``, or ``threshold_comparison: ">="`` in the metadata) is neuro's strict
+``v > v_th'`` with ``v_th' = nextafter(v_th, -inf)``: no float64 lies between the two, so the comparison is exact
+in float64 (a float32 engine rounds ``v_th'`` back to ``v_th``); a soft reset keeps subtracting ``v_th - v_reset``
+(``v_reset' = v_th' - (v_th - v_reset)``, checked exact).
 
 Decays map exactly (``tau = -dt / ln a``), the gains ``g`` go into the incoming weights. The non-spiking
 nodes (``READOUT_KINDS``) become neuro's readout neuron: reset ``none`` and the unreachable threshold of
@@ -27,7 +33,7 @@ import numpy as np
 
 from neuro.training.layers import READOUT_THRESHOLD
 
-CONVENTIONS = ("nir", "subtract", "snntorch")
+CONVENTIONS = ("nir", "subtract", "snntorch", "sinabs")
 #: Non-spiking neuron nodes: their output is the membrane ``v``.
 READOUT_KINDS = ("LI", "CubaLI", "I")
 #: Nodes that become a population.
@@ -36,7 +42,10 @@ NEURON_KINDS = ("LIF", "CubaLIF", "IF", "Threshold") + READOUT_KINDS
 RESET_KEYS = ("reset_method", "reset_mechanism", "reset")
 RESET_VALUES = {"zero": "nir", "reset": "nir", "hard": "nir", "reset_to_zero": "nir", "v_reset": "nir",
                 "subtract": "subtract", "subtraction": "subtract", "subtractive": "subtract", "soft": "subtract",
-                "subtract_delayed": "snntorch", "snntorch": "snntorch"}
+                "subtract_delayed": "snntorch", "snntorch": "snntorch", "sinabs": "sinabs"}
+#: Node/graph metadata key for the spike condition, and its values (``True``: ``v >= v_threshold``).
+COMPARISON_KEY = "threshold_comparison"
+COMPARISONS = {">": False, "gt": False, ">=": True, "ge": True}
 
 
 def convention_of(node_meta, graph_meta, explicit, name) -> str:
@@ -56,6 +65,21 @@ def convention_of(node_meta, graph_meta, explicit, name) -> str:
     return "nir"
 
 
+def non_strict(node_meta, graph_meta, convention, name) -> bool:
+    """Whether the node spikes at ``v >= v_threshold``: the ``sinabs`` convention, or the metadata says so."""
+    if convention == "sinabs":
+        return True
+    for meta in (node_meta or {}, graph_meta or {}):
+        if COMPARISON_KEY in meta:
+            value = meta[COMPARISON_KEY]
+            value = (value.decode() if isinstance(value, bytes) else str(value)).strip().lower()
+            if value not in COMPARISONS:
+                raise ValueError(f"NIR node {name!r}: unknown {COMPARISON_KEY}={value!r} in its metadata; known: "
+                                 f"{sorted(COMPARISONS)}")
+            return COMPARISONS[value]
+    return False
+
+
 def tau_of_decay(a, dt):
     """``tau`` with ``exp(-dt / tau) = a``: ``a = 1 -> inf``, ``a = 0 -> 0``."""
     a = np.asarray(a, np.float64)
@@ -72,9 +96,29 @@ def _decay(tau, dt, what, name):
     return a
 
 
-def neuron_params(node, size: int, dt: float, convention: str, name: str):
+def neuron_params(node, size: int, dt: float, convention: str, name: str, at_threshold: bool = False):
     """``(params, reset, gain)``: neuro LIF parameters of a NIR neuron node of ``size`` neurons, its reset mode
-    and the factor on its input."""
+    and the factor on its input. ``at_threshold``: it spikes at ``v >= v_threshold`` (:func:`non_strict`)."""
+    params, reset, gain = _params(node, size, dt, convention, name)
+    if at_threshold and type(node).__name__ not in READOUT_KINDS:
+        _at_threshold(params, reset, name)
+    return params, reset, gain
+
+
+def _at_threshold(params, reset, name):
+    """``v >= v_th`` as neuro's strict ``v > v_th'`` (module docstring), in place."""
+    v_th = np.nextafter(params["v_th"], -np.inf)
+    if reset == "soft":
+        step = params["v_th"] - params["v_reset"]
+        v_reset = v_th - step
+        if np.any(v_th - v_reset != step):
+            raise ValueError(f"NIR node {name!r}: v >= v_threshold with a subtract reset has no exact float64 form "
+                             "for these thresholds and resets")
+        params["v_reset"] = v_reset
+    params["v_th"] = v_th
+
+
+def _params(node, size, dt, convention, name):
     k = type(node).__name__
 
     def full(value, default=0.0):
