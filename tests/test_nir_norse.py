@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the helpers sit beside this file
 from test_deploy_nir_nodes import DT, _inputs, braille, sinabs_cnn  # noqa: E402
 
-from deployment.nir_io import nir_to_network  # noqa: E402
+from deployment.nir_io import network_to_nir, nir_to_network  # noqa: E402
 from neuro.simulator import Simulator  # noqa: E402
 
 nir = pytest.importorskip("nir")
@@ -107,3 +107,28 @@ def test_neuro_and_norse_from_nir_give_the_same_spikes_in_every_layer(case):
         diff = int((ours[name] != spikes).sum())
         assert diff == 0, f"{case} {name}: {diff} of {spikes.size} entries differ ({spikes.sum()} norse spikes)"
 
+
+
+def test_norse_reads_a_hard_reset_conv_export_with_synaptic_currents_spike_for_spike():
+    """neuro -> NIR -> norse: Conv2d -> CubaLIF -> Flatten -> Linear -> CubaLIF (x2). A LIF export norse does not
+    read (it ignores the LIF's ``r = tau/dt``; docs/nir.md)."""
+    from neuro.training import config
+    from neuro.training.convert import to_network
+
+    shape, steps = (2, 9, 9), 150
+    cfg = config.resolve({"model": {"layers": [{"type": "conv", "channels": 3, "kernel": 3, "stride": 2,
+                                                "padding": 1}, {"type": "dense", "size": 16}],
+                                    "reset": "hard", "readout": "count", "tau_syn": 2e-3}})
+    model = config.build_model(cfg["model"], shape, 4, seed=0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)  # enough drive for many spikes
+    net = to_network(model, shape)
+    graph = network_to_nir(net, dt_nir=DT)
+    assert {type(v).__name__ for v in graph.nodes.values()} >= {"Conv2d", "CubaLIF", "Flatten"}
+    x = np.random.default_rng(0).random((1, steps, *shape)) < 0.3
+    theirs = _norse_spikes(graph, x, "nir")
+    result = Simulator(net, dtype=np.float64).run(steps, {"input": x[0].reshape(steps, -1)})
+    assert set(theirs) == {p.name for p in net.populations[1:]}
+    for name, spikes in theirs.items():
+        assert spikes.sum() >= 20 and np.array_equal(spikes[0], result.raster(name)), name
