@@ -11,19 +11,21 @@ which maps onto neuro's LIF with ``tau = -dt / ln(a)`` (exact decays), the gains
 the incoming weights, ``v_rest = v_leak``. Export writes ``tau = dt_nir / (1 - a)`` and
 ``r = tau / dt_nir`` (gain 1), a bias as ``v_leak = v_rest + bias / (1 - a)``.
 
-What NIR cannot express is kept in node metadata (``neuro_*`` keys) and restored on import:
-the reset mode (NIR only has ``v_reset``), MPR, refractory time, the exact time constants and dt,
-a second (inhibitory) synaptic channel, per-synapse delays and the receptor. Pruned synapses
-(mask False) are not exported.
+A non-spiking readout population (reset ``none``, marked as neuro.training's ``Readout``, feeding nothing) is
+written as a LI, CubaLI or (no leak, no current) I node. What NIR cannot express is kept in node metadata
+(``neuro_*`` keys) and restored on import: the reset mode (NIR only has ``v_reset``), MPR, refractory time,
+the exact time constants and dt, a second (inhibitory) synaptic channel, per-synapse delays and the receptor.
+Pruned synapses (mask False) are not exported.
 
-Import: neuron nodes (LIF, CubaLIF, IF, Threshold) become populations, input nodes spike sources;
-the weight nodes between them (Linear, Affine, Scale, Flatten, Conv1d/2d, Sum/AvgPool2d, Delay) are
-composed into one sparse projection per source and delay (:mod:`deployment.nirio.maps`), an Affine's
-bias into the target's ``bias_syn`` (``bias`` without a synaptic current). The reset convention
-(``convention=``: ``nir``, ``subtract``, ``snntorch``; :mod:`deployment.nirio.neurons`) is read from
-the metadata when a producer wrote it, else ``nir``. Edges inside one step have no delay; a
-projection closing a cycle (a depth-first back edge from the inputs) gets at least 1 step, as
-snntorch's recurrent layers.
+Import: neuron nodes (LIF, CubaLIF, IF, Threshold, LI, CubaLI, I) become populations starting at ``v = 0`` as
+NIR's readers do, input nodes spike sources; the weight nodes between them (Linear, Affine, Scale, Flatten,
+Conv1d/2d, Sum/AvgPool2d, Delay) are composed into one sparse projection per source and delay
+(:mod:`deployment.nirio.maps`), an Affine's bias into the target's ``bias_syn`` (``bias`` without a synaptic
+current). The reset convention (``convention=``: ``nir``, ``subtract``, ``snntorch``, ``sinabs``: subtract with a
+spike at ``v >= v_threshold``; :mod:`deployment.nirio.neurons`) is read from the metadata when a producer wrote
+it, else ``nir``; so is a ``threshold_comparison`` of ``">="``. LI, CubaLI and I become neuro's non-spiking
+readout (reset ``none``) and may feed Output nodes only. Edges inside one step have no delay; a projection
+closing a cycle (a depth-first back edge from the inputs) gets at least 1 step, as snntorch's recurrent layers.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from scipy import sparse
 
 from deployment.nirio import maps
 from deployment.nirio.graph import back_edges, flat_graph
-from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, convention_of, neuron_params
+from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params, non_strict
+from deployment.quantize import is_readout
 from neuro.io import atomic_path
 from neuro.network import Network, Population, Projection
 from neurons import lif
@@ -79,10 +82,11 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
     with np.errstate(divide="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
         v_leak = np.where(a_mem < 1, p["v_rest"] + bias / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
+    readout = is_readout(net, pop)
     unsupported = []
     if np.any((a_mem >= 1) & (bias != 0)):
         unsupported.append("bias of a non-leaky neuron")
-    if pop.reset == "none":
+    if pop.reset == "none" and not readout:
         unsupported.append("no reset (reset 'none')")
     if np.any(p["t_ref"] > 0):
         unsupported.append("refractory period")
@@ -95,15 +99,18 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
         meta["reset_method"] = {"hard": "zero", "soft": "subtract"}[pop.reset]
     meta.update(neuro_reset=pop.reset, neuro_mpr=int(bool(pop.metadata.get("mpr") or pop.metadata.get("use_mpr"))),
                 neuro_unsupported="; ".join(unsupported))
-    common = dict(r=(tau / dt_nir).reshape(shape), v_leak=v_leak.reshape(shape),
-                  v_threshold=np.array(p["v_th"]).reshape(shape), v_reset=np.array(p["v_reset"]).reshape(shape),
-                  metadata=meta)
-    if not _has_current(pop, net.dt):
-        return nir.LIF(tau=tau.reshape(shape), **common)
+    common = dict(r=(tau / dt_nir).reshape(shape), v_leak=v_leak.reshape(shape), metadata=meta)
+    current = _has_current(pop, net.dt)
+    if readout and not current and np.all(a_mem >= 1):
+        return nir.I(r=np.ones(shape), metadata=meta)
+    if not readout:
+        common.update(v_threshold=np.array(p["v_th"]).reshape(shape), v_reset=np.array(p["v_reset"]).reshape(shape))
+    if not current:
+        return (nir.LI if readout else nir.LIF)(tau=tau.reshape(shape), **common)
     a_syn = coef[lif.A_SYN]
     tau_syn = np.where(a_syn < 1, dt_nir / (1 - a_syn), np.inf)
-    return nir.CubaLIF(tau_syn=tau_syn.reshape(shape), tau_mem=tau.reshape(shape),
-                       w_in=(tau_syn / dt_nir).reshape(shape), **common)
+    return (nir.CubaLI if readout else nir.CubaLIF)(tau_syn=tau_syn.reshape(shape), tau_mem=tau.reshape(shape),
+                                                    w_in=(tau_syn / dt_nir).reshape(shape), **common)
 
 
 def _has_current(pop, dt) -> bool:
@@ -321,8 +328,8 @@ def _shapes(nodes, preds, name, known, busy=()):
 
 def _own_shape(node):
     """The shape a neuron node's parameters give, or a Conv's ``input_shape``-free output; None if unknown."""
-    field = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold", "Threshold": "threshold",
-             "Linear": "weight", "Affine": "weight"}.get(type(node).__name__)
+    field = {"LIF": "v_threshold", "CubaLIF": "v_threshold", "IF": "v_threshold", "Threshold": "threshold", "LI": "tau",
+             "CubaLI": "tau_mem", "I": "r", "Linear": "weight", "Affine": "weight"}.get(type(node).__name__)
     if field is None:
         return None
     shape = np.shape(getattr(node, field))
@@ -334,9 +341,9 @@ def _own_shape(node):
 def nir_to_network(graph, dt: float | None = None, convention: str | None = None) -> Network:
     """A :class:`Network` from a NIR graph (module docstring); a ``ValueError`` names what is unsupported.
 
-    ``convention=None`` reads each neuron's reset from its (or the graph's) metadata, ``'nir'`` where none
-    is written. ``network.metadata["outputs"]`` lists the populations that feed the graph's Output nodes,
-    ``network.metadata["shapes"]`` every population's shape.
+    ``convention=None`` reads each neuron's reset (and ``threshold_comparison``) from its (or the graph's)
+    metadata, ``'nir'`` where none is written. ``network.metadata["outputs"]`` lists the populations that feed
+    the graph's Output nodes, ``network.metadata["shapes"]`` every population's shape.
     """
     nir = _nir()
     if convention is not None and convention not in CONVENTIONS:
@@ -364,9 +371,11 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
         params = {"rate": np.asarray(meta["neuro_rate"])} if model == "poisson" else {}
         pops[name] = Population(name, int(np.prod(_shapes(nodes, preds, name, known))), model, params)
     for name in neurons:
-        info[name] = _neuron(nodes[name], _shapes(nodes, preds, name, known), dt, net_dt, file_dt,
-                             convention_of(nodes[name].metadata, gmeta, convention, name), name)
+        conv = convention_of(nodes[name].metadata, gmeta, convention, name)
+        info[name] = _neuron(nodes[name], _shapes(nodes, preds, name, known), dt, net_dt, file_dt, conv,
+                             non_strict(nodes[name].metadata, gmeta, conv, name), name)
     _check_outputs(nodes, preds, neurons + inputs)
+    _check_readouts(nodes, edges)
     ops = {n: maps.node_op(v, _shapes(nodes, preds, preds[n][0], known), dt, n) for n, v in nodes.items()
            if type(v).__name__ in maps.MAP_KINDS and preds[n]}
     composer = maps.Composer(ops, {n: int(np.prod(known[n])) for n in neurons + inputs}, preds)
@@ -379,21 +388,27 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
     projections = [_recurrent(p) if (p.pre, p.post) in back else p for p in projections]
     for name in neurons:
         params, reset, _, mpr = info[name]
-        pops[name] = Population(name, len(params["v_th"]), "lif", params, reset, metadata={"mpr": True} if mpr else {})
+        meta = {"mpr": True} if mpr else {}
+        if type(nodes[name]).__name__ in READOUT_KINDS:
+            meta.update(layer="Readout", readout=True)  # as neuro.training's Readout: its output is v
+        # NIR's readers start at v = 0 (neuro at v_rest); neuro's own nodes keep neuro's start
+        foreign = "neuro_v_th" not in (nodes[name].metadata or {}) and np.any(params["v_rest"] != 0)
+        initial = {"v": np.zeros(len(params["v_th"]))} if foreign else {}
+        pops[name] = Population(name, len(params["v_th"]), "lif", params, reset, initial, meta)
     outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
     return Network(tuple(pops.values()), tuple(projections), net_dt,
                    {"source": "nir", "convention": convention, "outputs": outputs,
                     "shapes": {n: list(known[n]) for n in pops}})
 
 
-def _neuron(node, shape, dt, net_dt, file_dt, convention, name):
+def _neuron(node, shape, dt, net_dt, file_dt, convention, at_threshold, name):
     """``(params, reset, gain, mpr)`` of a neuron node; neuro's own metadata (checked) when present."""
     meta = getattr(node, "metadata", {}) or {}
     if "neuro_v_th" in meta:
         params = _params_from_meta(meta, name)
         _check_meta(node, params, net_dt, file_dt, name)
         return params, str(meta["neuro_reset"]), np.ones(params["v_th"].size), bool(meta.get("neuro_mpr", 0))
-    params, reset, gain = neuron_params(node, int(np.prod(shape)), dt, convention, name)
+    params, reset, gain = neuron_params(node, int(np.prod(shape)), dt, convention, name, at_threshold)
     params.update(bias=np.zeros(gain.size), bias_syn=np.zeros(gain.size))
     return params, reset, gain, False
 
@@ -407,6 +422,17 @@ def _check_outputs(nodes, preds, sources):
                 if p not in sources:
                     raise ValueError(f"NIR node {p!r} ({type(nodes[p]).__name__}) feeds the output {name!r} "
                                      "directly; neuro's outputs are spikes, so a graph must end in a neuron node")
+
+
+def _check_readouts(nodes, edges):
+    """A non-spiking node (LI, CubaLI, I) outputs its membrane, a real value; neuro's populations pass on spikes,
+    so such a node may feed Output nodes only."""
+    nir = _nir()
+    for a, b in edges:
+        if type(nodes[a]).__name__ in READOUT_KINDS and not isinstance(nodes[b], nir.Output):
+            raise ValueError(f"NIR node {a!r} ({type(nodes[a]).__name__}) feeds {b!r}: its output is its membrane "
+                             "potential, a real value, and neuro's populations pass on spikes; a LI, CubaLI or I node "
+                             "may only feed an Output")
 
 
 def _projections(nodes, pre_node, post, composer, gain, params):
@@ -464,10 +490,12 @@ def _check_meta(node, params, net_dt, dt_nir, name):
     a_mem = lif.decay(params["tau_mem"], net_dt)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
-    nir_tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
-    pairs = (("tau", nir_tau, tau), ("v_threshold", node.v_threshold, params["v_th"]),
-             ("v_reset", node.v_reset, params["v_reset"]))
+    nir_tau = node.tau_mem if isinstance(node, (nir.CubaLIF, nir.CubaLI)) else getattr(node, "tau", None)
+    pairs = (("tau", nir_tau, tau), ("v_threshold", getattr(node, "v_threshold", None), params["v_th"]),
+             ("v_reset", getattr(node, "v_reset", None), params["v_reset"]))
     for what, stored, expected in pairs:
+        if stored is None and type(node).__name__ in READOUT_KINDS:  # I has no tau, none has a threshold or reset
+            continue
         stored = np.asarray(stored if stored is not None else 0.0, float).ravel()  # (C, H, W) for conv layers
         if stored.size not in (1, np.size(expected)) or not np.allclose(stored, expected, rtol=1e-6, atol=1e-12,
                                                                          equal_nan=False):

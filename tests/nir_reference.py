@@ -7,12 +7,16 @@ Affine's output on no spikes, its bias)::
     LIF      v += dt/tau (v_leak - v + r x)
     CubaLIF  I += dt/tau_syn (-I + w_in x);  v += dt/tau_mem (v_leak - v + r I)   (the new I)
     IF       v += r x                         Threshold  z = x > threshold
-    z = v > v_threshold;  reset 'zero': v = v_reset;  'subtract': v -= v_threshold - v_reset
+    z = v > v_threshold (v >= v_threshold with at_threshold=True, sinabs's rule)
+    reset 'zero': v = v_reset;  'subtract': v -= v_threshold - v_reset
+    LI, CubaLI, I: the same equations as LIF, CubaLIF, IF without threshold and reset; the output is v
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+NON_SPIKING = ("LI", "CubaLI", "I")
 
 
 def _cycle_edges(nodes, edges, start):
@@ -63,22 +67,26 @@ def _apply(node, x, dt, history):
     raise NotImplementedError(k)
 
 
-def _neuron(node, x, state, dt, reset):
+def _neuron(node, x, state, dt, reset, at_threshold):
     k = type(node).__name__
+    above = np.greater_equal if at_threshold else np.greater
     if k == "Threshold":
-        return (x.ravel() > np.ravel(node.threshold)).astype(float).reshape(np.shape(node.threshold))
+        return above(x.ravel(), np.ravel(node.threshold)).astype(float).reshape(np.shape(node.threshold))
     v = state.setdefault("v", np.zeros(x.size))
     x = x.ravel()
-    if k == "LIF":
+    if k in ("LIF", "LI"):
         v = v + dt / node.tau.ravel() * (node.v_leak.ravel() - v + node.r.ravel() * x)
-    elif k == "CubaLIF":
+    elif k in ("CubaLIF", "CubaLI"):
         i = state.get("i", np.zeros(x.size))
         i = i + dt / node.tau_syn.ravel() * (-i + node.w_in.ravel() * x)
         state["i"] = i
         v = v + dt / node.tau_mem.ravel() * (node.v_leak.ravel() - v + node.r.ravel() * i)
-    elif k == "IF":
+    elif k in ("IF", "I"):
         v = v + node.r.ravel() * x
-    z = v > node.v_threshold.ravel()
+    if k in NON_SPIKING:
+        state["v"] = v
+        return v.reshape(np.shape(node.r))
+    z = above(v, node.v_threshold.ravel())
     if reset == "zero":
         v = np.where(z, node.v_reset.ravel(), v)
     else:
@@ -87,8 +95,9 @@ def _neuron(node, x, state, dt, reset):
     return z.astype(float).reshape(np.shape(node.v_threshold))
 
 
-def run(graph, x, dt=1e-4, reset="zero"):
-    """Spikes ``{neuron node: [T, n] bool}`` of ``graph`` on one input sequence ``x[T, *input shape]``."""
+def run(graph, x, dt=1e-4, reset="zero", at_threshold=False):
+    """Spikes ``{neuron node: [T, n] bool}`` of ``graph`` on one input sequence ``x[T, *input shape]``; for a
+    LI, CubaLI or I node its output ``v`` ``[T, n]``."""
     nodes, edges = graph.nodes, graph.edges
     start = next(n for n, v in nodes.items() if type(v).__name__ == "Input")
     back = _cycle_edges(list(nodes), edges, start)
@@ -106,7 +115,7 @@ def run(graph, x, dt=1e-4, reset="zero"):
 
     for n in nodes:
         place(n)
-    neurons = [n for n, v in nodes.items() if type(v).__name__ in ("LIF", "CubaLIF", "IF", "Threshold")]
+    neurons = [n for n, v in nodes.items() if type(v).__name__ in ("LIF", "CubaLIF", "IF", "Threshold") + NON_SPIKING]
     states, history = {n: {} for n in nodes}, {n: [] for n in nodes}
     prev, out = {}, {n: [] for n in neurons}
     for t in range(len(x)):
@@ -125,8 +134,8 @@ def run(graph, x, dt=1e-4, reset="zero"):
             for v in terms[1:]:
                 total = total + v.reshape(total.shape)
             if n in out:
-                now[n] = _neuron(node, total, states[n], dt, reset)
-                out[n].append(now[n] > 0)
+                now[n] = _neuron(node, total, states[n], dt, reset, at_threshold)
+                out[n].append(now[n].ravel() if type(node).__name__ in NON_SPIKING else now[n] > 0)
             else:
                 now[n] = _apply(node, total, dt, history[n])
         prev = now

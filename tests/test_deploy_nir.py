@@ -1,5 +1,7 @@
 """NIR: snntorch -> NIR -> neuro reproduces snntorch's spikes; neuro -> NIR -> neuro is lossless; bad files."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
@@ -176,11 +178,18 @@ def test_malformed_nir_file_is_a_clear_error(tmp_path):
 def test_unsupported_node_is_named():
     import nir
 
+    @dataclass(eq=False)
+    class MaxPool2d(nir.NIRNode):  # a node type neuro does not know (nir 1.0 itself has no max pooling)
+        kernel_size: np.ndarray
+
+        def __post_init__(self):
+            self.input_type, self.output_type = {"input": np.array([2])}, {"output": np.array([2])}
+
     graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                                "pool": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
+                                "pool": MaxPool2d(np.array([2, 2])),
                                 "output": nir.Output(output_type={"output": np.array([2])})},
                          edges=[("input", "pool"), ("pool", "output")])
-    with pytest.raises(ValueError, match="'pool' is a LI; supported: .*Threshold"):
+    with pytest.raises(ValueError, match="'pool' is a MaxPool2d; supported: .*Threshold, LI, CubaLI, I"):
         nir_to_network(graph)
 
 

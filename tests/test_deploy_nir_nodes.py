@@ -198,7 +198,9 @@ def _graph(middle, edges=None):
 
 
 @pytest.mark.parametrize("middle, match", [
-    ({"li": nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3))}, "'li' is a LI; supported"),
+    ({"li": nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3)), "lin": nir.Linear(weight=np.ones((2, 3))),
+      "if": nir.IF(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2))},
+     "'li' \\(LI\\) feeds 'lin': its output is its membrane potential"),
     ({"lin": nir.Linear(weight=np.ones((2, 3)))}, "'lin' \\(Linear\\) feeds the output 'output' directly"),
     ({"lin": nir.Linear(weight=np.ones((2, 4))), "if": nir.IF(r=np.ones(2), v_threshold=np.ones(2),
                                                                  v_reset=np.zeros(2))},

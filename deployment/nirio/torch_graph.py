@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from deployment.nirio.graph import back_edges, flat_graph
-from deployment.nirio.neurons import NEURON_KINDS
+from deployment.nirio.neurons import NEURON_KINDS, READOUT_KINDS
 from neurons import lif
 from neurons.lif_torch import LIFCoef, initial_state, lif_step
 
@@ -58,7 +58,8 @@ def _op(node, dtype):
 def run_graph(graph, network, x, dtype=torch.float64) -> dict:
     """Run ``graph`` on inputs ``x[T, B, *input shape]`` with ``network = nir_to_network(graph, ...)``'s neurons.
 
-    Returns ``{neuron node: spikes [T, B, n]}`` as numpy booleans.
+    Returns ``{neuron node: spikes [T, B, n]}`` as numpy booleans; for a LI, CubaLI or I node its output,
+    the membrane ``v [T, B, n]`` (float).
     """
     nir_nodes, edges = flat_graph(graph)
     inputs = [n for n, v in nir_nodes.items() if type(v).__name__ == "Input"]
@@ -71,7 +72,8 @@ def run_graph(graph, network, x, dtype=torch.float64) -> dict:
     for pop in network.populations:
         if pop.model == "lif":
             coef = LIFCoef.from_matrix(lif.discretize(pop.params, network.dt, pop.reset), dtype)
-            cells[pop.name] = (coef, pop.reset, _gain(nir_nodes[pop.name], network, pop.name, dtype))
+            cells[pop.name] = (coef, pop.reset, _gain(nir_nodes[pop.name], network, pop.name, dtype),
+                               pop.initial.get("v"))
     steps, batch = x.shape[:2]
     x = torch.as_tensor(x, dtype=dtype)
     prev, history, state, spikes = {}, {}, {}, {n: [] for n in cells}
@@ -89,11 +91,12 @@ def run_graph(graph, network, x, dtype=torch.float64) -> dict:
             terms = [v for v in terms if v is not None]
             total = sum(terms[1:], terms[0]) if terms else None
             if k in NEURON_KINDS:
-                coef, reset, gain = cells[name]
-                st = state.get(name) or initial_state(coef, (batch,))
+                coef, reset, gain, v0 = cells[name]
+                st = state.get(name) or _initial(coef, batch, v0, dtype)
                 current = torch.zeros(batch, gain.numel(), dtype=dtype) if total is None else total.reshape(batch, -1)
                 s, state[name] = lif_step(current * gain, st, coef, reset)
-                spikes[name].append(s.detach().numpy() > 0)
+                readout = k in READOUT_KINDS
+                spikes[name].append(state[name].v.detach().numpy().copy() if readout else s.detach().numpy() > 0)
                 out[name] = s.reshape(batch, *shapes[name])
             elif total is None:
                 continue
@@ -103,6 +106,12 @@ def run_graph(graph, network, x, dtype=torch.float64) -> dict:
                 out[name] = ops[name](total)
         prev = out
     return {n: np.stack(v) for n, v in spikes.items()}
+
+
+def _initial(coef, batch, v0, dtype):
+    """The population's initial state: at rest, or its ``initial["v"]``."""
+    st = initial_state(coef, (batch,))
+    return st if v0 is None else st._replace(v=_t(v0, dtype).expand(batch, -1).clone())
 
 
 def _gain(node, network, name, dtype):
