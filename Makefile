@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.neuro-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench-deps clean
 
 $(STAMP): setup.cfg Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check neuro neurons synapses deployment tests benchmarks
+
+# Peers for benchmarks/ only: brian2 (the [bench] extra); spikingjelly and norse go to .bench/
+# without their dependencies, which pin a CUDA torch (use with PYTHONPATH=.bench).
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m pip install -q --no-deps --target .bench spikingjelly==2.0.0 norse==1.1.0 loguru==0.7.3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -92,16 +92,16 @@ def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, activ
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _backward(g_spikes, g_membrane, spikes, membrane, current, active, v0, i0, c, reset, slope, mpr, g_given,
+def _backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset, slope, mpr, g_given,
               gv, gi, gj, gx, gy, ga_mem, ga_syn):
     """The reverse loop of the module docstring. ``gv, gi, gj [E]`` enter as the adjoints of the final state and
     leave as those of the initial state; fills ``gx`` (and ``gy``), adds the per-element decay gradients to
     ``ga_mem`` / ``ga_syn``. Surrogate: ``g_given[T, E]`` if given, else MPR if ``mpr``, else the fast sigmoid
-    ``1 / (1 + slope |x|)^2``. Optional arrays may be ``None``."""
-    steps, width = spikes.shape
+    ``1 / (1 + slope |x|)^2``. Spikes are recomputed from ``U`` (not stored). Optional arrays may be ``None``."""
+    steps, width = membrane.shape
     n = c.shape[1]
     blocks = (n + BLOCK - 1) // BLOCK
-    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    zero, one = membrane.dtype.type(0), membrane.dtype.type(1)
     two, three = one + one, one + one + one
     half = one / two
     mpr_gain = three / (two * np.tanh(three * half))
@@ -116,18 +116,26 @@ def _backward(g_spikes, g_membrane, spikes, membrane, current, active, v0, i0, c
         gvb, gib, gjb = gv[a:b].copy(), gi[a:b].copy(), gj[a:b].copy()
         gam, gas, v_prev = np.zeros_like(a_mem), np.zeros_like(a_mem), np.empty_like(a_mem)
         for t in range(steps - 1, -1, -1):
-            st, mt, gst, gxt = spikes[t, a:b], membrane[t, a:b], g_spikes[t, a:b], gx[t, a:b]
+            mt, gst, gxt = membrane[t, a:b], g_spikes[t, a:b], gx[t, a:b]
             if ga_mem is not None:  # the membrane after step t - 1's reset
                 if t == 0:
                     v_prev[:] = v0[a:b]
                 else:
                     for k in range(hi - lo):
-                        up, sp = membrane[t - 1, a + k], spikes[t - 1, a + k]
+                        up = membrane[t - 1, a + k]
+                        fired = up - v_th[k] > 0
+                        if active is not None:
+                            fired &= active[t - 1, a + k]
+                        sp = one if fired else zero
                         hard, soft = up - sp * (up - v_reset[k]), up - sp * scale[k]
                         v_prev[k] = hard if reset == lif.RESET_HARD else (soft if reset == lif.RESET_SOFT else up)
             for k in range(hi - lo):
-                u, s, g_out = mt[k], st[k], gvb[k]
+                u, g_out = mt[k], gvb[k]
                 xk = u - v_th[k]
+                act = True
+                if active is not None:
+                    act = active[t, a + k]
+                s = one if (xk > 0) & act else zero
                 if g_given is not None:
                     g = g_given[t, a + k]
                 elif mpr:
@@ -142,9 +150,6 @@ def _backward(g_spikes, g_membrane, spikes, membrane, current, active, v0, i0, c
                 gu = g_out * (one - s) if reset == lif.RESET_HARD else g_out
                 if g_membrane is not None:
                     gu += g_membrane[t, a + k]
-                act = True
-                if active is not None:
-                    act = active[t, a + k]
                 gu = gu + gs * g if act else gu
                 gc = gu if act else zero
                 g_i, g_j = gib[k] + gc, gjb[k] + gc
@@ -193,7 +198,7 @@ class _FusedLIF(torch.autograd.Function):
         _forward(x.numpy(), _numpy(y), c.numpy(), _numpy(None if units is None else units.to(dtype).expand(n)),
                  _RESET_CODE[reset], *(s.numpy() for s in final), spikes.numpy(), membrane.numpy(), _numpy(current),
                  _numpy(active))
-        ctx.save_for_backward(spikes, membrane, current, active, v0, i0, c)
+        ctx.save_for_backward(membrane, current, active, v0, i0, c)
         ctx.options, ctx.has_inh = options, y is not None
         ctx.mark_non_differentiable(final[3])
         return (spikes, membrane, *final)
@@ -201,22 +206,22 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_spikes, g_membrane, gv, gi, gj, _g_refr):
-        spikes, membrane, current, active, v0, i0, c = ctx.saved_tensors
+        membrane, current, active, v0, i0, c = ctx.saved_tensors
         reset, spike_fn, use_mpr, _ = ctx.options
-        dtype, width, n = spikes.dtype, spikes.shape[1], c.shape[1]
+        dtype, width, n = membrane.dtype, membrane.shape[1], c.shape[1]
         state = [torch.zeros(width, dtype=dtype) if g is None else g.to(dtype).contiguous().clone()
                  for g in (gv, gi, gj)]
-        slope, given = _surrogate(spike_fn, use_mpr, membrane, spikes, active, c)
-        gx = torch.empty(spikes.shape, dtype=dtype)
-        gy = torch.empty(spikes.shape, dtype=dtype) if ctx.has_inh else None
+        slope, given = _surrogate(spike_fn, use_mpr, membrane, active, c)
+        gx = torch.empty(membrane.shape, dtype=dtype)
+        gy = torch.empty(membrane.shape, dtype=dtype) if ctx.has_inh else None
         learn_mem, learn_syn = ctx.needs_input_grad[6:8]
         ga_mem = torch.empty(width, dtype=dtype) if learn_mem else None
         ga_syn = torch.empty(width, dtype=dtype) if learn_syn else None
-        g_spikes = torch.zeros_like(spikes) if g_spikes is None else g_spikes.to(dtype).contiguous()
+        g_spikes = torch.zeros_like(membrane) if g_spikes is None else g_spikes.to(dtype).contiguous()
         g_membrane = None if g_membrane is None else g_membrane.to(dtype).contiguous()
-        _backward(g_spikes.numpy(), _numpy(g_membrane), spikes.numpy(), membrane.numpy(), _numpy(current),
-                  _numpy(active), v0.detach().contiguous().numpy(), i0.detach().contiguous().numpy(), c.numpy(),
-                  _RESET_CODE[reset], spikes.numpy().dtype.type(slope), use_mpr, _numpy(given),
+        _backward(g_spikes.numpy(), _numpy(g_membrane), membrane.numpy(), _numpy(current), _numpy(active),
+                  v0.detach().contiguous().numpy(), i0.detach().contiguous().numpy(), c.numpy(),
+                  _RESET_CODE[reset], membrane.numpy().dtype.type(slope), use_mpr, _numpy(given),
                   *(s.numpy() for s in state), gx.numpy(), _numpy(gy), _numpy(ga_mem), _numpy(ga_syn))
         return (gx, gy, *state, None, None if ga_mem is None else ga_mem.reshape(-1, n).sum(0),
                 None if ga_syn is None else ga_syn.reshape(-1, n).sum(0), None, None)
@@ -226,7 +231,7 @@ def _numpy(t: torch.Tensor | None):
     return None if t is None else t.detach().contiguous().numpy()
 
 
-def _surrogate(spike_fn, use_mpr, membrane, spikes, active, c) -> tuple[float, torch.Tensor | None]:
+def _surrogate(spike_fn, use_mpr, membrane, active, c) -> tuple[float, torch.Tensor | None]:
     """``(slope, g)`` for the backward loop: ``g[T, E]`` only for a spike function it does not know.
 
     The project's fast sigmoid (``surrogate = ('fast_sigmoid', slope)``) and MPR are computed in the
@@ -241,10 +246,10 @@ def _surrogate(spike_fn, use_mpr, membrane, spikes, active, c) -> tuple[float, t
     with torch.enable_grad():
         s = spike_fn(x)
         (g,) = torch.autograd.grad(s, x, torch.ones_like(s))
-    fired = s.detach() > 0
+    heaviside = (s.detach() > 0) == (x.detach() > 0)
     if active is not None:
-        fired &= active
-    if not torch.equal(fired, spikes > 0):
+        heaviside |= ~active  # refractory neurons do not spike whatever the function says
+    if not bool(heaviside.all()):
         raise ValueError(f"spike function {getattr(spike_fn, '__name__', spike_fn)!r} does not spike at x > 0 "
                          "(Heaviside), so the fused LIF kernel cannot run it: pass fused=False")
     return 0.0, g.to(membrane.dtype)
