@@ -43,6 +43,8 @@ from neurons.surrogate import fast_sigmoid
 
 #: Neurons per block of the compiled loops (contiguous, so the inner loop vectorises).
 BLOCK = 256
+#: Fewer neuron-steps than this run on one thread (a parallel launch costs more than it saves).
+PARALLEL_MIN = 1 << 16
 _RESET_CODE = {"hard": lif.RESET_HARD, "soft": lif.RESET_SOFT, "none": lif.RESET_NONE}
 
 
@@ -195,6 +197,7 @@ class _FusedLIF(torch.autograd.Function):
         current = torch.empty(x.shape, dtype=dtype) if a_syn.requires_grad else None
         active = torch.empty(x.shape, dtype=torch.bool) if refractory else None
         final = [s.detach().clone() for s in (v0, i0, j0, r0)]
+        ctx.threads = _use_threads(x.numel())
         _forward(x.numpy(), _numpy(y), c.numpy(), _numpy(None if units is None else units.to(dtype).expand(n)),
                  _RESET_CODE[reset], *(s.numpy() for s in final), spikes.numpy(), membrane.numpy(), _numpy(current),
                  _numpy(active))
@@ -219,12 +222,27 @@ class _FusedLIF(torch.autograd.Function):
         ga_syn = torch.empty(width, dtype=dtype) if learn_syn else None
         g_spikes = torch.zeros_like(membrane) if g_spikes is None else g_spikes.to(dtype).contiguous()
         g_membrane = None if g_membrane is None else g_membrane.to(dtype).contiguous()
+        numba.set_num_threads(ctx.threads)  # backward may run on another thread, whose count is its own
         _backward(g_spikes.numpy(), _numpy(g_membrane), membrane.numpy(), _numpy(current), _numpy(active),
                   v0.detach().contiguous().numpy(), i0.detach().contiguous().numpy(), c.numpy(),
                   _RESET_CODE[reset], membrane.numpy().dtype.type(slope), use_mpr, _numpy(given),
                   *(s.numpy() for s in state), gx.numpy(), _numpy(gy), _numpy(ga_mem), _numpy(ga_syn))
         return (gx, gy, *state, None, None if ga_mem is None else ga_mem.reshape(-1, n).sum(0),
                 None if ga_syn is None else ga_syn.reshape(-1, n).sum(0), None, None)
+
+
+def _use_threads(work: int) -> int:
+    """Set (and return) Numba's thread count for ``work`` neuron-steps: torch's count, or 1 for small work.
+
+    Numba's first launch of its OpenMP threads resets OpenMP's count, which torch reads as its own:
+    torch's count is put back as the user set it.
+    """
+    torch_threads = torch.get_num_threads()
+    threads = 1 if work < PARALLEL_MIN else max(1, min(torch_threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
+    if torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
+    return threads
 
 
 def _numpy(t: torch.Tensor | None):
@@ -258,10 +276,15 @@ def _surrogate(spike_fn, use_mpr, membrane, active, c) -> tuple[float, torch.Ten
 _default_spike = fast_sigmoid()
 
 
+def _dtype(x: torch.Tensor, coef: LIFCoef) -> torch.dtype:
+    """The dtype the update runs in: the current's and the coefficients' promoted (as the reference does)."""
+    return x.dtype if x.dtype == coef.v_th.dtype else torch.promote_types(x.dtype, coef.v_th.dtype)
+
+
 def can_fuse(x: torch.Tensor, coef: LIFCoef) -> bool:
     """Whether :func:`lif_sequence` can run the compiled loops: CPU, float32/64, no gradient into fixed coefficients."""
     fixed = [getattr(coef, name) for name in LIFCoef._fields if name not in ("a_mem", "a_syn")]
-    return (x.device.type == "cpu" and torch.promote_types(x.dtype, coef.v_th.dtype) in (torch.float32, torch.float64)
+    return (x.device.type == "cpu" and _dtype(x, coef) in (torch.float32, torch.float64)
             and not any(torch.is_tensor(f) and f.requires_grad for f in fixed))
 
 
@@ -288,10 +311,9 @@ def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str
     if not (possible if fused is None else fused):
         return _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, truncate_units, record_v)
     steps, shape, n = x_exc.shape[0], x_exc.shape[1:], x_exc.shape[-1]
-    dtype = torch.promote_types(x_exc.dtype, coef.v_th.dtype)
+    dtype = _dtype(x_exc, coef)
     per_neuron = [torch.as_tensor(getattr(coef, name), dtype=dtype).expand(n) for name in ("a_mem", "a_syn")]
     flat = [s.to(dtype).expand(shape).reshape(-1) for s in state]
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     outputs = _FusedLIF.apply(x_exc.to(dtype).reshape(steps, -1).contiguous(),
                               None if x_inh is None else x_inh.to(dtype).reshape(steps, -1).contiguous(),
                               *flat, *per_neuron, coef, (reset, spike_fn, use_mpr, truncate_units))
