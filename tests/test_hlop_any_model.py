@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -106,3 +107,31 @@ def test_bad_use_is_named():
         fit_tasks(nn.Linear(3, 2), [LoaderTask("a", [], [])], hlop="yes")
     with pytest.raises(TypeError, match="LoaderTask"):
         fit_tasks(nn.Linear(3, 2), [([], [])])
+
+
+def test_fit_tasks_resumes_mid_sequence_with_the_uninterrupted_result(tmp_path):
+    flat = [(t.name, t.train.dataset.tensors, next(iter(t.test))) for t in permuted_tasks(3)]
+
+    def run(out=None, **kw):  # a fresh model, fresh loaders (shuffled by torch's global RNG): a new process
+        torch.manual_seed(5)
+        model = nn.Sequential(nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 30))
+        tasks = [LoaderTask(name, DataLoader(TensorDataset(x[:240, 0], y[:240]), 40, shuffle=True),
+                            [(xt[:, 0], yt)]) for name, (x, y), (xt, yt) in flat]
+        return model, fit_tasks(model, tasks, hlop={"first": [8, 8], "increment": 4}, time_first=False, out=out,
+                                lr=0.1, **{"epochs": 3, **kw})
+
+    full_model, full = run()
+    _, cut = run(tmp_path, stop_after=1)
+    assert cut["tasks_done"] == 1 and cut["matrix"].shape == (1, 3) and "ACC" not in cut
+    assert (tmp_path / "tasks.pt").is_file()
+    torch.manual_seed(999)  # whatever the RNG is now: resume restores the checkpoint's
+    resumed_model, resumed = run(tmp_path, resume=True)
+    assert resumed["tasks_done"] == 3 and full["matrix"][2, 2] > full["initial"][2] + 0.15  # it learned
+    assert np.array_equal(resumed["matrix"], full["matrix"]) and resumed["ACC"] == full["ACC"]
+    assert resumed["orthonormality_error_before_merge"] == full["orthonormality_error_before_merge"]
+    for k, v in full_model.state_dict().items():
+        assert torch.equal(v, resumed_model.state_dict()[k]), k
+    with pytest.raises(ValueError, match="written for another run"):
+        run(tmp_path, resume=True, epochs=4)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run(tmp_path / "empty", resume=True)

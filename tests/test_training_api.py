@@ -9,7 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from neuro.training import Dense, Readout, SpikingNet
-from neuro.training.api import CHECKPOINT, TrainingDiverged, fit_model
+from neuro.training.api import CHECKPOINT, MODEL, TrainingDiverged, fit_model, load_weights
+from neuro.training.checkpoint import CheckpointError
 from neuro.training.data import rate_coded_digits
 
 
@@ -35,7 +36,7 @@ def test_snntorch_model_learns_through_the_api(digits, tmp_path):
     assert history[-1]["test_acc"] > history[0]["test_acc"] + 0.3  # the untrained model, same run
     assert history[-1]["test_acc"] > 0.5
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"checkpoint.pt", "metrics.json", "metrics.csv", "learning_curve.png"} <= files
+    assert {"checkpoint.pt", "model.pt", "metrics.json", "metrics.csv", "learning_curve.png"} <= files
     assert [r["epoch"] for r in json.loads((tmp_path / "metrics.json").read_text())] == [0, 1, 2, 3]
 
 
@@ -71,6 +72,31 @@ def test_resume_with_a_shuffling_loader_is_exact(digits, tmp_path):
     with pytest.raises(ValueError, match="different config"):
         fit_model(resumed, digits[0], epochs=3, out=tmp_path / "cut", resume=True, config={"run": "b"},
                   progress=False)
+
+
+def test_model_pt_loads_back_into_a_fresh_model(digits, tmp_path):
+    def net():
+        return SpikingNet([Dense(64, 16), Readout(16, 10)])
+
+    torch.manual_seed(3)
+    model = net()
+    train, test = _loaders(digits)
+    fit_model(model, train, test, epochs=2, lr=5e-3, out=tmp_path, stop_after=1, progress=False)
+    assert not (tmp_path / MODEL).exists()  # written only when the last epoch is done
+    fit_model(model, train, test, epochs=2, lr=5e-3, out=tmp_path, resume=True, progress=False)
+    torch.manual_seed(4)
+    fresh = net()
+    x = next(iter(test))[0].transpose(0, 1).float()
+    assert not torch.equal(fresh(x), model(x))  # other initial weights: the test below can fail
+    assert load_weights(fresh, tmp_path) is fresh  # the out folder or the file itself
+    assert torch.equal(fresh(x), model(x))
+    with pytest.raises(CheckpointError, match=r"model\.pt: the weights do not fit"):
+        load_weights(SpikingNet([Dense(64, 8), Readout(8, 10)]), tmp_path / MODEL)
+    data = bytearray((tmp_path / MODEL).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "bad.pt").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"bad\.pt: (not a readable model file|model file is damaged)"):
+        load_weights(net(), tmp_path / "bad.pt")
 
 
 def test_a_tonic_dataset_loader_plugs_in(tmp_path):

@@ -12,8 +12,10 @@ accuracy on ``val``. Epoch 0 is the untrained model on ``val``: the baseline to 
   ``[T, B, ...]``. ``False`` passes ``x`` unchanged (a plain torch model, or a loader that is
   already time-first). ``x`` is cast to the dtype of the model's parameters.
 * ``out``: the folder for ``checkpoint.pt`` (every epoch: model, optimizer, scheduler, RNG
-  states, history, ``config``, callback states), ``metrics.json`` / ``metrics.csv`` and
-  ``learning_curve.png``; all written atomically.
+  states, history, ``config``, callback states), ``metrics.json`` / ``metrics.csv``,
+  ``learning_curve.png`` and, after the last epoch, ``model.pt`` (the trained ``state_dict`` and
+  ``config``; :func:`load_weights` puts it back into a model); all written atomically and
+  checksummed (:mod:`neuro.training.checkpoint`).
 * ``resume=True`` continues from ``out/checkpoint.pt`` with the next epoch; with the same
   ``config`` the result equals an uninterrupted run (the torch RNG, which a shuffling
   DataLoader draws its order from, is restored too).
@@ -48,10 +50,10 @@ from neuro.training import checkpoint
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT, MODEL = "checkpoint.pt", "model.pt"
 METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "samples_per_s")
 STATE_KEYS = ("epoch", "config", "history", "model", "optimizer", "scheduler", "torch_rng", "cuda_rng")
-FILES = (CHECKPOINT, "metrics.json", "metrics.csv", "learning_curve.png")
+FILES = (CHECKPOINT, MODEL, "metrics.json", "metrics.csv", "learning_curve.png")
 
 
 class TrainingDiverged(ValueError):
@@ -113,7 +115,27 @@ def fit_model(model: nn.Module, train, val=None, *, epochs: int = 1, out=None,
             if out is not None:
                 run.save(epoch, history)
                 write_metrics(out, history)
+    if out is not None and rank == 0 and history[-1]["epoch"] == epochs:
+        checkpoint.save(out / MODEL, {"state_dict": model.state_dict(), "config": config})
     return history
+
+
+def load_weights(model: nn.Module, path, device="cpu") -> nn.Module:
+    """Load the weights :func:`fit_model` wrote (``path``: its ``out`` folder or the ``model.pt`` in it) into ``model``.
+
+    ``model`` must be built as the trained one was (same class and sizes). The file is read with
+    ``torch.load(weights_only=True)`` and its sha256 checksum verified; a missing, damaged or
+    foreign file, or weights that do not fit ``model``, raise an error naming the file. The
+    ``model.pt`` of ``neuro train`` loads the same way. Returns ``model``, on ``device``.
+    """
+    path = Path(path)
+    path = path / MODEL if path.is_dir() else path
+    state = checkpoint.load(path, ("state_dict",), device, "model file")
+    try:
+        model.load_state_dict(state["state_dict"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise checkpoint.CheckpointError(f"{path}: the weights do not fit this model ({exc})") from None
+    return model.to(device)
 
 
 def _batches(data, epoch: int):
