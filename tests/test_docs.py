@@ -122,7 +122,7 @@ def test_how_many_blocks_run():
         for _, lang, _, mark, _ in blocks(page):
             counts["text" if lang == "text" else "not-run" if mark == "not-run" else "run"] += 1
     print(f"docs blocks: {counts}")
-    assert counts["run"] >= 16
+    assert counts["run"] >= 28
 
 
 def test_api_reference_is_current():

@@ -12,8 +12,8 @@
 * :mod:`neuro.training.ablation`: hard vs soft reset vs soft reset + MPR (Guo et al. 2022).
 """
 
-from neuro.training.api import fit_model
+from neuro.training.api import fit_model, load_weights
 from neuro.training.layers import Conv, Dense, LIFLayer, Readout, Recurrent
 from neuro.training.model import SpikingNet
 
-__all__ = ["Conv", "Dense", "LIFLayer", "Readout", "Recurrent", "SpikingNet", "fit_model"]
+__all__ = ["Conv", "Dense", "LIFLayer", "Readout", "Recurrent", "SpikingNet", "fit_model", "load_weights"]

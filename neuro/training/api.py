@@ -71,13 +71,13 @@ def fit_model(model: nn.Module, train, val=None, *, epochs: int = 1, out=None,
               optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3, scheduler=None,
               loss: Callable | None = None, head: Callable | None = None, device="cpu", time_first: bool = True,
               resume: bool = False, stop_after: int | None = None, progress: bool = True, config=None,
-              callbacks: Iterable = ()) -> list[dict]:
+              model_info: dict | None = None, callbacks: Iterable = ()) -> list[dict]:
     """Train ``model`` on ``train`` for ``epochs`` epochs, evaluating on ``val`` (module docstring).
 
     ``head(output)`` (optional) maps the model output to the logits the loss and the accuracy
     see (e.g. keep one task's classes). ``stop_after=k`` stops after epoch ``k`` (continue
     with ``resume=True``). ``config`` is stored in the checkpoint; ``resume`` refuses a
-    checkpoint written with another one. Returns the history.
+    checkpoint written with another one; ``model_info`` adds fields to ``model.pt``. Returns the history.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"fit_model: model must be a torch.nn.Module, got {type(model).__name__}")
@@ -116,7 +116,7 @@ def fit_model(model: nn.Module, train, val=None, *, epochs: int = 1, out=None,
                 run.save(epoch, history)
                 write_metrics(out, history)
     if out is not None and rank == 0 and history[-1]["epoch"] == epochs:
-        checkpoint.save(out / MODEL, {"state_dict": model.state_dict(), "config": config})
+        checkpoint.save(out / MODEL, {"state_dict": model.state_dict(), "config": config, **(model_info or {})})
     return history
 
 

@@ -88,16 +88,11 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
     if out is not None and rank == 0:
         remove_stale_temps(out, (MODEL, NETWORK))
     history = fit_model(model, train, test, epochs=epochs, out=out, optimizer=opt, scheduler=sched, device=device,
-                        resume=resume, stop_after=stop_after, progress=progress, config=cfg)
+                        resume=resume, stop_after=stop_after, progress=progress, config=cfg,
+                        model_info={"input_shape": list(data.input_shape), "n_classes": int(data.n_classes)})
     if rank == 0 and out is not None and history[-1]["epoch"] == epochs:
-        save_model(out / MODEL, cfg, model, data.input_shape, data.n_classes)
         _export_network(out, model, data.input_shape)
     return model, history
-
-
-def save_model(path: Path, cfg, model, input_shape, n_classes) -> Path:
-    return checkpoint.save(path, {"config": cfg, "input_shape": list(input_shape), "n_classes": int(n_classes),
-                                  "state_dict": model.state_dict()})
 
 
 def load_model(path, device="cpu"):
