@@ -48,6 +48,23 @@ PARALLEL_MIN = 1 << 16
 _RESET_CODE = {"hard": lif.RESET_HARD, "soft": lif.RESET_SOFT, "none": lif.RESET_NONE}
 
 
+@njit(cache=True, inline="always")
+def _block(job, blocks, n):
+    """Block ``job`` of ``blocks`` per sample: neurons ``lo..hi-1``, elements ``a..b-1`` of the flat ``[E]`` arrays."""
+    lo = (job % blocks) * BLOCK
+    hi = min(n, lo + BLOCK)
+    a = (job // blocks) * n + lo
+    return lo, hi, a, a + hi - lo
+
+
+@njit(cache=True, inline="always")
+def _rows(c, lo, hi):
+    """Contiguous copies of the coefficient rows of neurons ``lo..hi-1`` (so the inner loops vectorise)."""
+    return (c[lif.A_MEM, lo:hi].copy(), c[lif.A_SYN, lo:hi].copy(), c[lif.A_INH, lo:hi].copy(),
+            c[lif.V_TH, lo:hi].copy(), c[lif.V_RESET, lo:hi].copy(), c[lif.V_REST, lo:hi].copy(),
+            c[lif.BIAS, lo:hi].copy(), c[lif.BIAS_SYN, lo:hi].copy(), c[lif.N_REF, lo:hi].copy())
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active):
     """The forward loop over ``x[T, E]``: the state ``v, i, j, r [E]`` is advanced in place; fills ``spikes``,
@@ -58,13 +75,8 @@ def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, activ
     blocks = (n + BLOCK - 1) // BLOCK
     zero, one = x.dtype.type(0), x.dtype.type(1)
     for job in prange((width // n) * blocks):
-        lo = (job % blocks) * BLOCK
-        hi = min(n, lo + BLOCK)
-        a = (job // blocks) * n + lo
-        b = a + hi - lo
-        a_mem, a_syn, a_inh = c[lif.A_MEM, lo:hi].copy(), c[lif.A_SYN, lo:hi].copy(), c[lif.A_INH, lo:hi].copy()
-        v_th, v_reset, v_rest = c[lif.V_TH, lo:hi].copy(), c[lif.V_RESET, lo:hi].copy(), c[lif.V_REST, lo:hi].copy()
-        bias, bias_syn, n_ref = c[lif.BIAS, lo:hi].copy(), c[lif.BIAS_SYN, lo:hi].copy(), c[lif.N_REF, lo:hi].copy()
+        lo, hi, a, b = _block(job, blocks, n)
+        a_mem, a_syn, a_inh, v_th, v_reset, v_rest, bias, bias_syn, n_ref = _rows(c, lo, hi)
         vb, ib, jb, rb = v[a:b].copy(), i[a:b].copy(), j[a:b].copy(), r[a:b].copy()
         grid = units[lo:hi].copy() if units is not None else a_mem
         for t in range(steps):
@@ -108,12 +120,8 @@ def _backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset,
     half = one / two
     mpr_gain = three / (two * np.tanh(three * half))
     for job in prange((width // n) * blocks):
-        lo = (job % blocks) * BLOCK
-        hi = min(n, lo + BLOCK)
-        a = (job // blocks) * n + lo
-        b = a + hi - lo
-        a_mem, a_syn, a_inh = c[lif.A_MEM, lo:hi].copy(), c[lif.A_SYN, lo:hi].copy(), c[lif.A_INH, lo:hi].copy()
-        v_th, v_reset, v_rest = c[lif.V_TH, lo:hi].copy(), c[lif.V_RESET, lo:hi].copy(), c[lif.V_REST, lo:hi].copy()
+        lo, hi, a, b = _block(job, blocks, n)
+        a_mem, a_syn, a_inh, v_th, v_reset, v_rest, _, _, _ = _rows(c, lo, hi)
         scale = v_th - v_reset
         gvb, gib, gjb = gv[a:b].copy(), gi[a:b].copy(), gj[a:b].copy()
         gam, gas, v_prev = np.zeros_like(a_mem), np.zeros_like(a_mem), np.empty_like(a_mem)
