@@ -2,7 +2,8 @@
 
 Every layer's neurons follow :func:`neurons.lif_torch.lif_step`, the torch twin of the one LIF
 update (:mod:`neurons.lif`), run over the whole sequence by one compiled loop on CPU
-(:func:`neurons.lif_fused.lif_sequence`; ``fused=False`` runs the per-step reference)::
+(:func:`neurons.lif_fused.lif_sequence`; ``fused=False`` runs the per-step reference, as
+``Recurrent`` layers, whose input depends on the last step, do by default)::
 
     Dense:      x_exc[t] = W x[t] + b                      -> LIF -> s[t]
     Conv:       x_exc[t] = conv2d(x[t], W) + b             -> LIF -> s[t]   (one neuron per output pixel)
