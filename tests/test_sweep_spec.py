@@ -208,6 +208,10 @@ def test_get_dotted_indexes_lists():
     assert get_dotted(data, "a.-1.b", "x") == 2
     with pytest.raises(ConfigError, match="no '2'"):
         get_dotted(data, "a.2.b", "x")
+    summary = {"s": {"granet@0.98": {"acc": 0.97}, "dense@0": {"acc": 0.98}}}
+    assert get_dotted(summary, "s.granet@0.98.acc", "x") == 0.97 and get_dotted(summary, "s.dense@0.acc", "x") == 0.98
+    with pytest.raises(ConfigError, match="no 'granet@0'"):
+        get_dotted(summary, "s.granet@0.9.acc", "x")
 
 
 def test_stats_mean_and_standard_error():
