@@ -174,8 +174,10 @@ def test_searches_table_best_so_far_and_paired_wins():
     assert versus["bayes_wins"] == [2, 2]
     maximise = parse_spec({**GOOD, "objective": {"metric": "rate", "mode": "max"},
                            "random": {"samples": 3, "space": {"dt": {"uniform": [0.1, 1]}}}})
-    assert searches(maximise, [{**r, "study": "random-0"} for r in records if r["study"] == "bayes-0"]
-                    )["studies"][0]["curve"] == [5.0, 5.0, 5.0]
+    again = [{**r, "study": "random-0"} for r in records if r["study"] == "bayes-0"]
+    assert searches(maximise, again)["studies"][0]["curve"] == [5.0, 5.0, 5.0]
+    # a random study that drew one (discrete) set twice reads its folder twice: the set still counts
+    assert searches(maximise, again + again[:2])["studies"][0]["sets"] == 3
 
 
 class FakeStudy:

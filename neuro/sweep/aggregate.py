@@ -95,7 +95,8 @@ def searches(spec: Spec, records: list[dict]) -> dict:
         exact[r["params"]] = r["values"]
     studies = []
     for study, kind, seed in spec.studies():
-        sets = [(k, float(np.mean(v))) for k, v in values.get(study, {}).items() if len(v) == len(spec.seeds)]
+        # a set counts once finished at every seed (a random study may draw a discrete set twice: one folder)
+        sets = [(k, float(np.mean(v))) for k, v in values.get(study, {}).items() if len(v) % len(spec.seeds) == 0]
         curve = list(sign * np.minimum.accumulate([sign * v for _, v in sets])) if sets else []
         best = min(sets, key=lambda kv: sign * kv[1]) if sets else (None, None)
         studies.append({"study": study, "search": kind, "seed": seed, "sets": len(sets),
