@@ -1,5 +1,7 @@
 """CLNP: exactly zero backward transfer (MLP and spiking MLP) against naive fine-tuning, and its diagnostics."""
 
+import copy
+
 import pytest
 import torch
 
@@ -58,16 +60,22 @@ def test_old_heads_give_bit_identical_logits_only_under_clnp(tasks):
     assert not torch.equal(logits["naive"][0], logits["naive"][-1])
 
 
-def test_graceful_pruning_respects_the_margin_and_zeroes_pruned_neurons(tasks):
+def trained_on_first_task(tasks):
+    """A small model and its CLNP state after 40 Adam steps on task 0 (nothing pruned yet)."""
     model = C.build_model(SMALL, tasks[0].n_features, 2 * len(tasks), seed=2)
     state = C.CLNP(model, 2, torch.Generator().manual_seed(2))
-    task = tasks[0]
     state.reinitialise(0)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(40):
         optimizer.zero_grad()
-        C.activity_l1_loss(1e-3)(state.head(0), task.x_train, task.y_train).backward()
+        C.activity_l1_loss(1e-3)(state.head(0), tasks[0].x_train, tasks[0].y_train).backward()
         optimizer.step()
+    return model, state
+
+
+def test_graceful_pruning_respects_the_margin_and_zeroes_pruned_neurons(tasks):
+    model, state = trained_on_first_task(tasks)
+    task = tasks[0]
     info = state.graceful_prune(0, task.x_train[:200], task.x_train[200:], task.y_train[200:], margin=0.02)
     assert info["val_after"] >= info["val_before"] - 0.02
     for index, owner in enumerate(state.owner):
@@ -85,3 +93,21 @@ def test_bad_config_is_rejected(tmp_path):
         C.split_tasks(load_digits_split(), 6, 2)
     with pytest.raises(ValueError, match="model must be"):
         C.build_model({**SMALL, "model": "cnn"}, 64, 4, 0)
+
+
+def test_relative_threshold_does_not_depend_on_a_layers_activity_scale(tasks):
+    model, state = trained_on_first_task(tasks)
+    task = tasks[0]
+    trained, activity = copy.deepcopy(model.state_dict()), state.activity(task.x_train[:200])
+
+    def pruned(scale: float, threshold: str) -> list[int]:
+        model.load_state_dict(trained)
+        state.owner = [torch.full_like(owner, C.FREE) for owner in state.owner]
+        state.activity = lambda x: [activity[0], scale * activity[1]]  # layer 2's activities on another scale
+        return state.graceful_prune(0, task.x_train[:200], task.x_train[200:], task.y_train[200:], margin=0.02,
+                                    threshold=threshold)["pruned"]
+
+    assert pruned(1.0, "relative") == pruned(10.0, "relative")
+    assert pruned(1.0, "absolute") != pruned(10.0, "absolute")  # one threshold: the scale decides who is pruned
+    with pytest.raises(ValueError, match="threshold must be one of"):
+        state.graceful_prune(0, task.x_train[:200], task.x_train[200:], task.y_train[200:], 0.02, threshold="max")

@@ -151,3 +151,22 @@ def test_bayesian_optimisation_resumes_with_its_evaluated_points(ray_session, tm
     assert main(["sweep", spec, "--workers", "2", "--out", str(out)]) == 0
     assert "3 set(s) already finished" in capsys.readouterr().out
     assert json.loads((out / "aggregate.json").read_text())["records"] == 4
+
+
+def test_repeated_bayesian_studies_propose_the_same_sets_on_one_or_two_workers(ray_session, tmp_path):
+    bayes = {"samples": 3, "seed": 0, "repeats": 2,
+             "space": {"projections.1.weight.mean": {"uniform": [0.005, 0.05]}}}
+    objective = {"metric": "rate", "mode": "min"}
+    spec, _ = write_spec(tmp_path, seeds=[0], bayes=bayes, objective=objective, versus="random")
+    assert main(["sweep", spec, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
+    table = json.loads((tmp_path / "two" / "aggregate.json").read_text())
+    assert table["records"] == 12 and [s["study"] for s in table["searches"]["studies"]] == [
+        "bayes-0", "bayes-1", "random-0", "random-1"]
+    assert all(s["sets"] == 3 for s in table["searches"]["studies"])
+    assert table["searches"]["versus"]["bayes_wins"][1] == 2
+    assert (tmp_path / "two" / "trials" / "bayes-1").is_dir() and (tmp_path / "two" / "aggregate.png").is_file()
+
+    spec, _ = write_spec(tmp_path, seeds=[0], bayes=bayes, objective=objective)  # the Bayesian studies alone
+    assert main(["sweep", spec, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    one = json.loads((tmp_path / "one" / "aggregate.json").read_text())["searches"]["studies"]
+    assert [s["objective"] for s in one] == [s["objective"] for s in table["searches"]["studies"][:2]]

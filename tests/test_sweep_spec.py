@@ -10,13 +10,13 @@ import yaml
 from neuro.cli import build_parser, main
 from neuro.io import ConfigError
 from neuro.lnp.compare import aggregate as lnp_aggregate
-from neuro.sweep.aggregate import aggregate, stats
+from neuro.sweep.aggregate import aggregate, searches, stats
 from neuro.sweep.dotted import get_dotted
-from neuro.sweep.plan import make_unit, param_sets, plan_units
+from neuro.sweep.plan import label, make_unit, plan_units, random_sets
 from neuro.sweep.report import to_csv, to_markdown
-from neuro.sweep.runner import trial_env
+from neuro.sweep.runner import StudySearcher, trial_env
 from neuro.sweep.spec import load_spec, parse_spec
-from neuro.sweep.trial import read_result, run_unit
+from neuro.sweep.trial import read_metrics, read_result, run_unit
 
 TINY = "configs/sweep/tiny_network.yaml"
 GOOD = {"command": "simulate", "config": TINY, "metrics": {"rate": "populations.exc.mean_rate_hz"},
@@ -53,6 +53,16 @@ BAD = [  # (changes to GOOD, words the error must contain)
     ({"rows": {"from": "compare.json"}}, "rows.from must be FILE:KEY"),
     ({"rows": {"from": "c.json:rows"}, "objective": {"metric": "rate", "mode": "min"},
       "bayes": {"samples": 2, "space": {"dt": {"uniform": [0.1, 1]}}}}, "it does not take 'rows'"),
+    ({"versus": "random", "random": {"samples": 2, "space": {"dt": {"uniform": [0.1, 1]}}}},
+     "'versus' takes 'random' (random search at the same budget), with 'bayes'"),
+    ({"versus": "grid", "objective": {"metric": "rate", "mode": "min"},
+      "bayes": {"samples": 2, "space": {"dt": {"uniform": [0.1, 1]}}}}, "'versus' takes 'random'"),
+    ({"random": {"samples": 2, "repeats": 0, "space": {"dt": {"uniform": [0.1, 1]}}}},
+     "'repeats' must be a positive integer"),
+    ({"criteria": {"speed": {"min": 1}}}, "criteria.speed: not one of the metrics ['rate']"),
+    ({"criteria": {"rate": {"above": 1}}}, "criteria.rate: unknown key(s) ['above']"),
+    ({"criteria": {"rate": {"min": "1"}}}, "criteria.rate: bounds must be numbers"),
+    ({"metrics": {"r": {"path": "a", "minus": "b", "over": "c"}}}, "metrics.r takes 'minus' or 'over', not both"),
     ({"args": ["--seed", "3"]}, "'args' must not set --out or the seed"),
     ({"retries": -1}, "'retries' must be an integer >= 0"),
     ({"set": ["run.steps", 3]}, "'set' must map dotted config keys to values"),
@@ -115,13 +125,84 @@ def test_random_search_is_seeded_and_in_bounds():
     raw = {**GOOD, "random": {"samples": 6, "seed": 4, "space": {
         "projections.1.weight.mean": {"loguniform": [0.01, 0.1]}, "run.steps": {"randint": [50, 60]},
         "populations.1.params.v_th": {"choice": [0.8, 1.0]}}}}
-    sets = param_sets(parse_spec(raw))
-    assert sets == param_sets(parse_spec(raw)) and len(sets) == 6
+    sets = random_sets(parse_spec(raw), 4)
+    assert sets == random_sets(parse_spec(raw), 4) and len(sets) == 6
     assert all(0.01 <= s["projections.1.weight.mean"] < 0.1 and 50 <= s["run.steps"] < 60
                and s["populations.1.params.v_th"] in (0.8, 1.0) for s in sets)
     raw["random"]["seed"] = 5
-    assert param_sets(parse_spec(raw)) != sets
-    assert len(plan_units(parse_spec(raw))) == 12
+    units = plan_units(parse_spec(raw))
+    assert len(units) == 12 and [u["params"] for u in units[::2]] == random_sets(parse_spec(raw), 5) != sets
+    assert {u["name"].split("/")[0] for u in units} == {"random-0"}
+
+
+def test_repeated_searches_are_studies_with_consecutive_search_seeds():
+    space = {"projections.1.weight.mean": {"uniform": [0.01, 0.1]}}
+    spec = parse_spec({**GOOD, "objective": {"metric": "rate", "mode": "min"}, "versus": "random",
+                       "bayes": {"samples": 4, "seed": 7, "repeats": 3, "space": space}})
+    assert spec.studies() == [("bayes-0", "bayes", 7), ("bayes-1", "bayes", 8), ("bayes-2", "bayes", 9),
+                              ("random-0", "random", 7), ("random-1", "random", 8), ("random-2", "random", 9)]
+    units = plan_units(spec)  # only the random studies are planned; Bayesian optimisation proposes as it runs
+    assert len(units) == 3 * 4 * 2 and [u["study"] for u in units[::8]] == ["random-0", "random-1", "random-2"]
+    assert [u["params"] for u in units[8:16:2]] == random_sets(spec, 8)
+    assert all(u["name"] == f"{u['study']}/s{u['seed']}-{u['key'][:10]}" for u in units)
+    assert parse_spec({**GOOD, "random": {"samples": 2, "space": space}}).studies() == [("random-0", "random", 0)]
+    assert parse_spec(GOOD).studies() == []
+
+
+def test_searches_table_best_so_far_and_paired_wins():
+    spec = parse_spec({**GOOD, "objective": {"metric": "rate", "mode": "min"}, "versus": "random",
+                       "bayes": {"samples": 3, "repeats": 2, "space": {"dt": {"uniform": [0.1, 1]}}}})
+    objective = {"bayes-0": [5.0, 3.0, 4.0], "bayes-1": [2.0, 6.0, 1.0],
+                 "random-0": [4.0, 3.5, 6.0], "random-1": [1.5, 7.0, 8.0]}
+    records = []
+    for study, values in objective.items():
+        for i, value in enumerate(values):
+            params = {"dt": 0.1 * (i + 1) + (0.01 if study.startswith("random") else 0.0)}
+            for seed, noise in zip(spec.seeds, (-0.5, 0.5)):  # the set's objective is the mean over the seeds
+                records.append({"seed": seed, "study": study, "params": label(params), "values": params,
+                                "rate": value + noise})
+    records = records[:-1]  # random-1's last set lacks a seed: not counted
+    table = searches(spec, records)
+    by = {s["study"]: s for s in table["studies"]}
+    assert by["bayes-0"]["curve"] == [5.0, 3.0, 3.0] and by["bayes-1"]["curve"] == [2.0, 2.0, 1.0]
+    assert by["random-1"]["curve"] == [1.5, 1.5] and by["random-1"]["sets"] == 2
+    assert by["bayes-1"]["best"] == 1.0 and by["bayes-1"]["best_params"] == {"dt": 0.30000000000000004}
+    summary = {e["search"]: e["best"] for e in table["summary"]}
+    assert summary["bayes"]["mean"] == pytest.approx(2.0) and summary["random"]["mean"] == pytest.approx(2.5)
+    versus = table["versus"]
+    assert versus["bayes_minus_random"]["mean"] == pytest.approx((-0.5 - 0.5) / 2)  # 3 - 3.5 and 1 - 1.5
+    assert versus["bayes_wins"] == [2, 2]
+    maximise = parse_spec({**GOOD, "objective": {"metric": "rate", "mode": "max"},
+                           "random": {"samples": 3, "space": {"dt": {"uniform": [0.1, 1]}}}})
+    again = [{**r, "study": "random-0"} for r in records if r["study"] == "bayes-0"]
+    assert searches(maximise, again)["studies"][0]["curve"] == [5.0, 5.0, 5.0]
+    # a random study that drew one (discrete) set twice reads its folder twice: the set still counts
+    assert searches(maximise, again + again[:2])["studies"][0]["sets"] == 3
+
+
+class FakeStudy:
+    """A searcher that proposes ``{"x": k}`` for its k-th call and records what it was told."""
+
+    def __init__(self):
+        self.calls, self.completed = 0, []
+
+    def suggest(self, trial_id):
+        self.calls += 1
+        return {"x": self.calls}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.completed.append((trial_id, result))
+
+
+def test_study_searcher_runs_one_set_per_study_at_a_time():
+    a, b = FakeStudy(), FakeStudy()
+    searcher = StudySearcher({"a": (a, 2), "b": (b, 1)}, "objective", "min")
+    assert searcher.suggest("t1") == {"x": 1, "study": "a"} and searcher.suggest("t2") == {"x": 1, "study": "b"}
+    assert searcher.suggest("t3") is None  # both studies busy: wait
+    searcher.on_trial_complete("t1", {"objective": 0.5})
+    assert a.completed == [("t1", {"objective": 0.5})] and b.completed == []
+    assert searcher.suggest("t4") == {"x": 2, "study": "a"}
+    assert searcher.suggest("t5") == searcher.FINISHED  # every budget handed out
 
 
 def test_get_dotted_indexes_lists():
@@ -129,6 +210,10 @@ def test_get_dotted_indexes_lists():
     assert get_dotted(data, "a.-1.b", "x") == 2
     with pytest.raises(ConfigError, match="no '2'"):
         get_dotted(data, "a.2.b", "x")
+    summary = {"s": {"granet@0.98": {"acc": 0.97}, "dense@0": {"acc": 0.98}}}
+    assert get_dotted(summary, "s.granet@0.98.acc", "x") == 0.97 and get_dotted(summary, "s.dense@0.acc", "x") == 0.98
+    with pytest.raises(ConfigError, match="no 'granet@0'"):
+        get_dotted(summary, "s.granet@0.9.acc", "x")
 
 
 def test_stats_mean_and_standard_error():
@@ -170,6 +255,23 @@ def test_compare_matches_compare_methods_paired_difference_and_wins():
         expected["digits"]["lnp"]["relative_change"][0])
     assert set(table["by_axis"]) == {"task", "method"} and len(table["by_axis"]["task"]) == 2
     assert "## paired difference" in to_markdown(table) and "compare,task=digits; method=random" in to_csv(table)
+
+
+def test_derived_metrics_and_criteria_pass_counts(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.json").write_text('{"a": {"start": 8.0, "end": 0.5}, "hlop": 70.0, "multi": 73.5}')
+    metrics = {"ratio": {"path": "a.start", "over": "a.end"}, "gap": {"path": "hlop", "minus": "multi"}}
+    assert read_metrics(tmp_path, "report.json", metrics) == [{"ratio": 16.0, "gap": -3.5}]
+    spec = parse_spec({"command": "prune", "metrics": {"ratio": {"path": "x", "over": "y"}, "bwt": "z"},
+                       "seeds": [0, 1, 2, 3], "criteria": {"ratio": {"min": 10}, "bwt": {"min": 0, "max": 0}}})
+    records = [{"seed": 0, "ratio": 16.0, "bwt": 0.0}, {"seed": 1, "ratio": 10.0, "bwt": -0.1},
+               {"seed": 2, "ratio": 9.9, "bwt": 0.0}, {"seed": 3, "ratio": None, "bwt": 0.0}]
+    cell = aggregate(spec, records, [])["cells"][0]
+    assert cell["ratio"]["passes"] == [2, 4] and cell["bwt"]["passes"] == [3, 4]  # no value fails
+    assert cell["criteria_met"] == [1, 4]  # only seed 0 meets both
+    text = to_markdown(aggregate(spec, records, []))
+    assert "ratio >= 10; bwt = 0" in text and "passes 2/4" in text and "| 1/4 |" in text
+    assert ",2/4\n" in to_csv(aggregate(spec, records, []))
 
 
 def test_a_command_error_is_a_failed_record_with_its_message(tmp_path):

@@ -48,10 +48,10 @@ def run(args) -> int:
         return show_plan(spec, trials)
     workers = args.workers or (None if args.address else max(1, (os.cpu_count() or 1) // spec.cpus_per_trial))
     t0 = time.perf_counter()
+    units = plan_units(spec)  # a grid, seeds, or random-search studies (those of `versus` included)
+    failures = run_units(spec, units, trials, workers, args.address) if units else []
     if spec.search == "bayes":
-        failures = run_bayes(spec, trials, workers, args.address)
-    else:
-        failures = run_units(spec, plan_units(spec), trials, workers, args.address)
+        failures += run_bayes(spec, trials, workers, args.address)
     wall = time.perf_counter() - t0
     records, unfinished = collect(spec, trials)
     named = {f["trial"] for f in failures}
@@ -66,15 +66,16 @@ def run(args) -> int:
 
 
 def show_plan(spec, trials: Path) -> int:
-    """Print one line per trial (name, seed, parameters, finished or not); Bayesian optimisation: its budget."""
+    """Print one line per planned trial (name, seed, parameters, finished or not); per Bayesian study its
+    budget and the sets finished."""
     from neuro.sweep.plan import label, plan_units
     from neuro.sweep.runner import finished_sets
     from neuro.sweep.trial import read_result
 
-    if spec.search == "bayes":
-        print(f"Bayesian optimisation: {spec.samples} parameter set(s) x {len(spec.seeds)} seed(s); "
-              f"{len(finished_sets(spec, trials))} set(s) finished in {trials}")
-        return 0
+    for study, kind, seed in spec.studies():
+        if kind == "bayes":
+            print(f"{study}: Bayesian optimisation (search seed {seed}), {spec.samples} parameter set(s) x "
+                  f"{len(spec.seeds)} seed(s); {len(finished_sets(spec, trials, study))} set(s) finished")
     units = plan_units(spec)
     for unit in units:
         done = read_result(trials / unit["name"]) is not None

@@ -15,7 +15,11 @@ whose hidden neurons are *free* or *owned* by the task that kept them. Task ``t`
    the neurons trained now; prune (zero incoming weights, bias and outgoing
    weights of) those with ``a_j <= theta`` for the largest ``theta`` (scanning up
    the sorted activities) that keeps validation accuracy ``>= base - margin``.
-   The survivors become owned by ``t``; the pruned stay free.
+   The survivors become owned by ``t``; the pruned stay free. With ``threshold:
+   relative`` each layer's activities are first divided by the mean activity of the
+   layer's neurons trained now, so one ``theta`` compares the layers on one scale
+   (with ``absolute``, the default, a layer whose activities run higher keeps more
+   neurons: docs/compat-clnp.md, "Capacity").
 
 Metrics (Lopez-Paz & Ranzato): ``R[i, j]`` = test accuracy on task ``j`` after
 task ``i``; ``ACC = mean_j R[T-1, j]``, ``BWT = mean_{j<T-1} (R[T-1, j] - R[j, j])``.
@@ -46,6 +50,7 @@ from neuro.compat.common import (
 )
 
 FREE = -1
+THRESHOLDS = ("absolute", "relative")
 
 
 class HeadView(nn.Module):
@@ -125,10 +130,18 @@ class CLNP:
             layers[index].bias[flagged] = 0.0
             layers[index + 1].weight[:, flagged] = 0.0
 
-    def graceful_prune(self, task: int, x_train, x_val, y_val, margin: float, max_candidates: int = 64) -> dict:
-        """Prune this task's inactive neurons at the largest safe threshold (module doc, step 3); claim the rest."""
+    def graceful_prune(self, task: int, x_train, x_val, y_val, margin: float, max_candidates: int = 64,
+                       threshold: str = "absolute") -> dict:
+        """Prune this task's inactive neurons at the largest safe threshold (module doc, step 3); claim the rest.
+
+        ``threshold``: ``absolute`` (one threshold on the activities) or ``relative`` (on each layer's
+        activities divided by the mean over the layer's neurons trained now)."""
+        if threshold not in THRESHOLDS:
+            raise ValueError(f"clnp: threshold must be one of {THRESHOLDS}, got {threshold!r}")
         trained = [owner == FREE for owner in self.owner]
         activity = self.activity(x_train)
+        if threshold == "relative":
+            activity = [a / a[t].mean() if t.any() and a[t].mean() > 0 else a for a, t in zip(activity, trained)]
         head = self.head(task)
         base = accuracy(head, x_val, y_val)
         values = torch.cat([a[t] for a, t in zip(activity, trained)])
@@ -224,7 +237,7 @@ def run_sequence(tasks: list[Split], cfg: dict, seed: int, method: str = "clnp")
         entry = {"task": t}
         if method == "clnp":
             entry.update(clnp.graceful_prune(t, task.x_train[train], task.x_train[val], task.y_train[val],
-                                             cfg["margin"]),
+                                             cfg["margin"], threshold=cfg["threshold"]),
                          free=clnp.free_counts(), reused=clnp.reuse_counts(t))
         for j in range(t + 1):
             R[t, j] = accuracy(clnp.head(j), tasks[j].x_test, tasks[j].y_test)
@@ -247,6 +260,7 @@ DEFAULTS = {
     "lr": 1e-3,
     "alpha": 1e-3,
     "margin": 0.01,
+    "threshold": "absolute",  # or "relative": per-layer activities over their mean (docs/compat-clnp.md)
     "val_fraction": 0.2,
     "baseline": True,
 }

@@ -7,7 +7,13 @@ A *record* is one unit's metrics (or one row of them) with the unit's seed and a
 * ``compare``: for ``compare: {axis, reference}``, per group of the other axes and per other value of the
   axis, the paired difference ``reference - value`` over seeds (mean, s.e.m.) and the reference's wins
   for metrics with ``better`` (as :func:`neuro.lnp.compare.aggregate` pairs LNP with each baseline);
-* ``best``: the cell with the best objective, when the SPEC names one.
+* with ``criteria``, each cell's metrics with bounds carry ``passes = [records within them, records]`` and
+  the cell ``criteria_met = [records within every bound, records]`` (a seed, or a row, is one record);
+* ``best``: the cell with the best objective, when the SPEC names one;
+* ``searches`` (a search with an objective): per study (:meth:`Spec.studies`) the objective of each
+  parameter set in the order evaluated, the best so far after each and the best found; per kind of
+  search the best found over its studies (mean ± s.e.m.); with ``versus``, the paired difference
+  ``bayes - random`` of the best found, study by study (same search seed), and Bayesian optimisation's wins.
 """
 
 from __future__ import annotations
@@ -22,19 +28,30 @@ from neuro.sweep.spec import Spec
 from neuro.sweep.trial import read_metrics, read_result
 
 
+def _units(spec: Spec, trials) -> list[dict]:
+    """The units to aggregate: those planned, and in each Bayesian study the sets finished at every seed
+    in the order they finished; study by study."""
+    planned = plan_units(spec)
+    if not spec.search:
+        return planned
+    units = []
+    for study, kind, _ in spec.studies():
+        units += ([u for u in planned if u["study"] == study] if kind == "random" else
+                  [{**r, "study": study} for group in finished_sets(spec, trials, study).values() for r in group])
+    return units
+
+
 def collect(spec: Spec, trials) -> tuple[list[dict], list[str]]:
     """Records of the finished units in a fixed order, and the names of the units without a result."""
-    if spec.search == "bayes":
-        units = [r for group in finished_sets(spec, trials).values() for r in group]
-    else:
-        units = plan_units(spec)
+    units = _units(spec, trials)
     records, missing = [], []
     for unit in units:
         result = read_result(trials / unit["name"])
         if result is None or result.get("status") != "ok":
             missing.append(unit["name"])
             continue
-        axes = {"params": label(unit["params"]), "values": unit["params"]} if spec.search else dict(unit["params"])
+        axes = ({"params": label(unit["params"]), "values": unit["params"], "study": unit["study"]} if spec.search
+                else dict(unit["params"]))
         for row in read_metrics(trials / unit["name"], spec.result, spec.metrics, spec.rows, spec.row_axes):
             records.append({"seed": unit["seed"], **axes, **row})
     return records, missing
@@ -52,8 +69,9 @@ def stats(values) -> dict:
 def aggregate(spec: Spec, records: list[dict], failed: list) -> dict:
     """All tables of the module docstring, as one JSON-ready mapping."""
     axes = spec.axes
-    table = {"command": spec.command, "metrics": spec.metrics, "objective": spec.objective, "axes": axes,
-             "seeds": spec.seeds, "records": len(records), "cells": _table(spec, records, axes), "failed": failed}
+    table = {"command": spec.command, "metrics": spec.metrics, "objective": spec.objective,
+             "criteria": spec.criteria, "axes": axes, "seeds": spec.seeds, "records": len(records),
+             "cells": _table(spec, records, axes), "failed": failed}
     if len(axes) > 1:
         table["by_axis"] = {axis: _table(spec, records, [axis]) for axis in axes}
     if spec.compare:
@@ -62,7 +80,37 @@ def aggregate(spec: Spec, records: list[dict], failed: list) -> dict:
         name, sign = spec.objective["metric"], 1 if spec.objective["mode"] == "min" else -1
         scored = [c for c in table["cells"] if c[name]["mean"] is not None]
         table["best"] = min(scored, key=lambda c: sign * c[name]["mean"]) if scored else None
+    if spec.search and spec.objective:
+        table["searches"] = searches(spec, records)
     return table
+
+
+def searches(spec: Spec, records: list[dict]) -> dict:
+    """The ``searches`` table of the module docstring from the records of a search (in evaluation order)."""
+    name, sign = spec.objective["metric"], 1 if spec.objective["mode"] == "min" else -1
+    values: dict[str, dict[str, list]] = {}  # study -> parameter-set label -> objective per seed
+    exact = {}
+    for r in records:
+        values.setdefault(r["study"], {}).setdefault(r["params"], []).append(r[name])
+        exact[r["params"]] = r["values"]
+    studies = []
+    for study, kind, seed in spec.studies():
+        # a set counts once finished at every seed (a random study may draw a discrete set twice: one folder)
+        sets = [(k, float(np.mean(v))) for k, v in values.get(study, {}).items() if len(v) % len(spec.seeds) == 0]
+        curve = list(sign * np.minimum.accumulate([sign * v for _, v in sets])) if sets else []
+        best = min(sets, key=lambda kv: sign * kv[1]) if sets else (None, None)
+        studies.append({"study": study, "search": kind, "seed": seed, "sets": len(sets),
+                        "objective": [v for _, v in sets], "curve": [float(c) for c in curve], "best": best[1],
+                        "best_params": exact.get(best[0])})
+    kinds = list(dict.fromkeys(s["search"] for s in studies))
+    out = {"metric": name, "mode": spec.objective["mode"], "budget": spec.samples, "studies": studies,
+           "summary": [{"search": k, "best": stats(s["best"] for s in studies if s["search"] == k)} for k in kinds]}
+    if spec.versus:
+        best = {(s["search"], s["seed"]): s["best"] for s in studies}
+        diff = np.array([best["bayes", seed] - best["random", seed] for _, kind, seed in spec.studies()
+                         if kind == "bayes" and None not in (best["bayes", seed], best["random", seed])])
+        out["versus"] = {"bayes_minus_random": stats(diff), "bayes_wins": [int((sign * diff < 0).sum()), len(diff)]}
+    return out
 
 
 def _key(value) -> str:
@@ -80,12 +128,23 @@ def _table(spec, records, axes) -> list[dict]:
     rows = []
     for members in _groups(records, axes).values():
         exact = {"values": members[0]["values"]} if "params" in axes else {}  # a search's parameter values
-        rows.append({**{a: members[0].get(a) for a in axes}, **exact,
-                     **{m: stats(r.get(m) for r in members) for m in spec.metrics}})
+        row = {**{a: members[0].get(a) for a in axes}, **exact,
+               **{m: stats(r.get(m) for r in members) for m in spec.metrics}}
+        if spec.criteria:
+            met = [{m: within(r.get(m), bounds) for m, bounds in spec.criteria.items()} for r in members]
+            for m in spec.criteria:
+                row[m]["passes"] = [sum(ok[m] for ok in met), len(members)]
+            row["criteria_met"] = [sum(all(ok.values()) for ok in met), len(members)]
+        rows.append(row)
     if spec.objective and axes == ["params"]:
         name, sign = spec.objective["metric"], 1 if spec.objective["mode"] == "min" else -1
         rows.sort(key=lambda c: (c[name]["mean"] is None, sign * (c[name]["mean"] or 0.0)))
     return rows
+
+
+def within(value, bounds: dict) -> bool:
+    """Whether ``value`` (None: no value, fails) lies within ``bounds = {min, max}`` (inclusive, optional)."""
+    return value is not None and bounds.get("min", value) <= value <= bounds.get("max", value)
 
 
 def _compare(spec, records) -> list[dict]:

@@ -6,15 +6,19 @@ from neuro.io import ConfigError
 
 
 def get_dotted(data, key: str, where: str):
-    """``data[a][b][2]`` for ``key = "a.b.2"`` (integers index lists; ``-1`` the last item)."""
-    node = data
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and _is_int(part) and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
+    """``data[a][b][2]`` for ``key = "a.b.2"`` (integers index lists; ``-1`` the last item). A mapping's key
+    that contains dots itself is found too: ``summary.granet@0.98.acc`` reads ``data["summary"]["granet@0.98"]
+    ["acc"]`` when ``summary`` has no key ``granet@0`` (the shortest key that matches is taken)."""
+    node, parts, i = data, key.split("."), 0
+    while i < len(parts):
+        part = parts[i]
+        if isinstance(node, list) and _is_int(part) and -len(node) <= int(part) < len(node):
+            node, i = node[int(part)], i + 1
+            continue
+        ends = [j for j in range(i + 1, len(parts) + 1) if isinstance(node, dict) and ".".join(parts[i:j]) in node]
+        if not ends:
             raise ConfigError(f"{where}: no {part!r} in {key!r}")
+        node, i = node[".".join(parts[i:ends[0]])], ends[0]
     return node
 
 

@@ -1,9 +1,9 @@
 """The Ray side of a sweep: the Ray session and one Ray Tune run of the units.
 
 Grid, random search and seeds: Tune runs one trial per unfinished unit (the units are known up front).
-Bayesian optimisation: Tune with an Optuna TPE searcher proposes parameter sets; each Tune trial runs the
-set at every seed and reports the mean of the objective. Units finished by an earlier run are skipped,
-and for Bayesian optimisation handed to the searcher as already evaluated points (resume).
+Bayesian optimisation: Tune with one Optuna TPE searcher per study proposes parameter sets; each Tune trial
+runs the set at every seed and reports the mean of the objective. Units finished by an earlier run are
+skipped, and for Bayesian optimisation handed to their study's searcher as already evaluated points (resume).
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from neuro.sweep.plan import label, make_unit
 from neuro.sweep.progress import Progress, plain, say
 from neuro.sweep.spec import Spec
 from neuro.sweep.trial import read_metrics, read_result, run_unit
+
+try:
+    from ray.tune.search import Searcher
+except ImportError:  # ray missing: the command says so before it gets here
+    Searcher = object
 
 
 def init_kwargs(workers: int | None = None, address: str | None = None) -> dict:
@@ -84,7 +89,7 @@ def _bayes_trial(config, spec, trials, cwd, env):
     params = {k: plain(config[k]) for k in spec.space}
     records = []
     for seed in spec.seeds:
-        records.append(run_unit(make_unit(spec, params, seed), trials, cwd, env))
+        records.append(run_unit(make_unit(spec, params, seed, config["study"]), trials, cwd, env))
         if records[-1]["status"] != "ok":
             return {"ok": False, "error": records[-1]["error"], "objective": float("nan")}
     return {"ok": True, "error": "", "objective": objective_of(spec, Path(trials), records)}
@@ -104,40 +109,83 @@ def run_units(spec: Spec, units: list[dict], trials: Path, workers: int | None, 
 
 
 def run_bayes(spec: Spec, trials: Path, workers: int | None, address: str | None = None) -> list[dict]:
-    """Bayesian optimisation of ``spec.objective`` over ``spec.space`` (budget ``spec.samples``)."""
+    """Bayesian optimisation of ``spec.objective`` over ``spec.space``: every Bayesian study of
+    :meth:`Spec.studies` (budget ``spec.samples`` each) in one Tune run (:class:`StudySearcher`)."""
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    prior = finished_sets(spec, trials)
-    rewards = [objective_of(spec, trials, units) for units in prior.values()]
-    remaining = spec.samples - len(prior)
-    say(f"sweep: Bayesian optimisation, {spec.samples} parameter set(s) x {len(spec.seeds)} seed(s), "
-        f"{len(prior)} set(s) already finished")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    domains = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
+    space = OptunaSearch.convert_search_space(
+        {k: tune.choice(a) if d == "choice" else domains[d](*a) for k, (d, a) in spec.space.items()})
+    mode = spec.objective["mode"]
+    studies, done = {}, 0
+    for study, kind, seed in spec.studies():
+        if kind != "bayes":
+            continue
+        prior = finished_sets(spec, trials, study)
+        done += len(prior)
+        searcher = OptunaSearch(space, metric="objective", mode=mode,
+                                sampler=optuna.samplers.TPESampler(seed=seed + len(prior)),
+                                points_to_evaluate=[u[0]["params"] for u in prior.values()] or None,
+                                evaluated_rewards=[objective_of(spec, trials, u) for u in prior.values()] or None)
+        studies[study] = (searcher, spec.samples - len(prior))
+    remaining = sum(budget for _, budget in studies.values())
+    say(f"sweep: Bayesian optimisation, {len(studies)} stud(ies) x {spec.samples} parameter set(s) x "
+        f"{len(spec.seeds)} seed(s), {done} set(s) already finished")
     if remaining <= 0:
         return []
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searcher = OptunaSearch(metric="objective", mode=spec.objective["mode"],
-                            sampler=optuna.samplers.TPESampler(seed=spec.search_seed + len(prior)),
-                            points_to_evaluate=[u[0]["params"] for u in prior.values()] or None,
-                            evaluated_rewards=rewards or None)
-    domains = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
-    space = {k: tune.choice(a) if d == "choice" else domains[d](*a) for k, (d, a) in spec.space.items()}
-    return _fit(spec, (_bayes_trial, {"spec": spec}), space, trials, (workers, address), Progress(remaining),
-                num_samples=remaining, search_alg=searcher, metric="objective", mode=spec.objective["mode"])
+    return _fit(spec, (_bayes_trial, {"spec": spec}), {}, trials, (workers, address), Progress(remaining),
+                num_samples=remaining, search_alg=StudySearcher(studies, "objective", mode))
 
 
-def finished_sets(spec: Spec, trials: Path) -> dict[str, list[dict]]:
-    """Bayesian optimisation: parameter sets finished at every seed, ``label -> unit records``."""
+class StudySearcher(Searcher):
+    """Several Optuna studies in one Tune run. Each study has one set running at a time, so its sequence
+    of proposals (seeded TPE) is the same whatever the number of workers; the studies run side by side.
+
+    ``studies``: ``name -> (OptunaSearch, budget)``. Proposals carry ``study``: the study's name."""
+
+    def __init__(self, studies: dict, metric: str, mode: str):
+        super().__init__(metric=metric, mode=mode)
+        self.searchers = {name: searcher for name, (searcher, _) in studies.items()}
+        self.left = {name: budget for name, (_, budget) in studies.items()}
+        self.running: dict[str, str] = {}  # Tune trial id -> study
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # each study has its space, metric and mode
+
+    def suggest(self, trial_id: str):
+        busy = set(self.running.values())
+        for name, left in self.left.items():
+            if left > 0 and name not in busy:
+                self.left[name] -= 1
+                self.running[trial_id] = name
+                return {**self.searchers[name].suggest(trial_id), "study": name}
+        return Searcher.FINISHED if not any(self.left.values()) else None  # None: wait for a study to finish
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        self.searchers[self.running.pop(trial_id)].on_trial_complete(trial_id, result, error)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: a resumed sweep rebuilds the studies from the trial folders (:func:`run_bayes`)."""
+
+
+def finished_sets(spec: Spec, trials: Path, study: str) -> dict[str, list[dict]]:
+    """Bayesian optimisation: the parameter sets of ``study`` finished at every seed, ``label -> unit
+    records``, in the order they finished (the last of their seeds)."""
     found: dict[str, dict] = {}
-    for path in sorted(trials.glob("*/result.json")) if trials.is_dir() else []:
+    folder = trials / study
+    for path in sorted(folder.glob("*/result.json")) if folder.is_dir() else []:
         record = read_result(path.parent)
         params = record.get("params", {})
         if (record.get("status") != "ok" or set(params) != set(spec.space) or record["seed"] not in spec.seeds
                 or make_unit(spec, params, record["seed"])["key"] != record["key"]):
             continue
         found.setdefault(label(params), {})[record["seed"]] = record
-    return {k: [by_seed[s] for s in spec.seeds] for k, by_seed in found.items() if len(by_seed) == len(spec.seeds)}
+    complete = [[by_seed[s] for s in spec.seeds] for by_seed in found.values() if len(by_seed) == len(spec.seeds)]
+    complete.sort(key=lambda records: max(r.get("finished", 0.0) for r in records))
+    return {label(records[0]["params"]): records for records in complete}
 
 
 def objective_of(spec: Spec, trials: Path, records: list[dict]) -> float:

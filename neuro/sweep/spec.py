@@ -22,7 +22,7 @@ SEED_FLAGS = {"simulate": "--seed", "train": "--seed", "prune": "--seed", "conti
 NO_PROGRESS = ("simulate", "train", "continual")  # commands with --no-progress
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 TOP_KEYS = ("command", "method", "config", "set", "args", "result", "metrics", "seeds", "grid", "random", "bayes",
-            "objective", "rows", "compare", "cpus_per_trial", "retries")
+            "objective", "versus", "criteria", "rows", "compare", "cpus_per_trial", "retries")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Spec:
     base: dict
     args: list[str]
     result: str
-    metrics: dict  # name -> {"path": dotted, "better": "lower" | "higher" | None}
+    metrics: dict  # name -> {"path": dotted, "better": "lower" | "higher" | None, "minus"/"over": dotted | None}
     seeds: list[int]
     seed_key: str | None  # dotted config key or None: the command's seed flag
     seed_list: bool  # the key gets [seed] rather than seed
@@ -42,11 +42,14 @@ class Spec:
     search: str | None = None  # None | "random" | "bayes"
     samples: int = 0
     search_seed: int = 0
+    repeats: int = 1  # studies of the search, with search seeds search_seed, search_seed + 1, ...
+    versus: str | None = None  # "random": as many random-search studies with the same budget and seeds
     space: dict = field(default_factory=dict)  # dotted key -> (distribution, args)
     objective: dict | None = None  # {"metric": name, "mode": "min" | "max"}
     rows: tuple[str, str] | None = None  # (file, dotted key of a list of row mappings)
     row_axes: list[str] = field(default_factory=list)
     compare: dict | None = None  # {"axis": name, "reference": value}
+    criteria: dict = field(default_factory=dict)  # metric -> {"min": x, "max": y} (inclusive; either optional)
     cpus_per_trial: int = 1
     retries: int = 2
     source: str = "spec"
@@ -58,6 +61,13 @@ class Spec:
 
     def seed_flag(self) -> str | None:
         return None if self.seed_key else SEED_FLAGS.get(self.command)
+
+    def studies(self) -> list[tuple[str, str, int]]:
+        """``(name, kind, search seed)`` of every study of a search: ``repeats`` runs of the search with
+        search seeds ``seed, seed + 1, ...`` (names ``bayes-0``, ``bayes-1``, ...), then, with ``versus``,
+        as many random searches with the same seeds and budget (``random-0``, ...); none without a search."""
+        kinds = [self.search, self.versus] if self.versus else [self.search]
+        return [(f"{kind}-{r}", kind, self.search_seed + r) for kind in kinds if kind for r in range(self.repeats)]
 
 
 def load_spec(path) -> Spec:
@@ -97,14 +107,20 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
         raise ConfigError(f"{where}: give one of 'grid', 'random' and 'bayes', not several")
     if searches:
         spec.search = searches[0]
-        spec.samples, spec.search_seed, spec.space = _search(raw[spec.search], spec.search, where)
+        spec.samples, spec.search_seed, spec.repeats, spec.space = _search(raw[spec.search], spec.search, where)
     spec.objective = _objective(raw.get("objective"), spec.metrics, where)
     if spec.search == "bayes" and spec.objective is None:
         raise ConfigError(f"{where}: 'bayes' needs 'objective' (the metric to optimise and its mode)")
+    if raw.get("versus") is not None:
+        if spec.search != "bayes" or raw["versus"] != "random":
+            raise ConfigError(f"{where}: 'versus' takes 'random' (random search at the same budget), with 'bayes'; "
+                              f"got {raw['versus']!r}")
+        spec.versus = "random"
     spec.rows, spec.row_axes = _rows(raw.get("rows"), where)
     if spec.rows and spec.search == "bayes":
         raise ConfigError(f"{where}: 'bayes' optimises one number per trial; it does not take 'rows'")
     spec.compare = _compare(raw.get("compare"), spec, where)
+    spec.criteria = _criteria(raw.get("criteria"), spec.metrics, where)
     for key in list(spec.grid) + list(spec.space):
         set_dotted(copy.deepcopy(spec.base), key, None, f"{where}: key {key!r}")  # reachable in the base
     return spec
@@ -168,11 +184,36 @@ def _metrics(value, where) -> dict:
         entry = {"path": entry} if isinstance(entry, str) else entry
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: metrics.{name} must be a dotted key or {{path, better}}")
-        check_keys(entry, ("path", "better"), f"{where}: metrics.{name}")
+        check_keys(entry, ("path", "better", "minus", "over"), f"{where}: metrics.{name}")
         if entry.get("better") not in (None, "lower", "higher"):
             raise ConfigError(f"{where}: metrics.{name}.better must be lower or higher, got {entry['better']!r}")
+        if "minus" in entry and "over" in entry:
+            raise ConfigError(f"{where}: metrics.{name} takes 'minus' or 'over', not both")
         out[str(name)] = {"path": _string(entry.get("path"), f"metrics.{name}.path", where),
                           "better": entry.get("better")}
+        for op in ("minus", "over"):
+            if op in entry:
+                out[str(name)][op] = _string(entry[op], f"metrics.{name}.{op}", where)
+    return out
+
+
+def _criteria(value, metrics, where) -> dict:
+    """``{metric: {min: x, max: y}}``: the bounds (inclusive) a record must meet to pass."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"{where}: 'criteria' must map metrics to {{min: x}}, {{max: y}} or both")
+    out = {}
+    for name, bounds in value.items():
+        here = f"{where}: criteria.{name}"
+        if name not in metrics:
+            raise ConfigError(f"{here}: not one of the metrics {sorted(metrics)}")
+        if not isinstance(bounds, dict) or not bounds:
+            raise ConfigError(f"{here} must be {{min: x}}, {{max: y}} or both")
+        check_keys(bounds, ("min", "max"), here)
+        if any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds.values()):
+            raise ConfigError(f"{here}: bounds must be numbers, got {bounds!r}")
+        out[str(name)] = {k: float(v) for k, v in bounds.items()}
     return out
 
 
@@ -222,10 +263,11 @@ def _grid(value, where) -> dict:
 
 def _search(value, kind, where):
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: {kind!r} must be a mapping with samples, seed and space")
-    check_keys(value, ("samples", "seed", "space"), f"{where}: {kind}")
+        raise ConfigError(f"{where}: {kind!r} must be a mapping with samples, seed, repeats and space")
+    check_keys(value, ("samples", "seed", "repeats", "space"), f"{where}: {kind}")
     samples = _positive(value, "samples", None, f"{where}: {kind}")
     seed = _count(value, "seed", 0, f"{where}: {kind}")
+    repeats = _positive(value, "repeats", 1, f"{where}: {kind}")
     space = value.get("space")
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"{where}: {kind}.space must map dotted config keys to distributions")
@@ -247,7 +289,7 @@ def _search(value, kind, where):
                                   f"{' (integers)' if ints else ''}{' and low > 0' * (name == 'loguniform')}, "
                                   f"got {args!r}")
         out[str(key)] = (name, list(args))
-    return samples, seed, out
+    return samples, seed, repeats, out
 
 
 def _objective(value, metrics, where):

@@ -71,7 +71,7 @@ def run_unit(unit: dict, trials: str, cwd: str, env: dict) -> dict:
     if (folder / "out").exists():
         shutil.rmtree(folder / "out")
     os.replace(work / "out", folder / "out")
-    write_json(folder / "result.json", {**record, "status": "ok"})
+    write_json(folder / "result.json", {**record, "status": "ok", "finished": time.time()})
     shutil.rmtree(attempts, ignore_errors=True)
     return read_result(folder)
 
@@ -105,8 +105,7 @@ def read_metrics(folder: Path, result: str, metrics: dict, rows=None, row_axes=(
         raise ConfigError(f"{folder.name}: the trial wrote no {file} (set 'result' or 'rows' in the SPEC)")
     data = json.loads(path.read_text())
     if not rows:
-        return [{name: _number(get_dotted(data, m["path"], f"{path}"), f"{path}: {m['path']}")
-                 for name, m in metrics.items()}]
+        return [{name: metric_value(data, m, str(path)) for name, m in metrics.items()}]
     table = get_dotted(data, rows[1], str(path))
     if not isinstance(table, list) or not all(isinstance(r, dict) for r in table):
         raise ConfigError(f"{path}: {rows[1]!r} is not a list of rows")
@@ -118,11 +117,22 @@ def read_metrics(folder: Path, result: str, metrics: dict, rows=None, row_axes=(
         values = {}
         for name, m in metrics.items():
             try:
-                values[name] = _number(get_dotted(row, m["path"], ""), f"{path}: row {i}: {m['path']}")
+                values[name] = metric_value(row, m, f"{path}: row {i}")
             except ConfigError:
                 values[name] = None
         out.append({**{a: row[a] for a in row_axes}, **values})
     return out
+
+
+def metric_value(data, metric: dict, where: str) -> float:
+    """A metric of the SPEC from one result mapping: the number at ``path``, minus the one at ``minus`` or
+    divided by the one at ``over`` when the metric names them."""
+    value = _number(get_dotted(data, metric["path"], where), f"{where}: {metric['path']}")
+    if metric.get("minus"):
+        return value - _number(get_dotted(data, metric["minus"], where), f"{where}: {metric['minus']}")
+    if metric.get("over"):
+        return value / _number(get_dotted(data, metric["over"], where), f"{where}: {metric['over']}")
+    return value
 
 
 def _number(value, where: str) -> float:
