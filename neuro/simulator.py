@@ -17,6 +17,7 @@ so every float sum is the same and the spikes are identical.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numba
@@ -229,6 +230,7 @@ class Simulator:
         self.network = network
         self.dtype = np.dtype(dtype)
         self.threads = None if threads is None else positive_int(threads, "threads")
+        available = start_threads()
         order = [network.population(n) for stage in network.stages() for n in stage]
         stage_sizes = [len(stage) for stage in network.stages()]
         self.stage_ptr = np.concatenate([[0], np.cumsum(stage_sizes)]).astype(np.int64)
@@ -251,7 +253,7 @@ class Simulator:
                     self.initial[var][lo:hi] = p.initial.get(var, 0.0)
             elif p.model == "poisson":
                 self.prob[lo:hi] = np.minimum(p.params["rate"] * network.dt, 1.0)
-        parts = self.threads or (numba.get_num_threads() if self.n >= SPLIT_MIN else 1)
+        parts = self.threads or (available if self.n >= SPLIT_MIN else 1)
         self.bounds = np.arange(parts + 1, dtype=np.int64) * self.n // parts  # the threads' neuron ranges
         self.csr = {rec: self._global_csr(rec) for rec in ("exc", "inh")}
         max_delay = max([int(c[3].max()) for c in self.csr.values() if c[3].size] + [0])
@@ -443,6 +445,23 @@ class Simulator:
         tr_idx = np.concatenate(idx).astype(np.int64) if idx else np.empty(0, np.int64)
         tr_vars = np.array([STATE_VARS.index(v) for v in state_vars], np.int64) if idx else np.empty(0, np.int64)
         return tr_idx, tr_vars, spans
+
+
+def start_threads() -> int:
+    """Numba's number of threads; the first call starts its pool with OpenMP's passive wait policy.
+
+    A split network meets its threads once per stage and step. Spinning OpenMP threads hold their
+    core while they wait, and on a busy machine that made 2 threads 10-20x slower than one
+    (docs/performance.md); passive ones sleep. A policy set by the user wins, and the variable is
+    removed again, so OpenMP libraries loaded later (torch's) do not see it.
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return numba.get_num_threads()
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        return numba.get_num_threads()
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
 
 
 def row_delays(ptr: np.ndarray, d: np.ndarray) -> np.ndarray:
