@@ -15,6 +15,13 @@ from neurons import lif
 
 
 @njit(inline="always")
+def step_inputs(buf_e, buf_i, r, t):
+    """Ring-buffer slot of step ``t`` and trial ``r``'s excitatory and inhibitory inputs due at ``t`` (views)."""
+    slot = t % buf_e.shape[1]
+    return slot, buf_e[r, slot], buf_i[r, slot]
+
+
+@njit(inline="always")
 def xorshift_uniform(rng, r):
     """xorshift64* step of trial ``r``'s generator; a float in [0, 1)."""
     x = rng[r]

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from neuro.kernels import deliver_spikes, fire_inputs, record_spike, record_traces, update_population
+from neuro.kernels import deliver_spikes, fire_inputs, record_spike, record_traces, step_inputs, update_population
 from neuro.network import Network
 from neurons import lif
 from synapses.csr import counting_order
@@ -52,9 +52,7 @@ def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_mo
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
                 break  # recording buffer full: the caller grows it and resumes
-            slot = t % slots
-            x_exc = buf_e[r, slot]
-            x_inh = buf_i[r, slot]
+            slot, x_exc, x_inh = step_inputs(buf_e, buf_i, r, t)
             for j in range(cur_idx.size):
                 x_exc[cur_idx[j]] += cur[r, t, j]
             for s in range(stage_ptr.size - 1):
@@ -103,9 +101,7 @@ def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, 
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
                 break  # recording buffer full: the caller grows it and resumes
-            slot = t % slots
-            x_exc = buf_e[r, slot]
-            x_inh = buf_i[r, slot]
+            slot, x_exc, x_inh = step_inputs(buf_e, buf_i, r, t)
             for s in range(stage_ptr.size - 1):
                 for q in prange(parts):
                     deliver_spikes(buf_e, r, base, slots, csr_e, pending, n_pending, parts, q, q + 1)
