@@ -11,9 +11,13 @@ delay 1 step = Brian's zero-delay synapses acting on the next step).
     python benchmarks/cuba.py --brian2 --threads 2   # Brian2 with openmp_threads = 2
     python benchmarks/cuba.py --hetero        # also per-neuron gamma tau_mem (CV 0.5), delays 1..20
     python benchmarks/cuba.py --scale         # 100,000 neurons x 100 synapses, 1 s
+    python benchmarks/cuba.py --split         # 1,000,000 x 100, 1 s: neuro at 1 and --threads (2) threads
+    python benchmarks/cuba.py --split --brian2    # ... and Brian2 at --threads threads beside it
 
 One thread means Brian2's ordinary standalone build (``openmp_threads = 0``); ``--threads N``
-(N > 1) means ``openmp_threads = N``. Both sides record every spike. Brian2's code
+(N > 1) means ``openmp_threads = N``. neuro runs on one thread (``Simulator(threads=1)``), and with
+``--split`` also on ``--threads`` threads (the network split into as many neuron ranges); Brian2 is
+then compared with neuro at the same number of threads. Both sides record every spike. Brian2's code
 generation and compile time is printed beside its run time; the load average beside each row.
 
 Prints build time, time to first result (incl. JIT), run time, spikes, mean
@@ -77,15 +81,23 @@ def bytes_per_synapse(sim: Simulator, n_syn: int) -> float:
     return sum(a.nbytes for a in arrays) / max(n_syn, 1)
 
 
-class NeuroRun:
-    """The CUBA network built and compiled into a :class:`Simulator`; :meth:`run` times one run."""
+def rss_mb() -> float:
+    """Resident memory of this process now (MB)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    def __init__(self, n, seconds, seed, fan_out=None, hetero=False):
+
+class NeuroRun:
+    """The CUBA network compiled into a :class:`Simulator` on ``threads`` threads; :meth:`run` times one run.
+
+    ``net``: the network, else built here (``build_s`` then counts it too).
+    """
+
+    def __init__(self, n, seconds, seed, fan_out=None, hetero=False, threads=1, net=None):
         t0 = time.perf_counter()
-        self.net = cuba_network(n, seed=seed, fan_out=fan_out, hetero=hetero)
-        self.sim = Simulator(self.net)
+        self.net = net or cuba_network(n, seed=seed, fan_out=fan_out, hetero=hetero)
+        self.sim = Simulator(self.net, threads=threads)
         self.build_s = time.perf_counter() - t0
-        self.n, self.seconds, self.seed = n, seconds, seed
+        self.n, self.seconds, self.seed, self.threads = n, seconds, seed, threads
         self.steps = int(round(seconds / DT))
         self.times, self.res = [], None
 
@@ -99,12 +111,12 @@ class NeuroRun:
         """Median run time of the runs so far, spikes, rate, events per second, memory."""
         t_run = float(np.median(self.times))
         n_spk = len(self.res.times[0])
-        fanout = np.concatenate([np.diff(c[0]) for c in self.sim.csr.values()]).reshape(2, -1).sum(0)
+        fanout = sum(np.diff(c[0][::self.sim.bounds.size - 1]) for c in self.sim.csr.values())
         events = int(fanout[self.res.neurons[0]].sum())
         return {"neurons": self.n, "synapses": self.net.n_synapses, "seconds": self.seconds, "seed": self.seed,
                 "build_s": self.build_s, "run_s": t_run, "spikes": n_spk, "rate_hz": n_spk / self.n / self.seconds,
                 "syn_events_per_s": events / t_run,
-                "bytes_per_synapse": bytes_per_synapse(self.sim, self.net.n_synapses),
+                "bytes_per_synapse": bytes_per_synapse(self.sim, self.net.n_synapses), "rss_mb": rss_mb(),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -185,56 +197,84 @@ def load() -> str:
 
 
 def _row(label, r):
-    keys = ("build_s", "run_s", "spikes", "rate_hz", "syn_events_per_s", "bytes_per_synapse", "peak_rss_mb")
+    keys = ("build_s", "run_s", "spikes", "rate_hz", "syn_events_per_s", "bytes_per_synapse", "rss_mb",
+            "peak_rss_mb")
     cells = [f"{k}={r[k]:.4g}" if isinstance(r.get(k), float) else f"{k}={r.get(k)}" for k in keys if k in r]
     print(f"{label:<34}", "  ".join(cells), f"[{load()}]", flush=True)
 
 
-def compare(seconds, seeds, args, n=4000, fan_in=None):
-    """Per seed: build neuro (and its heterogeneous variant) and Brian2, then alternate their runs
-    ``repeats`` times, so that both see the same machine load; medians per seed, then over seeds.
+def _ratios(ratios) -> str:
+    return (f"{np.median(ratios):.2f}x (median over seeds of paired medians; per seed "
+            f"{' '.join(f'{x:.2f}' for x in ratios)})")
+
+
+def compare(seconds, seeds, args, n=4000, fan_in=None, split=False):
+    """Per seed: build neuro (one thread; its heterogeneous variant; with ``split`` also on
+    ``args.threads`` threads) and Brian2, then alternate their runs ``repeats`` times, so that all
+    see the same machine load; medians per seed, then over seeds.
 
     ``fan_in``: neuro draws a fixed in-degree, Brian2 Bernoulli ``p = fan_in / n`` (same mean).
+    Brian2 is compared with neuro at its own number of threads.
     """
-    rows = {"neuro": [], "neuro hetero": [], "brian2": []}
+    variants = {"neuro": {}}
+    if args.hetero:
+        variants["neuro hetero"] = {"hetero": True}
+    if split:
+        variants[f"neuro {args.threads} threads"] = {"threads": args.threads}
+    peer = f"neuro {args.threads} threads" if split else "neuro"
+    rows = {name: [] for name in [*variants, "brian2"]}
     for seed in seeds:
-        runners = {"neuro": NeuroRun(n, seconds, seed, fan_in)}
-        if args.hetero:
-            runners["neuro hetero"] = NeuroRun(n, seconds, seed, fan_in, hetero=True)
+        t0 = time.perf_counter()
+        nets = {hetero: cuba_network(n, seed=seed, fan_out=fan_in, hetero=hetero)
+                for hetero in {kw.get("hetero", False) for kw in variants.values()}}
+        print(f"networks of seed {seed} built in {time.perf_counter() - t0:.1f} s [{load()}]", flush=True)
+        runners = {name: NeuroRun(n, seconds, seed, fan_in, net=nets[kw.get("hetero", False)], **kw)
+                   for name, kw in variants.items()}
+        del nets
         if args.brian2:
             runners["brian2"] = Brian2Run(seconds, seed, args.threads, n, fan_in / n if fan_in else 0.02)
-        for name in ("neuro", "neuro hetero"):  # first runs load the cached kernels: not timed
-            if name in runners:
-                runners[name].run()
-                runners[name].times.clear()
+        for name in variants:  # first runs load the cached kernels: not timed
+            runners[name].run()
+            runners[name].times.clear()
         for _ in range(args.repeats):
             for runner in runners.values():
                 runner.run()
         for name, runner in runners.items():
             rows[name].append(runner.summary())
-        for name in ("neuro", "neuro hetero"):
-            if name in runners:
-                _row(f"{name} {seconds:g} s seed {seed}", rows[name][-1])
+        for name in variants:
+            _row(f"{name} {seconds:g} s seed {seed}", rows[name][-1])
+        if split:
+            one, many = rows["neuro"][-1]["run_s"], rows[peer][-1]["run_s"]
+            print(f"{'neuro ' + f'{args.threads} threads / 1 thread':<34} {one / many:.2f}x (spikes identical: "
+                  f"{np.array_equal(runners['neuro'].res.neurons[0], runners[peer].res.neurons[0])}) "
+                  f"[{load()}]", flush=True)
         if args.brian2:
             b = rows["brian2"][-1]
             runners["brian2"].close()
             print(f"{'brian2 ' + f'{seconds:g} s seed {seed} threads {args.threads}':<34} run_s={b['run_s']:.4g}  "
                   f"spikes={b['spikes']}  rate_hz={b['rate_hz']:.4g}  codegen_s={b['codegen_s']:.1f}  "
-                  f"compile_s={b['make_s']:.1f}  ratio={b['run_s'] / rows['neuro'][-1]['run_s']:.2f}x "
+                  f"compile_s={b['make_s']:.1f}  ratio={b['run_s'] / rows[peer][-1]['run_s']:.2f}x "
                   f"[{load()}]", flush=True)
+        del runners
     median = {k: float(np.median([r["run_s"] for r in v])) for k, v in rows.items() if v}
     for k, v in rows.items():
         if v:
             rates = np.array([r["rate_hz"] for r in v])
             print(f"{k} {seconds:g} s: median run {median[k]:.4f} s, rate {rates.mean():.3f} +- "
                   f"{rates.std(ddof=1) if len(rates) > 1 else 0.0:.3f} Hz", flush=True)
+    if split:
+        ratios = [a["run_s"] / b["run_s"] for a, b in zip(rows["neuro"], rows[peer])]
+        print(f"SUMMARY neuro {args.threads} threads over 1 thread, {n:,} neurons x {fan_in} synapses, "
+              f"{seconds:g} s: {_ratios(ratios)} (target >= 1.6x); "
+              f"{rows[peer][-1]['bytes_per_synapse']:.2f} bytes per synapse; peak RSS "
+              f"{max(r['peak_rss_mb'] for r in rows[peer]):.0f} MB [{load()}]", flush=True)
     if "brian2" in median:
-        ratios = [b["run_s"] / r["run_s"] for b, r in zip(rows["brian2"], rows["neuro"])]
-        print(f"speed-up neuro vs brian2 cpp_standalone ({args.threads} thread(s)): {np.median(ratios):.2f}x "
-              f"(median over seeds of paired medians; per seed {' '.join(f'{x:.2f}' for x in ratios)}) "
+        ratios = [b["run_s"] / r["run_s"] for b, r in zip(rows["brian2"], rows[peer])]
+        print(f"SUMMARY speed-up {peer} vs brian2 cpp_standalone ({args.threads} thread(s)): {_ratios(ratios)} "
               f"[{load()}]", flush=True)
     if "neuro hetero" in median:
-        print(f"heterogeneous / homogeneous run time: {median['neuro hetero'] / median['neuro']:.2f}x", flush=True)
+        print(f"SUMMARY heterogeneous / homogeneous run time: {median['neuro hetero'] / median['neuro']:.2f}x",
+              flush=True)
 
 
 def main():
@@ -242,17 +282,25 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--seconds", type=float, nargs="+", default=[1.0, 10.0])
     ap.add_argument("--brian2", action="store_true", help="also run Brian2 cpp_standalone (pip install brian2)")
-    ap.add_argument("--threads", type=int, default=1, help="Brian2 threads (1: ordinary build, N: OpenMP N)")
+    ap.add_argument("--threads", type=int, help="Brian2 threads (1: ordinary build, N: OpenMP N) and, with "
+                    "--split, neuro's (default 1, with --split 2)")
     ap.add_argument("--hetero", action="store_true", help="also the heterogeneous variant (gamma tau, delays 1-20)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per network; the median is reported")
     ap.add_argument("--scale", action="store_true", help="100,000 neurons x 100 synapses, 1 s (with --seeds)")
+    ap.add_argument("--split", action="store_true",
+                    help="1,000,000 neurons x 100 synapses, 1 s, neuro at 1 and --threads threads (with --seeds)")
+    ap.add_argument("--neurons", type=int, default=1_000_000, help="network size of --split")
     ap.add_argument("--no-first", action="store_true", help="skip the time-to-first-result measurement")
     args = ap.parse_args()
+    args.threads = args.threads or (2 if args.split else 1)
     if not args.no_first:
         print(f"time to first result (fresh interpreter: import + build + JIT/cache load + 1 s run): "
               f"{time_to_first_result():.2f} s [{load()}]", flush=True)
     if args.scale:  # 100,000 neurons x 100 synapses, 1 s
         compare(1.0, args.seeds, args, n=100_000, fan_in=100)
+        return
+    if args.split:
+        compare(1.0, args.seeds, args, n=args.neurons, fan_in=100, split=True)
         return
     for seconds in args.seconds:
         compare(seconds, args.seeds, args)

@@ -8,119 +8,43 @@ Time semantics (``docs/time.md``), every step ``t`` and every stage in order:
 3. each spike of a neuron at ``t`` adds ``w`` to its targets' input at ``t + d``
    (``d`` = synaptic delay in steps) through a ring buffer of ``max_delay + 1`` slots.
 
-Only the CSR rows of neurons that fired are touched. Independent trials (other
-inputs or seeds, same network) run in parallel across cores with ``prange``.
+Only the CSR rows of neurons that fired are touched. Threads: independent trials (other
+inputs or seeds, same network) run in parallel with ``prange``; or one network is split
+into contiguous neuron ranges, one per thread (:class:`Simulator`'s ``threads``), which
+update their neurons and receive the step's spikes in the same order as one thread does,
+so every float sum is the same and the spikes are identical.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numba import njit, prange
 
+from neuro.kernels import deliver_spikes, fire_inputs, record_spike, record_traces, step_inputs, update_population
 from neuro.network import Network
 from neurons import lif
+from synapses.csr import counting_order
 
 MODEL_CODES = {"lif": 0, "spike_source": 1, "poisson": 2}
 STATE_VARS = ("v", "i_exc", "i_inh")
+SPLIT_MIN = 100_000  # threads=None splits networks of at least this many neurons across threads
 
 
-@njit(inline="always")
-def xorshift_uniform(rng, r):
-    """xorshift64* step of trial ``r``'s generator; a float in [0, 1)."""
-    x = rng[r]
-    x ^= x >> numba.uint64(12)
-    x ^= x << numba.uint64(25)
-    x ^= x >> numba.uint64(27)
-    rng[r] = x
-    return ((x * numba.uint64(2685821657736338717)) >> numba.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(inline="always")
-def fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf):
-    """Spikes of input population ``lo..hi-1`` at step ``t`` of trial ``r``, appended to ``fired``.
-
-    ``model`` 1 (``spike_source``): the given spikes; otherwise (``poisson``): a
-    spike with probability ``prob[k]`` from the trial's generator. Returns the new count.
-    """
-    if model == 1:
-        for q in range(src_ptr[r, t], src_ptr[r, t + 1]):
-            k = src_idx[q]
-            if lo <= k < hi:
-                fired[nf] = k
-                nf += 1
-    else:
-        for k in range(lo, hi):
-            if xorshift_uniform(rng, r) < prob[k]:
-                fired[nf] = k
-                nf += 1
-    return nf
-
-
-@njit(inline="always")
-def record_traces(trace, r, t, tr_idx, tr_vars, var0, var1, var2):
-    """``trace[r, t, a, j]`` = state variable ``tr_vars[a]`` (0, 1, 2 -> ``var0..2``) of neuron ``tr_idx[j]``."""
-    for j in range(tr_idx.size):
-        k = tr_idx[j]
-        for a in range(tr_vars.size):
-            var = tr_vars[a]
-            trace[r, t, a, j] = var0[r, k] if var == 0 else (var1[r, k] if var == 1 else var2[r, k])
-
-
-@njit(inline="always")
-def record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k):
-    """Append ``(t, k)`` to trial ``r``'s spike record if neuron ``k`` is recorded."""
-    if rec_mask[k]:
-        rec_t[r, n_rec[r]] = t
-        rec_n[r, n_rec[r]] = k
-        n_rec[r] += 1
-
-
-@njit(inline="always")
-def update_population(v, i_exc, i_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi):
-    """:func:`neurons.lif.lif_step` on neurons ``lo..hi-1``, specialised to how their coefficients vary."""
-    if layout == lif.UNIFORM:
-        c1 = lif.uniform_coefficients(coef, lo)
-        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c1,
-                            spiked, fired, nf, lo)
-    if layout == lif.PER_NEURON_DECAYS:
-        c2 = lif.decay_coefficients(coef, lo, hi)
-        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c2,
-                            spiked, fired, nf, lo)
-    c = lif.coefficients(coef, lo, hi)
-    return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c,
-                        spiked, fired, nf, lo)
-
-
-@njit(inline="always")
-def deliver(buf, r, base, slots, ptr, idx, w, d, row_delay, k):
-    """Add neuron ``k``'s weights into ``buf[r, (base + d) mod slots]`` (``base < slots``, ``d < slots``).
-
-    ``row_delay[k]``: the delay shared by all of ``k``'s synapses (one slot for the row), or -1.
-    """
-    dk = row_delay[k]
-    if dk >= 0:
-        slot = base + dk
-        x = buf[r, slot - slots if slot >= slots else slot]
-        for syn in range(ptr[k], ptr[k + 1]):
-            x[idx[syn]] += w[syn]
-        return
-    for syn in range(ptr[k], ptr[k + 1]):
-        slot = base + d[syn]
-        if slot >= slots:
-            slot -= slots
-        buf[r, slot, idx[syn]] += w[syn]
-
-
-def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr,
-                  ptr_e, idx_e, w_e, d_e, rd_e, ptr_i, idx_i, w_i, d_i, rd_i,
-                  src_ptr, src_idx, cur_idx, cur,
-                  v, i_exc, i_inh, refr, buf_e, buf_i, rng,
+def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, csr_e, csr_i,
+                  src_ptr, src_idx, cur_idx, cur, v, i_exc, i_inh, refr, buf_e, buf_i, rng,
                   rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace):
+    """Advance every trial ``r`` from step ``t_done[r]`` to ``t1``, one trial per thread.
+
+    ``csr_e``, ``csr_i``: ``(ptr, idx, w, d, row_delay)`` per receptor, each row's synapses grouped
+    by the thread range (``bounds``) of their target (:meth:`Simulator._global_csr`).
+    """
     n_trials, n = v.shape
     slots = buf_e.shape[1]
+    parts = bounds.size - 1
     for r in prange(n_trials):
         fired = np.empty(n, np.int64)
         spiked = np.zeros(8 * ((n + 7) // 8), np.uint8)
@@ -128,9 +52,7 @@ def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, sta
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
                 break  # recording buffer full: the caller grows it and resumes
-            slot = t % slots
-            x_exc = buf_e[r, slot]
-            x_inh = buf_i[r, slot]
+            slot, x_exc, x_inh = step_inputs(buf_e, buf_i, r, t)
             for j in range(cur_idx.size):
                 x_exc[cur_idx[j]] += cur[r, t, j]
             for s in range(stage_ptr.size - 1):
@@ -143,17 +65,81 @@ def _advance_impl(t1, t_done, coef, layout, prob, pop_lo, pop_hi, pop_model, sta
                     else:
                         nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                 for q in range(nf):
-                    k = fired[q]
-                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k)
-                    deliver(buf_e, r, slot, slots, ptr_e, idx_e, w_e, d_e, rd_e, k)
-                    deliver(buf_i, r, slot, slots, ptr_i, idx_i, w_i, d_i, rd_i, k)
+                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[q])
+                deliver_spikes(buf_e, r, slot, slots, csr_e, fired, nf, parts, 0, parts)
+                deliver_spikes(buf_i, r, slot, slots, csr_i, fired, nf, parts, 0, parts)
             record_traces(trace, r, t, tr_idx, tr_vars, v, i_exc, i_inh)
             t += 1
         t_done[r] = t
 
 
+def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, csr_e, csr_i,
+                        src_ptr, src_idx, cur_idx, cur, v, i_exc, i_inh, refr, buf_e, buf_i, rng,
+                        rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace):
+    """:func:`_advance_impl` with each trial's neurons split into ranges ``bounds[q] .. bounds[q+1]-1``.
+
+    One parallel region per stage and step: part ``q`` (one thread) first delivers the previous
+    stage's spikes, in their order, through the synapses onto its own range (row ``k``'s are
+    ``ptr[k * parts + q] .. ptr[k * parts + q + 1]``, in row order), adds the step's external
+    currents to its range (first stage), then updates the LIF neurons of its range. The parts'
+    spikes are joined in neuron order and the inputs drawn by one thread, population by
+    population, as :func:`_advance_impl` does. So every target receives the same additions in the
+    same order as from one thread, and the spikes are identical.
+    """
+    n_trials, n = v.shape
+    slots = buf_e.shape[1]
+    parts = bounds.size - 1
+    fired = np.empty(n, np.int64)  # this stage's spikes
+    pending = np.empty(n, np.int64)  # the previous stage's, not delivered yet
+    found = np.empty(n, np.int64)  # the spikes of part q in population p, from max(pop_lo[p], bounds[q]) on
+    count = np.zeros((pop_lo.size, parts), np.int64)
+    cur_lo = np.searchsorted(cur_idx, bounds)  # part q's currents: cur_lo[q] .. cur_lo[q + 1] - 1
+    spiked = np.zeros((parts, 8 * ((np.max(bounds[1:] - bounds[:-1]) + 7) // 8)), np.uint8)
+    for r in range(n_trials):
+        t = t_done[r]
+        n_pending, base = 0, 0
+        while t < t1:
+            if n_rec[r] + max_new > rec_t.shape[1]:
+                break  # recording buffer full: the caller grows it and resumes
+            slot, x_exc, x_inh = step_inputs(buf_e, buf_i, r, t)
+            for s in range(stage_ptr.size - 1):
+                for q in prange(parts):
+                    deliver_spikes(buf_e, r, base, slots, csr_e, pending, n_pending, parts, q, q + 1)
+                    deliver_spikes(buf_i, r, base, slots, csr_i, pending, n_pending, parts, q, q + 1)
+                    if s == 0:
+                        for j in range(cur_lo[q], cur_lo[q + 1]):
+                            x_exc[cur_idx[j]] += cur[r, t, j]
+                    for p in range(stage_ptr[s], stage_ptr[s + 1]):
+                        a, b = max(pop_lo[p], bounds[q]), min(pop_hi[p], bounds[q + 1])
+                        count[p, q] = 0 if pop_model[p] != 0 or a >= b else update_population(
+                            v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, layout[p], spiked[q],
+                            found, a, a, b) - a
+                nf = 0
+                for p in range(stage_ptr[s], stage_ptr[s + 1]):
+                    if pop_model[p] == 0:
+                        for q in range(parts):  # a loop, not a slice copy (numba would start threads for it)
+                            first = max(pop_lo[p], bounds[q])
+                            for j in range(count[p, q]):
+                                fired[nf + j] = found[first + j]
+                            nf += count[p, q]
+                    else:
+                        nf = fire_inputs(pop_model[p], pop_lo[p], pop_hi[p], t, r, src_ptr, src_idx, prob, rng,
+                                         fired, nf)
+                for j in range(nf):
+                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[j])
+                fired, pending = pending, fired
+                n_pending, base = nf, slot
+            record_traces(trace, r, t, tr_idx, tr_vars, v, i_exc, i_inh)
+            t += 1
+        for q in prange(parts):  # the last stage's spikes, before returning
+            deliver_spikes(buf_e, r, base, slots, csr_e, pending, n_pending, parts, q, q + 1)
+            deliver_spikes(buf_i, r, base, slots, csr_i, pending, n_pending, parts, q, q + 1)
+        t_done[r] = t
+
+
 _advance_serial = njit(cache=True, nogil=True)(_advance_impl)
 _advance_parallel = njit(cache=True, parallel=True)(_advance_impl)
+_advance_split = njit(cache=True, parallel=True)(_advance_split_impl)
 
 
 @dataclass
@@ -229,11 +215,18 @@ class Simulator:
 
     ``dtype`` is the float type of state, weights and coefficients (float32 by
     default: faster, and the precision of the torch twin).
+    ``threads``: ``None`` (auto) splits a network of at least ``SPLIT_MIN`` neurons into
+    ``numba.get_num_threads()`` neuron ranges, one thread each, and runs the trials of a
+    smaller one in parallel; ``1`` runs everything on one thread; ``N > 1`` splits the network
+    into ``N`` ranges (trials one after another) on ``min(N, NUMBA_NUM_THREADS)`` threads.
+    Spikes and state are identical for every choice.
     """
 
-    def __init__(self, network: Network, dtype=np.float32):
+    def __init__(self, network: Network, dtype=np.float32, threads: int | None = None):
         self.network = network
         self.dtype = np.dtype(dtype)
+        self.threads = None if threads is None else positive_int(threads, "threads")
+        available = start_threads()
         order = [network.population(n) for stage in network.stages() for n in stage]
         stage_sizes = [len(stage) for stage in network.stages()]
         self.stage_ptr = np.concatenate([[0], np.cumsum(stage_sizes)]).astype(np.int64)
@@ -256,12 +249,18 @@ class Simulator:
                     self.initial[var][lo:hi] = p.initial.get(var, 0.0)
             elif p.model == "poisson":
                 self.prob[lo:hi] = np.minimum(p.params["rate"] * network.dt, 1.0)
+        parts = self.threads or (available if self.n >= SPLIT_MIN else 1)
+        self.bounds = np.arange(parts + 1, dtype=np.int64) * self.n // parts  # the threads' neuron ranges
         self.csr = {rec: self._global_csr(rec) for rec in ("exc", "inh")}
         max_delay = max([int(c[3].max()) for c in self.csr.values() if c[3].size] + [0])
         self.slots = max_delay + 1
 
     def _global_csr(self, receptor):
-        """All active synapses onto ``receptor`` as one CSR over global neuron indices."""
+        """All active synapses onto ``receptor`` as one CSR over global neuron indices.
+
+        Each row's synapses are grouped (stably) by the thread range ``self.bounds`` of their
+        target: ``ptr[k * parts + q] .. ptr[k * parts + q + 1]`` are row ``k``'s synapses onto range ``q``.
+        """
         pre, post, w, d = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)], [np.empty(0, np.int64)]
         for proj in self.network.projections:
             if proj.receptor != receptor:
@@ -272,11 +271,13 @@ class Simulator:
             w.append(s.weights)
             d.append(s.delays)
         pre, post, w, d = (np.concatenate(a) for a in (pre, post, w, d))
-        order = np.argsort(pre, kind="stable")
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=self.n))]).astype(np.int64)
+        parts = self.bounds.size - 1
+        key = pre * parts + np.searchsorted(self.bounds, post, side="right") - 1
+        order = counting_order(key, self.n * parts)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=self.n * parts))]).astype(np.int64)
         delay_dtype = np.uint8 if d.size == 0 or d.max() < 256 else np.int32
         d = d[order].astype(delay_dtype)
-        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d, row_delays(ptr, d))
+        return (ptr, post[order].astype(np.int32), w[order].astype(self.dtype), d, row_delays(ptr[::parts], d))
 
     # --------------------------------------------------------------------------------------------
     def run(self, steps: int, inputs=None, *, trials: int | None = None, seed: int = 0, record=True,
@@ -307,18 +308,31 @@ class Simulator:
         rec_mask = self._record_mask(record)
         tr_idx, tr_vars, trace_neurons = self._trace_spec(record_state, state_vars)
         trace = np.zeros((n_trials, steps, len(tr_vars), len(tr_idx)), self.dtype)
-        advance = _advance_parallel if n_trials > 1 else _advance_serial
+        advance, threads = self._kernel(n_trials)
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
-            advance(t1, t_done, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi, self.pop_model,
-                    self.stage_ptr,
-                    *self.csr["exc"], *self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
+            advance(t1, t_done, self.bounds, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi,
+                    self.pop_model, self.stage_ptr, self.csr["exc"], self.csr["inh"], src_ptr, src_idx, cur_idx, cur,
                     state["v"], state["i_exc"], state["i_inh"], state["refr"], buf_e, buf_i, rng,
                     rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace)
 
-        spikes = run_chunks(step_to, steps, n_trials, int(rec_mask.sum()), chunk, progress)
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            spikes = run_chunks(step_to, steps, n_trials, int(rec_mask.sum()), chunk, progress)
+        finally:
+            numba.set_num_threads(before)
         return self._result(steps, spikes, trace, tr_idx, [STATE_VARS[v] for v in tr_vars], trace_neurons,
                             {k: state[k] for k in STATE_VARS})
+
+    def _kernel(self, n_trials):
+        """The time loop for ``n_trials`` trials and the number of threads it runs on."""
+        parts = self.bounds.size - 1
+        if parts > 1:
+            return _advance_split, min(parts, numba.config.NUMBA_NUM_THREADS)
+        if n_trials > 1 and self.threads is None:
+            return _advance_parallel, numba.get_num_threads()
+        return _advance_serial, numba.get_num_threads()
 
     def _result(self, steps, spikes, trace, tr_idx, var_names, trace_neurons, final_state) -> SimulationResult:
         """Package recorded spikes ``(rec_t, rec_n, n_rec)`` and traces ``[trials, steps, vars, k]``."""
@@ -429,6 +443,23 @@ class Simulator:
         return tr_idx, tr_vars, spans
 
 
+def start_threads() -> int:
+    """Numba's number of threads; the first call starts its pool with OpenMP's passive wait policy.
+
+    A split network meets its threads once per stage and step. Spinning OpenMP threads hold their
+    core while they wait, and on a busy machine that made 2 threads 10-20x slower than one
+    (docs/performance.md); passive ones sleep. A policy set by the user wins, and the variable is
+    removed again, so OpenMP libraries loaded later (torch's) do not see it.
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return numba.get_num_threads()
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        return numba.get_num_threads()
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
 def row_delays(ptr: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Per CSR row: the delay all its synapses share (0 for an empty row), or -1 when they differ."""
     n = ptr.size - 1
@@ -522,6 +553,6 @@ def _progress(total, enabled):
 
 
 def simulate(network: Network, steps: int, inputs=None, **kwargs) -> SimulationResult:
-    """One-call convenience: ``Simulator(network).run(steps, inputs, **kwargs)``."""
-    dtype = kwargs.pop("dtype", np.float32)
-    return Simulator(network, dtype=dtype).run(steps, inputs, **kwargs)
+    """One-call convenience: ``Simulator(network, dtype, threads).run(steps, inputs, **kwargs)``."""
+    dtype, threads = kwargs.pop("dtype", np.float32), kwargs.pop("threads", None)
+    return Simulator(network, dtype=dtype, threads=threads).run(steps, inputs, **kwargs)

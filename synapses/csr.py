@@ -119,7 +119,7 @@ def _is_sorted(a: np.ndarray) -> bool:
 
 
 @njit(cache=True)
-def _counting_order(keys, n_keys):
+def counting_order(keys, n_keys):
     """Stable permutation sorting ``keys`` (integers in ``0..n_keys-1``), in linear time."""
     start = np.zeros(n_keys + 1, np.int64)
     for k in keys:
@@ -145,7 +145,7 @@ def from_coo(pre, post, weights, delays, n_pre: int, n_post: int) -> CSR:
     delays = np.broadcast_to(np.asarray(delays), pre.shape)
     key = pre * max(n_post, 1) + post
     if not _is_sorted(key):  # builders emit lists sorted by (pre, post) or by (post, pre)
-        order = _counting_order(pre, n_pre)  # O(nnz); enough when the lists were sorted by post
+        order = counting_order(pre, n_pre)  # O(nnz); enough when the lists were sorted by post
         if not _is_sorted(key[order]):
             order = np.argsort(key, kind="stable")
         post, weights, delays = post[order], weights[order], delays[order]

@@ -42,6 +42,22 @@ def test_simulate_writes_outputs_and_is_reproducible(tmp_path, capsys):
     assert "mean rate" in capsys.readouterr().out
 
 
+def test_simulate_threads_give_the_same_spikes(tmp_path, capsys):
+    cfg = tmp_path / "net.yaml"
+    cfg.write_text(CONFIG)
+    for out in ("1", "2"):
+        assert main(["simulate", str(cfg), "--out", str(tmp_path / out), "--no-progress", "--steps", "100",
+                     "--threads", out]) == 0
+    assert json.loads((tmp_path / "2" / "summary.json").read_text())["neuron_ranges"] == 2
+    one, two = (np.load(tmp_path / d / "spikes.npz") for d in ("1", "2"))
+    assert one["trial0_times"].size > 0
+    for key in one.files:
+        np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+    with pytest.raises(SystemExit):
+        main(["simulate", str(cfg), "--threads", "0"])
+    assert "--threads: must be an integer >= 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text, message", [
     ("populations: [{name: a, size: 3, params: {tau_mem: {dist: weibull, mean: 1}}}]", "unknown distribution"),
     ("populations: [{name: a, size: 3, colour: red}]", "unknown key"),

@@ -6,11 +6,13 @@ external currents, several trials) in float64: the reference adds inputs in the 
 the simulator, so every spike and every final state must be identical.
 """
 
+import numba
 import numpy as np
 import pytest
 
 import synapses as S
 from neuro import Network, Population, Projection, Simulator
+from neuro.simulator import SPLIT_MIN
 from neurons import lif
 
 
@@ -147,3 +149,49 @@ def test_layout_classifies_how_coefficients_vary():
     assert lif.layout(lif.discretize(full, 1e-3)) == lif.PER_NEURON_DECAYS
     assert lif.layout(lif.discretize({**full, "v_th": np.array([1.0, 2.0])}, 1e-3)) == lif.PER_NEURON
     assert lif.layout(lif.discretize({k: v[:0] for k, v in full.items()}, 1e-3)) == lif.PER_NEURON
+
+
+def with_poisson(net, seed):
+    """``net`` plus a Poisson source driving ``b`` (delays 0-2): the split kernel must draw it in order."""
+    noise = Population("noise", 15, "poisson", params={"rate": 80.0})
+    conn = S.bernoulli(15, 30, 0.3, weight=0.2, delay=lambda r, k: r.integers(0, 3, k), seed=seed)
+    return Network(list(net.populations) + [noise], list(net.projections) + [Projection("noise-b", "noise", "b", conn)],
+                   dt=net.dt)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_network_split_across_threads_gives_the_spikes_of_one_thread(seed, dtype):
+    """Neurons split into 2 or 3 ranges (threads=2, 3): the spikes, traces and final state of threads=1, exactly."""
+    net = with_poisson(random_network(seed), seed)
+    rng = np.random.default_rng(200 + seed)
+    steps = 150
+    inputs = [{"in": rng.random((steps, 20)) < 0.1, "b": rng.normal(0.0, 0.05, (steps, 30))} for _ in range(2)]
+    runs = {}
+    for threads in (1, 2, 3):
+        sim = Simulator(net, dtype=dtype, threads=threads)
+        assert sim.bounds.size == threads + 1
+        runs[threads] = sim.run(steps, inputs, seed=5, chunk=40, record_state={"a": None, "c": None},
+                                state_vars=("v", "i_exc", "i_inh"))
+    one = runs[1]
+    assert all(one.spikes(p, r)[0].size > 20 for p in ("a", "b", "c", "noise") for r in range(2))
+    for threads in (2, 3):
+        split = runs[threads]
+        for r in range(2):
+            np.testing.assert_array_equal(split.times[r], one.times[r], err_msg=f"threads={threads} trial {r}")
+            np.testing.assert_array_equal(split.neurons[r], one.neurons[r], err_msg=f"threads={threads} trial {r}")
+        for key, trace in one.traces.items():
+            np.testing.assert_array_equal(split.traces[key], trace, err_msg=f"{key}, threads={threads}")
+        for var, state in one.final_state.items():
+            np.testing.assert_array_equal(split.final_state[var], state, err_msg=f"{var}, threads={threads}")
+
+
+def test_threads_are_checked_and_chosen_by_size():
+    net = random_network(0)
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="threads must be a positive integer"):
+            Simulator(net, threads=bad)
+    assert Simulator(net).bounds.tolist() == [0, net.size]  # small: one range (trials in parallel)
+    big = Simulator(Network([Population("p", SPLIT_MIN)]))
+    assert big.bounds.size - 1 == numba.get_num_threads()
+    assert big.bounds[0] == 0 and big.bounds[-1] == SPLIT_MIN and (np.diff(big.bounds) > 0).all()

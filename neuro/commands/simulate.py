@@ -24,6 +24,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default="runs/simulate", help="output folder (default: %(default)s)")
     parser.add_argument("--steps", type=positive_int, help="override run.steps")
     parser.add_argument("--seed", type=non_negative_int, help="override the seed of network and run")
+    parser.add_argument("--threads", type=positive_int,
+                        help="split the network into this many neuron ranges, one thread each (same spikes); "
+                             "default: all threads for 100,000 neurons or more, else trials in parallel")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -91,10 +94,11 @@ def run(args) -> int:
     out = output_folder(args.out)
     net.save(out / "network.npz")
     t0 = time.perf_counter()
-    result = Simulator(net).run(steps, trials=run_cfg.get("trials", 1), seed=run_cfg.get("seed", seed),
-                                record_state=run_cfg.get("record_state"),
-                                state_vars=tuple(run_cfg.get("state_vars", ("v",))), progress=not args.no_progress)
-    summary = summarize(result, time.perf_counter() - t0)
+    sim = Simulator(net, threads=args.threads)
+    result = sim.run(steps, trials=run_cfg.get("trials", 1), seed=run_cfg.get("seed", seed),
+                     record_state=run_cfg.get("record_state"),
+                     state_vars=tuple(run_cfg.get("state_vars", ("v",))), progress=not args.no_progress)
+    summary = {**summarize(result, time.perf_counter() - t0), "neuron_ranges": int(sim.bounds.size - 1)}
     write_outputs(result, out, summary)
     for name, s in summary["populations"].items():
         print(f"{name:>12}: {s['neurons']:6d} neurons, mean rate {s['mean_rate_hz']:8.2f} Hz")
