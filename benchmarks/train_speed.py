@@ -104,14 +104,12 @@ def throughput(model, x, y, iters):
 
 
 def layer_models(n: int) -> dict:
-    """Linear(n, n) -> n LIF neurons in every library that is installed: ``name -> (module, forward(x) -> spikes)``."""
+    """Linear(n, n) -> n LIF neurons in every library that is installed: ``name -> forward(x) -> spikes``."""
     beta = 0.95
     tau = -DT / math.log(beta)
     models = {}
-    ours = Dense(n, n, reset="soft", tau_mem=tau)
-    models["neuro"] = (ours, ours)
-    reference = Dense(n, n, reset="soft", tau_mem=tau, fused=False)
-    models["neuro per-step"] = (reference, reference)
+    models["neuro"] = Dense(n, n, reset="soft", tau_mem=tau)
+    models["neuro per-step"] = Dense(n, n, reset="soft", tau_mem=tau, fused=False)
     import snntorch as snn
 
     fc, lif = nn.Linear(n, n), snn.Leaky(beta=beta)
@@ -123,7 +121,7 @@ def layer_models(n: int) -> dict:
             out.append(spk)
         return torch.stack(out)
 
-    models["snntorch"] = (nn.ModuleList([fc, lif]), snntorch_forward)
+    models["snntorch"] = snntorch_forward
     try:
         from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
@@ -134,17 +132,17 @@ def layer_models(n: int) -> dict:
             functional.reset_net(sj)
             return sj(x)
 
-        models["spikingjelly"] = (sj, spikingjelly_forward)
+        models["spikingjelly"] = spikingjelly_forward
     except ImportError:
         pass
     try:
         from norse.torch import LIF, SequentialState
 
         norse_model = SequentialState(nn.Linear(n, n), LIF())
-        models["norse"] = (norse_model, lambda x: norse_model(x)[0])
+        models["norse"] = lambda x: norse_model(x)[0]
     except ImportError:
         pass
-    models["Linear alone"] = (fc, lambda x: fc(x))
+    models["Linear alone"] = fc
     return models
 
 
@@ -188,10 +186,10 @@ def layer_benchmark(a) -> dict:
             torch.set_num_threads(threads)
             best = {name: (float("inf"), float("inf")) for name in models}
             for _ in range(a.rounds):
-                for name, (_, forward) in models.items():
+                for name, forward in models.items():
                     f, b = time_layer(forward, x, a.repeats)
                     best[name] = (min(best[name][0], f), min(best[name][1], b))
-            for name, (module, forward) in models.items():
+            for name, forward in models.items():
                 f, b = best[name]
                 rows.append({"n": n, "threads": threads, "library": name, "forward_ms": round(f, 2),
                              "backward_ms": round(b, 2), "total_ms": round(f + b, 2),
