@@ -38,8 +38,7 @@ import torch
 from numba import njit, prange
 
 from neurons import lif
-from neurons.lif_torch import LIFCoef, LIFState, lif_step, truncate_to_grid
-from neurons.surrogate import fast_sigmoid
+from neurons.lif_torch import DEFAULT_SPIKE, LIFCoef, LIFState, lif_step, truncate_to_grid
 
 #: Neurons per block of the compiled loops (contiguous, so the inner loop vectorises).
 BLOCK = 256
@@ -66,6 +65,13 @@ def _rows(c, lo, hi):
     return (c[lif.A_MEM, lo:hi].copy(), c[lif.A_SYN, lo:hi].copy(), c[lif.A_INH, lo:hi].copy(),
             c[lif.V_TH, lo:hi].copy(), c[lif.V_RESET, lo:hi].copy(), c[lif.V_REST, lo:hi].copy(),
             c[lif.BIAS, lo:hi].copy(), c[lif.BIAS_SYN, lo:hi].copy(), c[lif.N_REF, lo:hi].copy())
+
+
+@njit(cache=True, inline="always")
+def _after_reset(u, s, v_th, v_reset, reset):
+    """The membrane after the reset of a step that charged to ``u`` and spiked ``s`` (both computed, one kept)."""
+    hard, soft = u - s * (u - v_reset), u - s * (v_th - v_reset)
+    return hard if reset == lif.RESET_HARD else (soft if reset == lif.RESET_SOFT else u)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -98,8 +104,7 @@ def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, activ
                     u = u if act else vb[k]
                     active[t, a + k] = act
                 s = one if (u - v_th[k] > 0) & act else zero
-                hard, soft = u - s * (u - v_reset[k]), u - s * (v_th[k] - v_reset[k])
-                vb[k] = hard if reset == lif.RESET_HARD else (soft if reset == lif.RESET_SOFT else u)
+                vb[k] = _after_reset(u, s, v_th[k], v_reset[k], reset)
                 if active is not None:
                     rb[k] = (n_ref[k] if s > 0 else rb[k]) if act else rb[k] - one
                 ib[k], jb[k], st[k], mt[k] = ie, ji, s, u
@@ -139,9 +144,7 @@ def _backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset,
                         fired = up - v_th[k] > 0
                         if active is not None:
                             fired &= active[t - 1, a + k]
-                        sp = one if fired else zero
-                        hard, soft = up - sp * (up - v_reset[k]), up - sp * scale[k]
-                        v_prev[k] = hard if reset == lif.RESET_HARD else (soft if reset == lif.RESET_SOFT else up)
+                        v_prev[k] = _after_reset(up, one if fired else zero, v_th[k], v_reset[k], reset)
             for k in range(hi - lo):
                 u, g_out = mt[k], gvb[k]
                 xk = u - v_th[k]
@@ -185,8 +188,7 @@ def _backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset,
 def _coefficient_rows(coef: LIFCoef, a_mem: torch.Tensor, a_syn: torch.Tensor, n: int, dtype) -> torch.Tensor:
     """The coefficients as a ``[len(lif.COEFFICIENTS), n]`` matrix (the reset row unused), no gradient."""
     rows = torch.zeros(len(lif.COEFFICIENTS), n, dtype=dtype)
-    for name in LIFCoef._fields:
-        value = {"a_mem": a_mem, "a_syn": a_syn}.get(name, getattr(coef, name))
+    for name, value in coef._replace(a_mem=a_mem, a_syn=a_syn)._asdict().items():
         rows[lif.COEFFICIENTS.index(name)] = torch.as_tensor(value, dtype=dtype).detach().expand(n)
     return rows
 
@@ -267,7 +269,7 @@ def _surrogate(spike_fn, use_mpr, membrane, active, c) -> tuple[float, torch.Ten
     loop. For any other function ``g`` is its own derivative at every stored ``x = U - v_th`` (autograd,
     once for the whole sequence); a function whose forward is not ``H(x)`` cannot be fused and is refused.
     """
-    shape = getattr(spike_fn or _default_spike, "surrogate", None)
+    shape = getattr(spike_fn or DEFAULT_SPIKE, "surrogate", None)
     if use_mpr or (shape is not None and shape[0] == "fast_sigmoid"):
         return (0.0 if use_mpr else shape[1]), None
     steps, width = membrane.shape
@@ -282,9 +284,6 @@ def _surrogate(spike_fn, use_mpr, membrane, active, c) -> tuple[float, torch.Ten
         raise ValueError(f"spike function {getattr(spike_fn, '__name__', spike_fn)!r} does not spike at x > 0 "
                          "(Heaviside), so the fused LIF kernel cannot run it: pass fused=False")
     return 0.0, g.to(membrane.dtype)
-
-
-_default_spike = fast_sigmoid()
 
 
 def _dtype(x: torch.Tensor, coef: LIFCoef) -> torch.dtype:
@@ -315,11 +314,11 @@ def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str
         raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
     if x_exc.dim() < 2:
         raise ValueError(f"x_exc must be [T, ..., n], got shape {tuple(x_exc.shape)}")
-    possible = can_fuse(x_exc, coef)
+    possible = fused is not False and can_fuse(x_exc, coef)
     if fused and not possible:
         raise ValueError("the fused LIF kernel needs CPU float32/float64 tensors and coefficients without gradients "
                          f"other than a_mem/a_syn (got {x_exc.dtype} on {x_exc.device})")
-    if not (possible and x_exc.shape[0] >= FUSED_MIN_STEPS if fused is None else fused):
+    if not possible or (fused is None and x_exc.shape[0] < FUSED_MIN_STEPS):
         return _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, truncate_units, record_v)
     steps, shape, n = x_exc.shape[0], x_exc.shape[1:], x_exc.shape[-1]
     dtype = _dtype(x_exc, coef)

@@ -76,7 +76,7 @@ def lif_step(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "
     if use_mpr:
         s = mpr_spike(x, coef.v_th - coef.v_reset)
     else:
-        s = (spike_fn or _DEFAULT_SPIKE)(x)
+        s = (spike_fn or DEFAULT_SPIKE)(x)
     s = s * active
     if reset == "hard":
         v = v - s * (v - coef.v_reset)
@@ -87,7 +87,8 @@ def lif_step(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "
     return s, LIFState(v, i_exc, i_inh, refr)
 
 
-_DEFAULT_SPIKE = fast_sigmoid()
+#: The spike function where none is given: the fast sigmoid surrogate, slope 25.
+DEFAULT_SPIKE = fast_sigmoid()
 
 
 def truncate_to_grid(x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
