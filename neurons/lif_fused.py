@@ -27,10 +27,15 @@ The surrogate derivative is computed inside the loop for the project's own spike
 it is taken from the function itself, once for the whole sequence, by autograd on the stored
 ``x`` — so every elementwise surrogate works, and its forward must be ``H(x) = [x > 0]`` (checked).
 Runs on CPU tensors of float32 or float64 (Numba, parallel over samples and neurons, as many
-threads as torch uses); elsewhere :func:`lif_sequence` runs the reference step by step.
+threads as torch uses) and on CUDA tensors where Triton is installed (:mod:`neurons.lif_triton`, the
+same loops as Triton kernels: **not yet run on a GPU**, tested in Triton's CPU interpreter only);
+elsewhere :func:`lif_sequence` runs the reference step by step.
 """
 
 from __future__ import annotations
+
+import functools
+import importlib.util
 
 import numba
 import numpy as np
@@ -185,12 +190,30 @@ def _backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset,
             ga_syn[a:b] = gas
 
 
-def _coefficient_rows(coef: LIFCoef, a_mem: torch.Tensor, a_syn: torch.Tensor, n: int, dtype) -> torch.Tensor:
-    """The coefficients as a ``[len(lif.COEFFICIENTS), n]`` matrix (the reset row unused), no gradient."""
-    rows = torch.zeros(len(lif.COEFFICIENTS), n, dtype=dtype)
-    for name, value in coef._replace(a_mem=a_mem, a_syn=a_syn)._asdict().items():
-        rows[lif.COEFFICIENTS.index(name)] = torch.as_tensor(value, dtype=dtype).detach().expand(n)
-    return rows
+def _coefficient_rows(coef: LIFCoef, a_mem: torch.Tensor, a_syn: torch.Tensor, n: int, dtype, device) -> torch.Tensor:
+    """The coefficients as a ``[len(lif.COEFFICIENTS), n]`` matrix (the reset row zero), no gradient."""
+    values = coef._replace(a_mem=a_mem, a_syn=a_syn)._asdict()
+    return torch.stack([torch.as_tensor(values.get(name, 0.0), dtype=dtype, device=device).detach().expand(n)
+                        for name in lif.COEFFICIENTS])
+
+
+def _numba_forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active):
+    _forward(*_arrays(x, y, c, units), reset, *_arrays(v, i, j, r, spikes, membrane, current, active))
+
+
+def _numba_backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset, slope, mpr, g_given,
+                    *gradients):
+    _backward(*_arrays(g_spikes, g_membrane, membrane, current, active, v0, i0, c), reset,
+              membrane.numpy().dtype.type(slope), mpr, *_arrays(g_given, *gradients))
+
+
+def _loops(device: torch.device):
+    """The ``(forward, backward)`` loops for tensors on ``device``: Numba on CPU, Triton on a GPU."""
+    if device.type == "cpu":
+        return _numba_forward, _numba_backward
+    from neurons import lif_triton
+
+    return lif_triton.forward, lif_triton.backward
 
 
 class _FusedLIF(torch.autograd.Function):
@@ -203,17 +226,16 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, v0, i0, j0, r0, a_mem, a_syn, coef, options):
         reset, spike_fn, use_mpr, units = options
-        dtype, n = x.dtype, a_mem.shape[0]
-        c = _coefficient_rows(coef, a_mem, a_syn, n, dtype)
+        dtype, n, device = x.dtype, a_mem.shape[0], x.device
+        c = _coefficient_rows(coef, a_mem, a_syn, n, dtype, device)
         refractory = bool((c[lif.N_REF] > 0).any() or (r0 > 0).any())
-        spikes, membrane = torch.empty(x.shape, dtype=dtype), torch.empty(x.shape, dtype=dtype)
-        current = torch.empty(x.shape, dtype=dtype) if a_syn.requires_grad else None
-        active = torch.empty(x.shape, dtype=torch.bool) if refractory else None
+        spikes, membrane = torch.empty_like(x), torch.empty_like(x)
+        current = torch.empty_like(x) if a_syn.requires_grad else None
+        active = torch.empty(x.shape, dtype=torch.bool, device=device) if refractory else None
         final = [s.detach().clone() for s in (v0, i0, j0, r0)]
-        ctx.threads = _use_threads(x.numel())
-        _forward(x.numpy(), _numpy(y), c.numpy(), _numpy(None if units is None else units.to(dtype).expand(n)),
-                 _RESET_CODE[reset], *(s.numpy() for s in final), spikes.numpy(), membrane.numpy(), _numpy(current),
-                 _numpy(active))
+        ctx.threads = _use_threads(x.numel()) if device.type == "cpu" else None
+        grid = None if units is None else units.to(dtype=dtype, device=device).expand(n).contiguous()
+        _loops(device)[0](x, y, c, grid, _RESET_CODE[reset], *final, spikes, membrane, current, active)
         ctx.save_for_backward(membrane, current, active, v0, i0, c)
         ctx.options, ctx.has_inh = options, y is not None
         ctx.mark_non_differentiable(final[3])
@@ -225,21 +247,20 @@ class _FusedLIF(torch.autograd.Function):
         membrane, current, active, v0, i0, c = ctx.saved_tensors
         reset, spike_fn, use_mpr, _ = ctx.options
         dtype, width, n = membrane.dtype, membrane.shape[1], c.shape[1]
-        state = [torch.zeros(width, dtype=dtype) if g is None else g.to(dtype).contiguous().clone()
-                 for g in (gv, gi, gj)]
+        state = [membrane.new_zeros(width) if g is None else g.to(dtype).contiguous().clone() for g in (gv, gi, gj)]
         slope, given = _surrogate(spike_fn, use_mpr, membrane, active, c)
-        gx = torch.empty(membrane.shape, dtype=dtype)
-        gy = torch.empty(membrane.shape, dtype=dtype) if ctx.has_inh else None
+        gx = torch.empty_like(membrane)
+        gy = torch.empty_like(membrane) if ctx.has_inh else None
         learn_mem, learn_syn = ctx.needs_input_grad[6:8]
-        ga_mem = torch.empty(width, dtype=dtype) if learn_mem else None
-        ga_syn = torch.empty(width, dtype=dtype) if learn_syn else None
+        ga_mem = membrane.new_empty(width) if learn_mem else None
+        ga_syn = membrane.new_empty(width) if learn_syn else None
         g_spikes = torch.zeros_like(membrane) if g_spikes is None else g_spikes.to(dtype).contiguous()
         g_membrane = None if g_membrane is None else g_membrane.to(dtype).contiguous()
-        numba.set_num_threads(ctx.threads)  # backward may run on another thread, whose count is its own
-        _backward(g_spikes.numpy(), _numpy(g_membrane), membrane.numpy(), _numpy(current), _numpy(active),
-                  v0.detach().contiguous().numpy(), i0.detach().contiguous().numpy(), c.numpy(),
-                  _RESET_CODE[reset], membrane.numpy().dtype.type(slope), use_mpr, _numpy(given),
-                  *(s.numpy() for s in state), gx.numpy(), _numpy(gy), _numpy(ga_mem), _numpy(ga_syn))
+        if ctx.threads is not None:
+            numba.set_num_threads(ctx.threads)  # backward may run on another thread, whose count is its own
+        _loops(membrane.device)[1](g_spikes, g_membrane, membrane, current, active, v0.detach().contiguous(),
+                                   i0.detach().contiguous(), c, _RESET_CODE[reset], slope, use_mpr, given,
+                                   *state, gx, gy, ga_mem, ga_syn)
         return (gx, gy, *state, None, None if ga_mem is None else ga_mem.reshape(-1, n).sum(0),
                 None if ga_syn is None else ga_syn.reshape(-1, n).sum(0), None, None)
 
@@ -258,8 +279,9 @@ def _use_threads(work: int) -> int:
     return threads
 
 
-def _numpy(t: torch.Tensor | None):
-    return None if t is None else t.detach().contiguous().numpy()
+def _arrays(*tensors: torch.Tensor | None) -> list:
+    """NumPy views of contiguous CPU tensors (``None`` stays ``None``) for the Numba loops."""
+    return [None if t is None else t.detach().numpy() for t in tensors]
 
 
 def _surrogate(spike_fn, use_mpr, membrane, active, c) -> tuple[float, torch.Tensor | None]:
@@ -283,7 +305,7 @@ def _surrogate(spike_fn, use_mpr, membrane, active, c) -> tuple[float, torch.Ten
     if not bool(heaviside.all()):
         raise ValueError(f"spike function {getattr(spike_fn, '__name__', spike_fn)!r} does not spike at x > 0 "
                          "(Heaviside), so the fused LIF kernel cannot run it: pass fused=False")
-    return 0.0, g.to(membrane.dtype)
+    return 0.0, g.to(membrane.dtype).contiguous()
 
 
 def _dtype(x: torch.Tensor, coef: LIFCoef) -> torch.dtype:
@@ -292,10 +314,18 @@ def _dtype(x: torch.Tensor, coef: LIFCoef) -> torch.dtype:
 
 
 def can_fuse(x: torch.Tensor, coef: LIFCoef) -> bool:
-    """Whether :func:`lif_sequence` can run the compiled loops: CPU, float32/64, no gradient into fixed coefficients."""
+    """Whether :func:`lif_sequence` can run the compiled loops: CPU (or CUDA with Triton), float32/64, no
+    gradient into fixed coefficients."""
     fixed = [getattr(coef, name) for name in LIFCoef._fields if name not in ("a_mem", "a_syn")]
-    return (x.device.type == "cpu" and _dtype(x, coef) in (torch.float32, torch.float64)
+    device = x.device.type == "cpu" or (x.device.type == "cuda" and triton_available())
+    return (device and _dtype(x, coef) in (torch.float32, torch.float64)
             and not any(torch.is_tensor(f) and f.requires_grad for f in fixed))
+
+
+@functools.cache
+def triton_available() -> bool:
+    """Whether Triton can be imported (it comes with CUDA builds of torch)."""
+    return importlib.util.find_spec("triton") is not None
 
 
 def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str = "hard",
@@ -316,7 +346,8 @@ def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str
         raise ValueError(f"x_exc must be [T, ..., n], got shape {tuple(x_exc.shape)}")
     possible = fused is not False and can_fuse(x_exc, coef)
     if fused and not possible:
-        raise ValueError("the fused LIF kernel needs CPU float32/float64 tensors and coefficients without gradients "
+        raise ValueError("the fused LIF kernel needs float32/float64 tensors on CPU (or CUDA with Triton) and "
+                         "coefficients without gradients "
                          f"other than a_mem/a_syn (got {x_exc.dtype} on {x_exc.device})")
     if not possible or (fused is None and x_exc.shape[0] < FUSED_MIN_STEPS):
         return _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, truncate_units, record_v)

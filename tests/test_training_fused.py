@@ -1,4 +1,11 @@
-"""The fused sequence LIF (neurons.lif_fused) against the per-step reference lif_step, option by option."""
+"""The fused sequence LIF (neurons.lif_fused) against the per-step reference lif_step, option by option.
+
+The option-by-option comparison runs for each backend of the loops: Numba (CPU), Triton in its CPU
+interpreter (the GPU kernels' logic, where Triton is installed), and Triton compiled on a GPU where
+one is present (tensors on ``cuda``, against the per-step reference on the same GPU).
+"""
+
+import importlib
 
 import numba
 import numpy as np
@@ -8,6 +15,7 @@ import torch
 
 from neuro.training.layers import Conv, Dense, Readout, Recurrent
 from neuro.training.model import SpikingNet
+from neurons import lif_fused
 from neurons.lif_fused import lif_sequence
 from neurons.lif_torch import LIFCell, initial_state
 from neurons.surrogate import fast_sigmoid
@@ -31,23 +39,47 @@ def _run(cell, x, y, fused, units=None):
                         record_v=True, fused=fused)
 
 
+def _triton_interpreted():
+    """neurons.lif_triton with its kernels run by Triton's CPU interpreter."""
+    pytest.importorskip("triton", reason="Triton is not installed (it comes with CUDA builds of torch)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRITON_INTERPRET", "1")  # read when the kernels are decorated, i.e. on import
+        module = importlib.import_module("neurons.lif_triton")
+        if type(module._forward_kernel).__name__ != "InterpretedFunction":
+            module = importlib.reload(module)
+    return module
+
+
+@pytest.fixture(params=["numba", "triton-interpreter", "triton-cuda"])
+def backend(request, monkeypatch):
+    """``(device, name)``: which loops lif_sequence runs (and where the tensors live)."""
+    if request.param == "triton-interpreter":
+        module = _triton_interpreted()
+        monkeypatch.setattr(lif_fused, "_loops", lambda device: (module.forward, module.backward))
+    if request.param == "triton-cuda" and not (torch.cuda.is_available() and lif_fused.triton_available()):
+        pytest.skip("no GPU with Triton here: the compiled GPU kernels are not tested")
+    return ("cuda" if request.param == "triton-cuda" else "cpu"), request.param
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
-def test_fused_equals_reference_spikes_and_gradients(opts, dtype):
+def test_fused_equals_reference_spikes_and_gradients(opts, dtype, backend):
     """Random heterogeneous neurons, every option: identical spikes, membranes and final state; equal gradients
     for the input currents (both channels) and the learnable time constants."""
+    device, _ = backend
     opts = dict(opts)
     inhibitory, quantize = opts.pop("inhibitory", False), opts.pop("quantize", False)
     g = np.random.default_rng(0)
     n, steps, batch = 9, 40, 3
     cell = LIFCell(n, reset=opts.pop("reset"), learn_tau=True, tau_mem=g.gamma(4, 5e-3, n),
                    tau_syn=opts.pop("tau_syn", 5e-3), v_th=g.uniform(0.5, 1.5, n), v_reset=g.uniform(-0.2, 0.2, n),
-                   v_rest=g.uniform(-0.1, 0.1, n), bias=g.uniform(0, 0.05, n), bias_syn=0.01, **opts).to(dtype)
+                   v_rest=g.uniform(-0.1, 0.1, n), bias=g.uniform(0, 0.05, n), bias_syn=0.01, **opts).to(device, dtype)
     torch.manual_seed(0)
-    x = (torch.randn(steps, batch, n, dtype=dtype) * 0.5).requires_grad_()
-    y = (torch.randn(steps, batch, n, dtype=dtype) * 0.2).requires_grad_() if inhibitory else None
-    units = torch.full((n,), 64.0 * 37, dtype=dtype) if quantize else None
-    w_s, w_v = torch.randn(steps, batch, n, dtype=dtype), torch.randn(steps, batch, n, dtype=dtype)
+    on = dict(dtype=dtype, device=device)
+    x = (torch.randn(steps, batch, n, **on) * 0.5).requires_grad_()
+    y = (torch.randn(steps, batch, n, **on) * 0.2).requires_grad_() if inhibitory else None
+    units = torch.full((n,), 64.0 * 37, **on) if quantize else None
+    w_s, w_v = torch.randn(steps, batch, n, **on), torch.randn(steps, batch, n, **on)
     results = []
     for fused in (False, True):
         s, v, final = _run(cell, x, y, fused, units)
@@ -86,14 +118,15 @@ def _layers():
 
 
 @pytest.mark.parametrize("name", sorted(_layers()))
-def test_layers_fused_equal_reference(name):
+def test_layers_fused_equal_reference(name, backend):
     """Whole models: the default (fused) forward pass equals the per-step reference; so do the gradients."""
+    device, _ = backend
     shape = (2, 6, 6) if name == "conv" else (12,)
-    x = (torch.rand(25, 4, *shape, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    x = (torch.rand(25, 4, *shape, generator=torch.Generator().manual_seed(3)) < 0.3).float().to(device)
     results = []
     for fused in (False, True):
         torch.manual_seed(0)
-        model = _layers()[name]()
+        model = _layers()[name]().to(device)
         with torch.no_grad():
             for p in model.parameters():
                 p.mul_(3.0)
