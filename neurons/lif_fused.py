@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from typing import NamedTuple
 
 import numba
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numba import njit, prange
 
 from neurons import lif
@@ -56,12 +58,19 @@ _RESET_CODE = {"hard": lif.RESET_HARD, "soft": lif.RESET_SOFT, "none": lif.RESET
 
 
 @njit(cache=True, inline="always")
-def _block(job, blocks, n):
-    """Block ``job`` of ``blocks`` per sample: neurons ``lo..hi-1``, elements ``a..b-1`` of the flat ``[E]`` arrays."""
+def _jobs(width, n, threads):
+    """``(blocks, groups)``: the compiled loops' jobs are neuron blocks of ``BLOCK`` times groups of samples
+    (a few groups per thread, so the coefficient rows of a block are copied once per group, not per sample)."""
+    samples = width // n
+    return (n + BLOCK - 1) // BLOCK, max(1, min(samples, 4 * threads))
+
+
+@njit(cache=True, inline="always")
+def _job(job, blocks, groups, width, n):
+    """Job ``job``: neurons ``lo..hi-1`` of samples ``first..last-1``."""
     lo = (job % blocks) * BLOCK
-    hi = min(n, lo + BLOCK)
-    a = (job // blocks) * n + lo
-    return lo, hi, a, a + hi - lo
+    group, samples = job // blocks, width // n
+    return lo, min(n, lo + BLOCK), group * samples // groups, (group + 1) * samples // groups
 
 
 @njit(cache=True, inline="always")
@@ -80,114 +89,120 @@ def _after_reset(u, s, v_th, v_reset, reset):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active):
+def _forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active, threads):
     """The forward loop over ``x[T, E]``: the state ``v, i, j, r [E]`` is advanced in place; fills ``spikes``,
     ``membrane`` (U) and, when given, the current trace and the activity mask. ``y``, ``units``, ``current``
     and ``active`` may be ``None`` (each combination compiles once, without the branch)."""
     steps, width = x.shape
     n = c.shape[1]
-    blocks = (n + BLOCK - 1) // BLOCK
+    blocks, groups = _jobs(width, n, threads)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    for job in prange((width // n) * blocks):
-        lo, hi, a, b = _block(job, blocks, n)
+    for job in prange(blocks * groups):
+        lo, hi, first, last = _job(job, blocks, groups, width, n)
         a_mem, a_syn, a_inh, v_th, v_reset, v_rest, bias, bias_syn, n_ref = _rows(c, lo, hi)
-        vb, ib, jb, rb = v[a:b].copy(), i[a:b].copy(), j[a:b].copy(), r[a:b].copy()
         grid = units[lo:hi].copy() if units is not None else a_mem
-        for t in range(steps):
-            xt, st, mt = x[t, a:b], spikes[t, a:b], membrane[t, a:b]
-            for k in range(hi - lo):
-                di, dj, dv = a_syn[k] * ib[k], a_inh[k] * jb[k], a_mem[k] * (vb[k] - v_rest[k])
-                if units is not None:
-                    di, dj, dv = (np.trunc(di * grid[k]) / grid[k], np.trunc(dj * grid[k]) / grid[k],
-                                  np.trunc(dv * grid[k]) / grid[k])
-                ie = di + xt[k] + bias_syn[k]
-                ji = dj + (y[t, a + k] if y is not None else zero)
-                u = v_rest[k] + dv + ie + ji + bias[k]
-                act = True
-                if active is not None:
-                    act = rb[k] <= 0
-                    u = u if act else vb[k]
-                    active[t, a + k] = act
-                s = one if (u - v_th[k] > 0) & act else zero
-                vb[k] = _after_reset(u, s, v_th[k], v_reset[k], reset)
-                if active is not None:
-                    rb[k] = (n_ref[k] if s > 0 else rb[k]) if act else rb[k] - one
-                ib[k], jb[k], st[k], mt[k] = ie, ji, s, u
-                if current is not None:
-                    current[t, a + k] = ie
-        v[a:b], i[a:b], j[a:b], r[a:b] = vb, ib, jb, rb
+        for sample in range(first, last):
+            a = sample * n + lo
+            b = a + hi - lo
+            vb, ib, jb, rb = v[a:b].copy(), i[a:b].copy(), j[a:b].copy(), r[a:b].copy()
+            for t in range(steps):
+                xt, st, mt = x[t, a:b], spikes[t, a:b], membrane[t, a:b]
+                for k in range(hi - lo):
+                    di, dj, dv = a_syn[k] * ib[k], a_inh[k] * jb[k], a_mem[k] * (vb[k] - v_rest[k])
+                    if units is not None:
+                        di, dj, dv = (np.trunc(di * grid[k]) / grid[k], np.trunc(dj * grid[k]) / grid[k],
+                                      np.trunc(dv * grid[k]) / grid[k])
+                    ie = di + xt[k] + bias_syn[k]
+                    ji = dj + (y[t, a + k] if y is not None else zero)
+                    u = v_rest[k] + dv + ie + ji + bias[k]
+                    act = True
+                    if active is not None:
+                        act = rb[k] <= 0
+                        u = u if act else vb[k]
+                        active[t, a + k] = act
+                    s = one if (u - v_th[k] > 0) & act else zero
+                    vb[k] = _after_reset(u, s, v_th[k], v_reset[k], reset)
+                    if active is not None:
+                        rb[k] = (n_ref[k] if s > 0 else rb[k]) if act else rb[k] - one
+                    ib[k], jb[k], st[k], mt[k] = ie, ji, s, u
+                    if current is not None:
+                        current[t, a + k] = ie
+            v[a:b], i[a:b], j[a:b], r[a:b] = vb, ib, jb, rb
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset, slope, mpr, g_given,
-              gv, gi, gj, gx, gy, ga_mem, ga_syn):
+              gv, gi, gj, gx, gy, ga_mem, ga_syn, threads):
     """The reverse loop of the module docstring. ``gv, gi, gj [E]`` enter as the adjoints of the final state and
     leave as those of the initial state; fills ``gx`` (and ``gy``), adds the per-element decay gradients to
     ``ga_mem`` / ``ga_syn``. Surrogate: ``g_given[T, E]`` if given, else MPR if ``mpr``, else the fast sigmoid
     ``1 / (1 + slope |x|)^2``. Spikes are recomputed from ``U`` (not stored). Optional arrays may be ``None``."""
     steps, width = membrane.shape
     n = c.shape[1]
-    blocks = (n + BLOCK - 1) // BLOCK
+    blocks, groups = _jobs(width, n, threads)
     zero, one = membrane.dtype.type(0), membrane.dtype.type(1)
     two, three = one + one, one + one + one
     half = one / two
     mpr_gain = three / (two * np.tanh(three * half))
-    for job in prange((width // n) * blocks):
-        lo, hi, a, b = _block(job, blocks, n)
+    for job in prange(blocks * groups):
+        lo, hi, first, last = _job(job, blocks, groups, width, n)
         a_mem, a_syn, a_inh, v_th, v_reset, v_rest, _, _, _ = _rows(c, lo, hi)
         scale = v_th - v_reset
-        gvb, gib, gjb = gv[a:b].copy(), gi[a:b].copy(), gj[a:b].copy()
-        gam, gas, v_prev = np.zeros_like(a_mem), np.zeros_like(a_mem), np.empty_like(a_mem)
-        for t in range(steps - 1, -1, -1):
-            mt, gst, gxt = membrane[t, a:b], g_spikes[t, a:b], gx[t, a:b]
-            if ga_mem is not None:  # the membrane after step t - 1's reset
-                if t == 0:
-                    v_prev[:] = v0[a:b]
-                else:
-                    for k in range(hi - lo):
-                        up = membrane[t - 1, a + k]
-                        fired = up - v_th[k] > 0
-                        if active is not None:
-                            fired &= active[t - 1, a + k]
-                        v_prev[k] = _after_reset(up, one if fired else zero, v_th[k], v_reset[k], reset)
-            for k in range(hi - lo):
-                u, g_out = mt[k], gvb[k]
-                xk = u - v_th[k]
-                act = True
-                if active is not None:
-                    act = active[t, a + k]
-                s = one if (xk > 0) & act else zero
-                if g_given is not None:
-                    g = g_given[t, a + k]
-                elif mpr:
-                    w = half + xk / (two * scale[k])
-                    ch = np.cosh(three * (w - half))
-                    g = mpr_gain / (ch * ch) / (two * scale[k]) if (w >= zero) & (w <= one) else zero
-                else:
-                    d = one + slope * abs(xk)
-                    g = one / (d * d)
-                gs_hard, gs_soft = gst[k] - g_out * (u - v_reset[k]), gst[k] - g_out * scale[k]
-                gs = gs_hard if reset == lif.RESET_HARD else (gs_soft if reset == lif.RESET_SOFT else gst[k])
-                gu = g_out * (one - s) if reset == lif.RESET_HARD else g_out
-                if g_membrane is not None:
-                    gu += g_membrane[t, a + k]
-                gu = gu + gs * g if act else gu
-                gc = gu if act else zero
-                g_i, g_j = gib[k] + gc, gjb[k] + gc
-                gxt[k] = g_i
-                if gy is not None:
-                    gy[t, a + k] = g_j
-                if ga_mem is not None:
-                    gam[k] += gc * (v_prev[k] - v_rest[k])
-                if ga_syn is not None:
-                    gas[k] += g_i * (current[t - 1, a + k] if t > 0 else i0[a + k])
-                gvb[k] = a_mem[k] * gc if act else gu
-                gib[k], gjb[k] = a_syn[k] * g_i, a_inh[k] * g_j
-        gv[a:b], gi[a:b], gj[a:b] = gvb, gib, gjb
-        if ga_mem is not None:
-            ga_mem[a:b] = gam
-        if ga_syn is not None:
-            ga_syn[a:b] = gas
+        for sample in range(first, last):
+            a = sample * n + lo
+            b = a + hi - lo
+            gvb, gib, gjb = gv[a:b].copy(), gi[a:b].copy(), gj[a:b].copy()
+            gam, gas, v_prev = np.zeros_like(a_mem), np.zeros_like(a_mem), np.empty_like(a_mem)
+            for t in range(steps - 1, -1, -1):
+                mt, gst, gxt = membrane[t, a:b], g_spikes[t, a:b], gx[t, a:b]
+                if ga_mem is not None:  # the membrane after step t - 1's reset
+                    if t == 0:
+                        v_prev[:] = v0[a:b]
+                    else:
+                        for k in range(hi - lo):
+                            up = membrane[t - 1, a + k]
+                            fired = up - v_th[k] > 0
+                            if active is not None:
+                                fired &= active[t - 1, a + k]
+                            v_prev[k] = _after_reset(up, one if fired else zero, v_th[k], v_reset[k], reset)
+                for k in range(hi - lo):
+                    u, g_out = mt[k], gvb[k]
+                    xk = u - v_th[k]
+                    act = True
+                    if active is not None:
+                        act = active[t, a + k]
+                    s = one if (xk > 0) & act else zero
+                    if g_given is not None:
+                        g = g_given[t, a + k]
+                    elif mpr:
+                        w = half + xk / (two * scale[k])
+                        ch = np.cosh(three * (w - half))
+                        g = mpr_gain / (ch * ch) / (two * scale[k]) if (w >= zero) & (w <= one) else zero
+                    else:
+                        d = one + slope * abs(xk)
+                        g = one / (d * d)
+                    gs_hard, gs_soft = gst[k] - g_out * (u - v_reset[k]), gst[k] - g_out * scale[k]
+                    gs = gs_hard if reset == lif.RESET_HARD else (gs_soft if reset == lif.RESET_SOFT else gst[k])
+                    gu = g_out * (one - s) if reset == lif.RESET_HARD else g_out
+                    if g_membrane is not None:
+                        gu += g_membrane[t, a + k]
+                    gu = gu + gs * g if act else gu
+                    gc = gu if act else zero
+                    g_i, g_j = gib[k] + gc, gjb[k] + gc
+                    gxt[k] = g_i
+                    if gy is not None:
+                        gy[t, a + k] = g_j
+                    if ga_mem is not None:
+                        gam[k] += gc * (v_prev[k] - v_rest[k])
+                    if ga_syn is not None:
+                        gas[k] += g_i * (current[t - 1, a + k] if t > 0 else i0[a + k])
+                    gvb[k] = a_mem[k] * gc if act else gu
+                    gib[k], gjb[k] = a_syn[k] * g_i, a_inh[k] * g_j
+            gv[a:b], gi[a:b], gj[a:b] = gvb, gib, gjb
+            if ga_mem is not None:
+                ga_mem[a:b] = gam
+            if ga_syn is not None:
+                ga_syn[a:b] = gas
 
 
 def _coefficient_rows(coef: LIFCoef, a_mem: torch.Tensor, a_syn: torch.Tensor, n: int, dtype, device) -> torch.Tensor:
@@ -198,13 +213,14 @@ def _coefficient_rows(coef: LIFCoef, a_mem: torch.Tensor, a_syn: torch.Tensor, n
 
 
 def _numba_forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active):
-    _forward(*_arrays(x, y, c, units), reset, *_arrays(v, i, j, r, spikes, membrane, current, active))
+    _forward(*_arrays(x, y, c, units), reset, *_arrays(v, i, j, r, spikes, membrane, current, active),
+             numba.get_num_threads())
 
 
 def _numba_backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset, slope, mpr, g_given,
                     *gradients):
     _backward(*_arrays(g_spikes, g_membrane, membrane, current, active, v0, i0, c), reset,
-              membrane.numpy().dtype.type(slope), mpr, *_arrays(g_given, *gradients))
+              membrane.numpy().dtype.type(slope), mpr, *_arrays(g_given, *gradients), numba.get_num_threads())
 
 
 def _loops(device: torch.device):
@@ -216,39 +232,58 @@ def _loops(device: torch.device):
     return lif_triton.forward, lif_triton.backward
 
 
-class _FusedLIF(torch.autograd.Function):
-    """``(X[T, E], Y[T, E] | None, v0, i0, j0, r0 [E], a_mem, a_syn [n]) -> (S, U [T, E], v, i, j, r [E])``.
+class _Plan(NamedTuple):
+    """What every call of one sequence (or of one stepper) shares, prepared once."""
 
-    ``E = batch x n`` elements, neuron ``k`` of an element ``e`` is ``e mod n``; ``U`` is the membrane
-    after charging, before the reset.
+    c: torch.Tensor  # [len(lif.COEFFICIENTS), n] coefficient rows, no gradient
+    reset: int  # lif.RESET_*
+    spike_fn: object
+    use_mpr: bool
+    grid: torch.Tensor | None  # per-neuron truncation units (QAT) or None
+    refractory: bool  # some neuron has a refractory period
+
+
+def _plan(coef: LIFCoef, a_mem, a_syn, reset: str, spike_fn, use_mpr: bool, units, dtype, device) -> _Plan:
+    n = a_mem.shape[0]
+    c = _coefficient_rows(coef, a_mem, a_syn, n, dtype, device)
+    grid = None if units is None else units.to(dtype=dtype, device=device).expand(n).contiguous()
+    return _Plan(c, _RESET_CODE[reset], spike_fn, use_mpr, grid, bool((c[lif.N_REF] > 0).any()))
+
+
+class _FusedLIF(torch.autograd.Function):
+    """``(X, Y | None, v0, i0, j0, r0, a_mem, a_syn [n]) -> (S, U, v, i, j, r)`` over ``steps`` steps.
+
+    ``X``, ``Y``, ``S``, ``U`` hold ``steps x E`` values and the state ``E = batch x n`` (contiguous, any
+    shape: they are read flat, so no view of a tensor that needs a gradient is made per call); neuron
+    ``k`` of an element ``e`` is ``e mod n``. ``U`` is the membrane after charging, before the reset.
+    ``a_mem`` and ``a_syn`` are inputs only for their gradients (their values are in the plan's rows).
     """
 
     @staticmethod
-    def forward(ctx, x, y, v0, i0, j0, r0, a_mem, a_syn, coef, options):
-        reset, spike_fn, use_mpr, units = options
-        dtype, n, device = x.dtype, a_mem.shape[0], x.device
-        c = _coefficient_rows(coef, a_mem, a_syn, n, dtype, device)
-        refractory = bool((c[lif.N_REF] > 0).any() or (r0 > 0).any())
+    def forward(ctx, x, y, v0, i0, j0, r0, a_mem, a_syn, plan: _Plan, steps: int):
+        device, width = x.device, v0.numel()
+        refractory = plan.refractory or bool((r0 > 0).any())
         spikes, membrane = torch.empty_like(x), torch.empty_like(x)
         current = torch.empty_like(x) if a_syn.requires_grad else None
         active = torch.empty(x.shape, dtype=torch.bool, device=device) if refractory else None
         final = [s.detach().clone() for s in (v0, i0, j0, r0)]
         ctx.threads = _use_threads(x.numel()) if device.type == "cpu" else None
-        grid = None if units is None else units.to(dtype=dtype, device=device).expand(n).contiguous()
-        _loops(device)[0](x, y, c, grid, _RESET_CODE[reset], *final, spikes, membrane, current, active)
-        ctx.save_for_backward(membrane, current, active, v0, i0, c)
-        ctx.options, ctx.has_inh = options, y is not None
+        _loops(device)[0](*_flat(steps, x, y), plan.c, plan.grid, plan.reset, *(s.view(-1) for s in final),
+                          *_flat(steps, spikes, membrane, current, active))
+        ctx.save_for_backward(membrane, current, active, v0, i0)
+        ctx.plan, ctx.has_inh, ctx.steps, ctx.width = plan, y is not None, steps, width
         ctx.mark_non_differentiable(final[3])
         return (spikes, membrane, *final)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_spikes, g_membrane, gv, gi, gj, _g_refr):
-        membrane, current, active, v0, i0, c = ctx.saved_tensors
-        reset, spike_fn, use_mpr, _ = ctx.options
-        dtype, width, n = membrane.dtype, membrane.shape[1], c.shape[1]
-        state = [membrane.new_zeros(width) if g is None else g.to(dtype).contiguous().clone() for g in (gv, gi, gj)]
-        slope, given = _surrogate(spike_fn, use_mpr, membrane, active, c)
+        membrane, current, active, v0, i0 = ctx.saved_tensors
+        plan, steps, width, n = ctx.plan, ctx.steps, ctx.width, ctx.plan.c.shape[1]
+        dtype = membrane.dtype
+        state = [membrane.new_zeros(v0.shape) if g is None else g.to(dtype).contiguous().clone()
+                 for g in (gv, gi, gj)]
+        slope, given = _surrogate(plan.spike_fn, plan.use_mpr, *_flat(steps, membrane, active), plan.c)
         gx = torch.empty_like(membrane)
         gy = torch.empty_like(membrane) if ctx.has_inh else None
         learn_mem, learn_syn = ctx.needs_input_grad[6:8]
@@ -258,11 +293,93 @@ class _FusedLIF(torch.autograd.Function):
         g_membrane = None if g_membrane is None else g_membrane.to(dtype).contiguous()
         if ctx.threads is not None:
             numba.set_num_threads(ctx.threads)  # backward may run on another thread, whose count is its own
-        _loops(membrane.device)[1](g_spikes, g_membrane, membrane, current, active, v0.detach().contiguous(),
-                                   i0.detach().contiguous(), c, _RESET_CODE[reset], slope, use_mpr, given,
-                                   *state, gx, gy, ga_mem, ga_syn)
-        return (gx, gy, *state, None, None if ga_mem is None else ga_mem.reshape(-1, n).sum(0),
-                None if ga_syn is None else ga_syn.reshape(-1, n).sum(0), None, None)
+        _loops(membrane.device)[1](*_flat(steps, g_spikes, g_membrane, membrane, current, active),
+                                   v0.detach().reshape(-1), i0.detach().reshape(-1), plan.c, plan.reset, slope,
+                                   plan.use_mpr, given, *(g.view(-1) for g in state),
+                                   *_flat(steps, gx, gy), ga_mem, ga_syn)
+        return (gx, gy, *state, None, None if ga_mem is None else ga_mem.view(-1, n).sum(0),
+                None if ga_syn is None else ga_syn.view(-1, n).sum(0), None, None)
+
+
+def _flat(steps: int, *tensors: torch.Tensor | None) -> list:
+    """``[steps, E]`` views of contiguous tensors (``None`` stays ``None``)."""
+    return [None if t is None else t.view(steps, -1) for t in tensors]
+
+
+class _FusedRecurrentLIF(torch.autograd.Function):
+    """``(X[T, B, n], W[n, n], s0 [B, n], v0, i0, j0, r0 [B, n], a_mem, a_syn [n]) -> (S[T, B, n], v, i, j, r)``.
+
+    A recurrent population: ``I[t] = X[t] + s[t-1] W^T`` (the product a torch op per step, so it rounds as
+    the per-step reference's), then one step of the compiled loops. Backward, in reverse: the loop's step
+    gives ``gI[t]`` (the adjoint of ``I[t]``), which reaches the spikes of the step before as
+    ``gI[t] W``; ``dL/dW = sum_t gI[t]^T s[t-1]`` is one product at the end.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, s0, v0, i0, j0, r0, a_mem, a_syn, plan: _Plan):
+        steps, device, width = x.shape[0], x.device, v0.numel()
+        refractory = plan.refractory or bool((r0 > 0).any())
+        spikes, membrane = torch.empty_like(x), torch.empty_like(x)
+        current = torch.empty_like(x) if a_syn.requires_grad else None
+        v_after = torch.empty_like(x) if a_mem.requires_grad else None  # V[t] after the reset
+        active = torch.empty(x.shape, dtype=torch.bool, device=device) if refractory else None
+        final = [s.detach().clone() for s in (v0, i0, j0, r0)]
+        flat_state = [s.view(-1) for s in final]
+        ctx.threads = _use_threads(width) if device.type == "cpu" else None
+        forward = _loops(device)[0]
+        s_prev, w = s0.detach(), weight.detach()
+        for t in range(steps):
+            inputs = x[t].detach() + F.linear(s_prev, w)
+            forward(inputs.view(1, -1), None, plan.c, plan.grid, plan.reset, *flat_state,
+                    *_flat(1, spikes[t], membrane[t], _at(current, t), _at(active, t)))
+            if v_after is not None:
+                v_after[t] = final[0]
+            s_prev = spikes[t]
+        ctx.save_for_backward(membrane, current, v_after, active, spikes, v0, i0, s0, weight)
+        ctx.plan = plan
+        ctx.mark_non_differentiable(final[3])
+        return (spikes, *final)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_spikes, gv, gi, gj, _g_refr):
+        membrane, current, v_after, active, spikes, v0, i0, s0, weight = ctx.saved_tensors
+        plan, steps, dtype = ctx.plan, membrane.shape[0], membrane.dtype
+        width, n = v0.numel(), plan.c.shape[1]
+        adjoint = [membrane.new_zeros(width) if g is None else g.to(dtype).reshape(-1).clone() for g in (gv, gi, gj)]
+        slope, given = _surrogate(plan.spike_fn, plan.use_mpr, *_flat(steps, membrane, active), plan.c)
+        g_spikes = torch.zeros_like(membrane) if g_spikes is None else g_spikes.to(dtype)
+        gx = torch.empty_like(membrane)
+        learn_mem, learn_syn = ctx.needs_input_grad[7:9]
+        ga_mem = membrane.new_zeros(width) if learn_mem else None
+        ga_syn = membrane.new_zeros(width) if learn_syn else None
+        part_mem, part_syn = (None if g is None else torch.empty_like(g) for g in (ga_mem, ga_syn))  # one step's
+        if ctx.threads is not None:
+            numba.set_num_threads(ctx.threads)
+        backward = _loops(membrane.device)[1]
+        g_recurrent = None  # gI[t+1] W: the adjoint of s[t] through the recurrent product
+        for t in range(steps - 1, -1, -1):
+            g_s = g_spikes[t] if g_recurrent is None else g_spikes[t] + g_recurrent
+            v_prev = v0 if t == 0 or v_after is None else v_after[t - 1]
+            i_prev = i0 if t == 0 or current is None else current[t - 1]
+            backward(*_flat(1, g_s.contiguous(), None, membrane[t], _at(current, t), _at(active, t)),
+                     v_prev.detach().reshape(-1), i_prev.detach().reshape(-1), plan.c, plan.reset, slope,
+                     plan.use_mpr, None if given is None else given[t:t + 1], *adjoint, gx[t].view(1, -1), None,
+                     part_mem, part_syn)
+            for total, part in ((ga_mem, part_mem), (ga_syn, part_syn)):
+                if total is not None:
+                    total += part
+            g_recurrent = gx[t] @ weight.detach()
+        s_before = torch.cat([s0.detach()[None].to(dtype), spikes[:-1]])
+        g_weight = gx.reshape(-1, n).T @ s_before.reshape(-1, n)
+        shape = v0.shape
+        return (gx, g_weight, g_recurrent, *(a.view(shape) for a in adjoint), None,
+                None if ga_mem is None else ga_mem.view(-1, n).sum(0),
+                None if ga_syn is None else ga_syn.view(-1, n).sum(0), None)
+
+
+def _at(t: torch.Tensor | None, step: int):
+    return None if t is None else t[step]
 
 
 def _use_threads(work: int) -> int:
@@ -353,19 +470,67 @@ def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str
         return _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, truncate_units, record_v)
     steps, shape, n = x_exc.shape[0], x_exc.shape[1:], x_exc.shape[-1]
     dtype = _dtype(x_exc, coef)
-    per_neuron = [torch.as_tensor(getattr(coef, name), dtype=dtype).expand(n) for name in ("a_mem", "a_syn")]
-    flat = [s.to(dtype).expand(shape).reshape(-1) for s in state]
-    outputs = _FusedLIF.apply(x_exc.to(dtype).reshape(steps, -1).contiguous(),
-                              None if x_inh is None else x_inh.to(dtype).reshape(steps, -1).contiguous(),
-                              *flat, *per_neuron, coef, (reset, spike_fn, use_mpr, truncate_units))
-    spikes, membrane = (o.reshape(x_exc.shape) for o in outputs[:2])
-    final = LIFState(*(o.reshape(shape) for o in outputs[2:]))
+    a_mem, a_syn = _decays(coef, n, dtype)
+    plan = _plan(coef, a_mem, a_syn, reset, spike_fn, use_mpr, truncate_units, dtype, x_exc.device)
+    outputs = _FusedLIF.apply(_contiguous(x_exc, dtype), None if x_inh is None else _contiguous(x_inh, dtype),
+                              *(_contiguous(s, dtype, shape) for s in state), a_mem, a_syn, plan, steps)
+    spikes, membrane = outputs[:2]
+    final = LIFState(*outputs[2:])
     v = None
     if record_v:
         drop = {"hard": lambda: spikes * (membrane - coef.v_reset), "soft": lambda: spikes * (coef.v_th - coef.v_reset),
                 "none": lambda: 0.0}[reset]()
         v = membrane - drop
     return spikes, v, final
+
+
+def _contiguous(t: torch.Tensor, dtype, shape=None) -> torch.Tensor:
+    """``t`` as a contiguous ``dtype`` tensor of ``shape`` (broadcast), with no autograd op where it is one."""
+    t = t if t.dtype == dtype else t.to(dtype)
+    if shape is not None and t.shape != shape:
+        t = t.expand(shape)
+    return t if t.is_contiguous() else t.contiguous()
+
+
+def _decays(coef: LIFCoef, n: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a_mem, a_syn`` per neuron, keeping their gradients (the learnable time constants)."""
+    return tuple(torch.as_tensor(getattr(coef, name), dtype=dtype).expand(n) for name in ("a_mem", "a_syn"))
+
+
+def lif_recurrent_sequence(x_exc: torch.Tensor, weight: torch.Tensor, s0: torch.Tensor, state: LIFState,
+                           coef: LIFCoef, reset: str = "hard", spike_fn=None, use_mpr: bool = False,
+                           truncate_units: torch.Tensor | None = None,
+                           fused: bool | None = None) -> tuple[torch.Tensor, LIFState]:
+    """A recurrent population over ``x_exc[T, B, n]``: ``I[t] = x_exc[t] + s[t-1] W^T`` into
+    :func:`neurons.lif_torch.lif_step`, from the spikes ``s0`` of the step before; ``(spikes, final state)``.
+
+    The recurrent product is a torch op per step; the neurons run in the compiled loops where
+    :func:`can_fuse` allows (``fused`` as in :func:`lif_sequence`), step by step in torch otherwise. Same
+    spikes either way; gradients (into ``x_exc``, ``W``, ``s0``, the state and learnable τ) to float tolerance.
+    """
+    if reset not in lif.RESET_MODES:
+        raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
+    if x_exc.dim() != 3 or weight.shape != (x_exc.shape[-1],) * 2:
+        raise ValueError(f"x_exc must be [T, B, n] and weight [n, n], got {tuple(x_exc.shape)} and "
+                         f"{tuple(weight.shape)}")
+    possible = fused is not False and can_fuse(x_exc, coef)
+    if fused and not possible:
+        raise ValueError(f"the fused LIF kernel cannot run {x_exc.dtype} tensors on {x_exc.device}")
+    if not possible:
+        decayed = None if truncate_units is None else (lambda x: truncate_to_grid(x, truncate_units))
+        spikes, s = [], s0
+        for x_t in x_exc:
+            s, state = lif_step(x_t + F.linear(s, weight), state, coef, reset, spike_fn, use_mpr, None, decayed)
+            s = s.to(x_exc.dtype)
+            spikes.append(s)
+        return torch.stack(spikes), state
+    shape, n, dtype = x_exc.shape[1:], x_exc.shape[-1], _dtype(x_exc, coef)
+    a_mem, a_syn = _decays(coef, n, dtype)
+    plan = _plan(coef, a_mem, a_syn, reset, spike_fn, use_mpr, truncate_units, dtype, x_exc.device)
+    outputs = _FusedRecurrentLIF.apply(_contiguous(x_exc, dtype), _contiguous(weight, dtype),
+                                       _contiguous(s0, dtype, shape), *(_contiguous(s, dtype, shape) for s in state),
+                                       a_mem, a_syn, plan)
+    return outputs[0], LIFState(*outputs[1:])
 
 
 def _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, units, record_v):

@@ -98,6 +98,48 @@ def test_fused_equals_reference_spikes_and_gradients(opts, dtype, backend):
         torch.testing.assert_close(b, a, rtol=tolerance, atol=tolerance * float(a.abs().max()))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_fused_recurrent_equals_reference(opts, dtype, backend):
+    """A recurrent population (I[t] = x[t] + s[t-1] W^T), every option: identical spikes and final state, equal
+    gradients for the inputs, W, the spikes before the first step, the initial membrane and learnable τ."""
+    device, _ = backend
+    opts = dict(opts)
+    opts.pop("inhibitory", None)
+    quantize = opts.pop("quantize", False)
+    g = np.random.default_rng(1)
+    n, steps, batch = 7, 30, 3
+    on = dict(dtype=dtype, device=device)
+    cell = LIFCell(n, reset=opts.pop("reset"), learn_tau=True, tau_mem=g.gamma(4, 5e-3, n),
+                   tau_syn=opts.pop("tau_syn", 5e-3), v_th=g.uniform(0.5, 1.5, n), v_reset=g.uniform(-0.2, 0.2, n),
+                   bias=g.uniform(0, 0.05, n), **opts).to(device, dtype)
+    torch.manual_seed(1)
+    x = (torch.randn(steps, batch, n, **on) * 0.5).requires_grad_()
+    weight = (torch.randn(n, n, **on) * 0.4).requires_grad_()
+    s0 = (torch.rand(batch, n, **on) < 0.5).to(dtype).requires_grad_()
+    v0 = (torch.rand(batch, n, **on) * 0.3).requires_grad_()
+    units = torch.full((n,), 64.0 * 37, **on) if quantize else None
+    w_s = torch.randn(steps, batch, n, **on)
+    results = []
+    for fused in (False, True):
+        coef = cell.coefficients()
+        state = initial_state(coef, (batch,))._replace(v=v0)
+        s, final = lif_fused.lif_recurrent_sequence(x, weight, s0, state, coef, cell.reset, cell.spike_fn,
+                                                    cell.use_mpr, units, fused)
+        loss = (s * w_s).sum() + final.v.sum() + final.i_exc.sum()
+        inputs = [x, weight, s0, v0] + list(cell.parameters())
+        results.append((s.detach(), [t.detach() for t in final], torch.autograd.grad(loss, inputs)))
+    (s_ref, f_ref, g_ref), (s_fused, f_fused, g_fused) = results
+    assert 10 < s_ref.sum() < 0.9 * s_ref.numel()
+    assert torch.equal(s_ref, s_fused) and all(torch.equal(a, b) for a, b in zip(f_ref, f_fused))
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    if cell.spike_fn is not None and getattr(cell.spike_fn, "surrogate", None) is None:
+        tolerance = 1e-6
+    for a, b in zip(g_ref, g_fused):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(b, a, rtol=tolerance, atol=tolerance * float(a.abs().max()))
+
+
 def test_fused_kernel_catches_a_broken_reset():
     """The comparison above can fail: a reference with a different reset gives other spikes."""
     cell = LIFCell(5, reset="soft", tau_syn=0.0)

@@ -114,4 +114,4 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
 
 def time_first(x: torch.Tensor, device, dtype) -> torch.Tensor:
     """``x [B, T, ...]`` (uint8) as model input ``[T, B, ...]`` of ``dtype`` on ``device``."""
-    return x.to(device).transpose(0, 1).to(dtype)
+    return x.to(device).transpose(0, 1).to(dtype, memory_format=torch.contiguous_format)

@@ -2,8 +2,8 @@
 
 Every layer's neurons follow :func:`neurons.lif_torch.lif_step`, the torch twin of the one LIF
 update (:mod:`neurons.lif`), run over the whole sequence by one compiled loop on CPU
-(:func:`neurons.lif_fused.lif_sequence`; ``fused=False`` runs the per-step reference, as
-``Recurrent`` layers, whose input depends on the last step, do by default)::
+(:func:`neurons.lif_fused.lif_sequence`; ``Recurrent`` layers, whose input depends on the last step,
+run the compiled update one step at a time; ``fused=False`` runs the per-step reference)::
 
     Dense:      x_exc[t] = W x[t] + b                      -> LIF -> s[t]
     Conv:       x_exc[t] = conv2d(x[t], W) + b             -> LIF -> s[t]   (one neuron per output pixel)
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuro.training import qat as fixed_point
-from neurons.lif_fused import lif_sequence
+from neurons.lif_fused import lif_recurrent_sequence, lif_sequence
 from neurons.lif_torch import LIFCell, LIFCoef, LIFState, initial_state
 
 #: Threshold of the non-spiking readout: never reached, so the readout is a leaky integrator.
@@ -177,15 +177,20 @@ class Recurrent(Dense):
         return coef, (state, torch.zeros_like(state.v))
 
     def sequence(self, currents, state, coef):
-        """Step by step: the recurrent input depends on the last step's spikes."""
-        out = []
-        for current in currents:
-            s, state = self.advance(current, state, coef)
-            out.append(s)
-        return torch.stack(out)
+        """The recurrent product a torch op per step, the neurons in the compiled loops
+        (:func:`neurons.lif_fused.lif_recurrent_sequence`)."""
+        units = None if self._fixed is None else self._fixed.units
+        weight = self.recurrent.weight if self._fixed is None else self._fixed.recurrent
+        lif_state, s0 = state
+        s, _ = lif_recurrent_sequence(currents, weight, s0, lif_state, coef, self.cell.reset, self.cell.spike_fn,
+                                      self.cell.use_mpr, units, self.fused)
+        return s.to(currents.dtype)
 
     def advance(self, current, state, coef):
         lif_state, s_prev = state
-        feedback = self.recurrent(s_prev) if self._fixed is None else F.linear(s_prev, self._fixed.recurrent)
-        s, _, lif_state = self.fire((current + feedback)[None], lif_state, coef)
+        s, _, lif_state = self.fire((current + self.feedback(s_prev))[None], lif_state, coef)
         return s[0], (lif_state, s[0])
+
+    def feedback(self, s_prev: torch.Tensor) -> torch.Tensor:
+        """The recurrent current ``R s[t-1]``."""
+        return self.recurrent(s_prev) if self._fixed is None else F.linear(s_prev, self._fixed.recurrent)

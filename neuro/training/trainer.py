@@ -31,6 +31,7 @@ from neuro.training.api import (  # noqa: F401  (re-exported: the names neuro tr
     METRICS,
     STATE_KEYS,
     TrainingDiverged,
+    adam,
     evaluate,
     fit_model,
     learning_curve,
@@ -75,7 +76,7 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
     cfg = {**cfg, "data": {k: v for k, v in cfg["data"].items() if k != "overwrite"}}  # not part of the run
     seed, epochs, batch = cfg["seed"], cfg["epochs"], cfg["data"]["batch_size"]
     model = train_config.build_model(cfg["model"], data.input_shape, data.n_classes, seed).to(device, dtype)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"], weight_decay=cfg["optim"]["weight_decay"])
+    opt = adam(model, cfg["optim"]["lr"], cfg["optim"]["weight_decay"])
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
              if cfg["optim"]["schedule"] == "cosine" else None)
 
