@@ -263,8 +263,7 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
     feeds_other = {p.pre for p in network.projections if p.pre != p.post}
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
     for name in [n for n in lif_pops if n not in feeds_other] or lif_pops[-1:]:
-        size = network.population(name).size
-        nodes[f"{name}.output"] = nir.Output(output_type={"output": np.array([size])})
+        nodes[f"{name}.output"] = nir.Output(output_type={"output": np.array(layouts[name])})
         edges.append((name, f"{name}.output"))
     meta = {"neuro_format": "neuro.Network", "neuro_dt": network.dt, "dt": dt_nir,
             "neuro_discretisation": "forward Euler at dt: a = 1 - dt/tau; neuro tau = -dt/ln(a)"}
