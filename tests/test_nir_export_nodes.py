@@ -12,7 +12,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the helpers sit beside this file
-from test_deploy_nir_nodes import DT, _agree, _inputs, _neuro_spikes, _reference, sinabs_cnn  # noqa: E402
+from test_deploy_nir_nodes import _agree, _inputs, _neuro_spikes, _reference, conv1d_graph, sinabs_cnn  # noqa: E402
 
 from deployment.nir_io import export_nir, import_nir, network_to_nir, nir_to_network  # noqa: E402
 
@@ -29,23 +29,6 @@ def _fields_only(graph):
         node.metadata = {k: v for k, v in (node.metadata or {}).items() if not k.startswith("neuro_")}
     graph.metadata = {k: v for k, v in graph.metadata.items() if not k.startswith("neuro_")}
     return graph
-
-
-def _conv1d_graph(rng):
-    """Conv1d -> LIF (r = 1: an input gain dt/tau) -> Scale -> Delay -> Flatten -> Linear -> Threshold."""
-    return nir.NIRGraph(nodes={
-        "input": nir.Input(input_type={"input": np.array([2, 9])}),
-        "conv": nir.Conv1d(input_shape=9, weight=rng.normal(0.3, 0.5, (3, 2, 3)), stride=1, padding=1, dilation=1,
-                           groups=1, bias=np.full(3, 0.05)),
-        "lif": nir.LIF(tau=np.full((3, 9), 5e-4), r=np.ones((3, 9)), v_leak=np.zeros((3, 9)),
-                       v_threshold=np.full((3, 9), 0.1), v_reset=np.zeros((3, 9))),
-        "scale": nir.Scale(scale=np.linspace(0.5, 1.5, 27).reshape(3, 9)),
-        "delay": nir.Delay(delay=np.full((3, 9), 2 * DT)),
-        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([3, 9])}),
-        "lin": nir.Linear(weight=rng.normal(0.2, 0.4, (6, 27))), "thr": nir.Threshold(threshold=np.full(6, 0.3)),
-        "output": nir.Output(output_type={"output": np.array([6])})},
-        edges=[("input", "conv"), ("conv", "lif"), ("lif", "scale"), ("scale", "delay"), ("delay", "flat"),
-               ("flat", "lin"), ("lin", "thr"), ("thr", "output")])
 
 
 def _pool_conv_graph(rng):
@@ -66,7 +49,7 @@ def _pool_conv_graph(rng):
 
 CASES = {  # graph, input shape, steps, convention, neuron nodes, expected node kinds of the export
     "cnn": (lambda: sinabs_cnn(seed=2), (2, 12, 12), 40, "subtract", ["1", "3", "6", "10", "12"], None),
-    "conv1d": (lambda: _conv1d_graph(np.random.default_rng(4)), (2, 9), 60, "nir", ["lif", "thr"], None),
+    "conv1d": (lambda: conv1d_graph(np.random.default_rng(4)), (2, 9), 60, "nir", ["lif", "thr"], None),
     "pool_conv": (lambda: _pool_conv_graph(np.random.default_rng(5)), (2, 8, 8), 60, "nir", ["if", "lif"],
                   ["Scale"]),
 }
