@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the h
 from test_deploy_nir_nodes import _agree, _inputs, _neuro_spikes, _reference, conv1d_graph, sinabs_cnn  # noqa: E402
 
 from deployment.nir_io import export_nir, import_nir, network_to_nir, nir_to_network  # noqa: E402
+from neuro.network import Network  # noqa: E402
 
 nir = pytest.importorskip("nir")
 
@@ -70,6 +71,7 @@ def test_an_imported_graph_exports_its_own_nodes_and_comes_back_spike_for_spike(
         assert ours[name].sum() >= 20 and np.array_equal(ours[name], back[name]), name
     again = network_to_nir(import_nir(tmp_path / "g.nir"))  # the chains survive a second round
     assert _kinds(again) == expected_kinds
+    assert _kinds(network_to_nir(Network.load(net.save(tmp_path / "net.npz")))) == expected_kinds  # and a .npz
     reference = _reference(graph, x, "zero" if convention == "nir" else "subtract")
     _agree(_neuro_spikes(import_nir(_fields_only(exported)), x, names), reference, min_spikes=20)
 
