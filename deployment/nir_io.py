@@ -14,7 +14,8 @@ the incoming weights, ``v_rest = v_leak``. Export writes ``tau = dt_nir / (1 - a
 A non-spiking readout population (reset ``none``, marked as neuro.training's ``Readout``, feeding nothing) is
 written as a LI, CubaLI or (no leak, no current) I node; a spiking one without leak or current as IF, one
 without any memory as Threshold. A projection imported from a chain of weight nodes is written as that chain
-again while its synapses are unchanged (:mod:`deployment.nirio.chains`), a trained conv layer as Conv2d. What NIR cannot express is kept in node metadata
+again while its synapses are unchanged (:mod:`deployment.nirio.chains`), a trained conv layer as Conv2d.
+What NIR cannot express is kept in node metadata
 (``neuro_*`` keys) and restored on import: the reset mode (NIR only has ``v_reset``), MPR, refractory time,
 the exact time constants and dt, a second (inhibitory) synaptic channel, per-synapse delays and the receptor.
 Pruned synapses (mask False) are not exported.
