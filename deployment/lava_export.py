@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from deployment.lava_timing import compile_timing
-from deployment.quantize import initial_currents, is_readout, receptors_of, refuse_synaptic_bias
+from deployment.quantize import initial_currents, is_readout, receptors_of, synaptic_bias
 from neuro.fixed_point import FixedPointNetwork
 from neuro.io import atomic_path
 from neuro.network import Network
@@ -122,10 +122,11 @@ class LavaGraph:
 
 
 # --- building ---------------------------------------------------------------------------------------
-def _custom_reasons(reset, n_ref, two_channels) -> list:
+def _custom_reasons(reset, n_ref, two_channels, bias_syn) -> list:
     """Why Lava's built-in LIF cannot hold a population (empty: it can)."""
     return ([f"{reset} reset"] if reset != "hard" else []) + (["a refractory period"] if np.any(n_ref) else []) + \
-        (["two synaptic channels (tau_syn_inh != tau_syn)"] if two_channels else [])
+        (["two synaptic channels (tau_syn_inh != tau_syn)"] if two_channels else []) + \
+        (["a synaptic bias (bias_syn into u; Lava's LIF has a bias into v only)"] if np.any(bias_syn) else [])
 
 
 def _partition(pop_name, arrays, reasons, hetero, max_groups, notes):
@@ -168,19 +169,25 @@ def _timing_params(arrays, shift, lava_steps, interval, active, silent_tail) -> 
     """Reset schedule of a population (Lava counts steps from 1) and what it needs from the neuron process.
 
     One sequence: reset once, when the population's first step begins, if it would drift
-    before (bias or nonzero initial state). Slots of ``interval`` steps: reset every slot; with
-    ``silent_tail`` no spike after ``active`` steps of the slot.
+    before (bias or nonzero initial state); with ``silent_tail`` (it feeds a delayed projection) it also
+    cannot fire before that step (a bias may make it fire there, and a delayed spike would reach the first
+    step). Slots of ``interval`` steps: reset every slot; with ``silent_tail`` no spike after ``active``
+    steps of the slot.
     """
     initial = any(np.any(np.asarray(arrays[k]) != 0) for k in ("v", "u", "u_inh"))
+    drifts = initial or any(np.any(np.asarray(arrays[k]) != 0) for k in ("bias_mant", "bias_syn_mant"))
     if interval is None:
-        if shift == 0 or not (initial or np.any(np.asarray(arrays["bias_mant"]) != 0)):
+        if shift == 0 or not drifts:
             return {"reset_interval": 0, "reset_offset": 0, "window": 0}, []
-        params = {"reset_interval": lava_steps + 1, "reset_offset": shift + 1, "window": 0}
+        # Lava's steps 1..shift are phases lava_steps + 1 - shift .. lava_steps: at or past the window
+        params = {"reset_interval": lava_steps + 1, "reset_offset": shift + 1,
+                  "window": lava_steps + 1 - shift if silent_tail else 0}
+        silence = "silence before its first step (it drifts and feeds a delayed projection)"
     else:
         params = {"reset_interval": interval, "reset_offset": (shift + 1) % interval,
                   "window": active if silent_tail else 0}
-    reasons = (["a reset to a nonzero initial state"] if initial else []) + \
-        (["silence between samples (it feeds a delayed projection)"] if params["window"] else [])
+        silence = "silence between samples (it feeds a delayed projection)"
+    reasons = (["a reset to a nonzero initial state"] if initial else []) + ([silence] if params["window"] else [])
     return params, reasons
 
 
@@ -275,8 +282,10 @@ def fixed_graph(fixed: FixedPointNetwork, source_spikes: dict, steps: int, heter
     per_pop = {}
     for name, f in fixed.neurons.items():
         arrays = {"du": f.du, "dv": f.dv, "vth": f.vth, "bias_mant": f.bias_mant, "bias_exp": f.bias_exp,
-                  "u": f.u0, "v": f.v0, "du_inh": f.du_inh, "u_inh": f.u_inh0, "n_ref": f.n_ref}
-        per_pop[name] = (arrays, _custom_reasons(f.reset, f.n_ref, f.two_channels), f.reset, f.two_channels)
+                  "u": f.u0, "v": f.v0, "du_inh": f.du_inh, "u_inh": f.u_inh0, "n_ref": f.n_ref,
+                  "bias_syn_mant": f.bias_syn_mant, "bias_syn_exp": f.bias_syn_exp}
+        per_pop[name] = (arrays, _custom_reasons(f.reset, f.n_ref, f.two_channels, f.bias_syn_mant), f.reset,
+                         f.two_channels)
     per_proj = {name: (syn.weights, {"weight_exp": syn.weight_exp, "num_weight_bits": 8,
                                      "sign_mode": syn.sign_mode}) for name, syn in fixed.synapses.items()}
     return _assemble(net, "fixed", per_pop, per_proj, _source_rasters(net, source_spikes, steps), steps, hetero,
@@ -290,7 +299,6 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
     for pop in network.populations:
         if pop.model != "lif":
             continue
-        refuse_synaptic_bias(pop)
         p = pop.params
         th = p["v_th"] - p["v_reset"]
         if np.any(th <= 0):
@@ -299,16 +307,17 @@ def float_graph(network: Network, source_spikes: dict, steps: int, hetero="auto"
         coef = lif.discretize(p, network.dt, pop.reset)
         receptors = receptors_of(network, pop)
         primary = lif.A_INH if receptors == {"inh"} else lif.A_SYN
+        into_v, into_u = synaptic_bias(pop, coef, primary)
         two = bool(receptors == {"exc", "inh"} and np.any(coef[lif.A_INH] != coef[lif.A_SYN]))
         u0, u_inh0 = initial_currents(pop, two)
         arrays = {"du": 1.0 - coef[primary], "dv": 1.0 - coef[lif.A_MEM], "vth": np.ones(pop.size),
-                  "bias_mant": (p["bias"] + (1.0 - coef[lif.A_MEM]) * (p["v_rest"] - p["v_reset"])) / th,
-                  "bias_exp": np.zeros(pop.size),
+                  "bias_mant": (p["bias"] + into_v + (1.0 - coef[lif.A_MEM]) * (p["v_rest"] - p["v_reset"])) / th,
+                  "bias_exp": np.zeros(pop.size), "bias_syn_mant": into_u / th, "bias_syn_exp": np.zeros(pop.size),
                   "u": u0 / th,
                   "v": (pop.initial.get("v", p["v_rest"]) - p["v_reset"]) / th,
                   "du_inh": 1.0 - coef[lif.A_INH], "u_inh": u_inh0 / th,
                   "n_ref": coef[lif.N_REF].astype(np.int64)}
-        per_pop[pop.name] = (arrays, _custom_reasons(pop.reset, arrays["n_ref"], two), pop.reset, two)
+        per_pop[pop.name] = (arrays, _custom_reasons(pop.reset, arrays["n_ref"], two, into_u), pop.reset, two)
     per_proj = {}
     for proj in network.projections:
         s = proj.active()

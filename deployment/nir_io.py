@@ -12,7 +12,10 @@ the incoming weights, ``v_rest = v_leak``. Export writes ``tau = dt_nir / (1 - a
 ``r = tau / dt_nir`` (gain 1), a bias as ``v_leak = v_rest + bias / (1 - a)``.
 
 A non-spiking readout population (reset ``none``, marked as neuro.training's ``Readout``, feeding nothing) is
-written as a LI, CubaLI or (no leak, no current) I node. What NIR cannot express is kept in node metadata
+written as a LI, CubaLI or (no leak, no current) I node; a spiking one without leak or current as IF, one
+without any memory as Threshold. A projection imported from a chain of weight nodes is written as that chain
+again while its synapses are unchanged (:mod:`deployment.nirio.chains`), a trained conv layer as Conv2d.
+What NIR cannot express is kept in node metadata
 (``neuro_*`` keys) and restored on import: the reset mode (NIR only has ``v_reset``), MPR, refractory time,
 the exact time constants and dt, a second (inhibitory) synaptic channel, per-synapse delays and the receptor.
 Pruned synapses (mask False) are not exported.
@@ -37,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from deployment.nirio import maps
+from deployment.nirio import chains, maps
 from deployment.nirio.graph import back_edges, flat_graph
 from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params, non_strict
 from deployment.quantize import is_readout
@@ -83,10 +86,12 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
         v_leak = np.where(a_mem < 1, p["v_rest"] + bias / np.where(a_mem < 1, 1 - a_mem, 1), p["v_rest"])
     readout = is_readout(net, pop)
+    current = _has_current(pop, net.dt)
+    kind = _spiking_kind(pop, a_mem, bias, current, readout)
     unsupported = []
     if np.any((a_mem >= 1) & (bias != 0)):
         unsupported.append("bias of a non-leaky neuron")
-    if pop.reset == "none" and not readout:
+    if pop.reset == "none" and not readout and kind != "Threshold":
         unsupported.append("no reset (reset 'none')")
     if np.any(p["t_ref"] > 0):
         unsupported.append("refractory period")
@@ -99,8 +104,12 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
         meta["reset_method"] = {"hard": "zero", "soft": "subtract"}[pop.reset]
     meta.update(neuro_reset=pop.reset, neuro_mpr=int(bool(pop.metadata.get("mpr") or pop.metadata.get("use_mpr"))),
                 neuro_unsupported="; ".join(unsupported))
+    if kind == "IF":
+        return nir.IF(r=np.ones(shape), v_threshold=np.array(p["v_th"]).reshape(shape),
+                      v_reset=np.array(p["v_reset"]).reshape(shape), metadata=meta)
+    if kind == "Threshold":
+        return nir.Threshold(threshold=np.array(p["v_th"]).reshape(shape), metadata=meta)
     common = dict(r=(tau / dt_nir).reshape(shape), v_leak=v_leak.reshape(shape), metadata=meta)
-    current = _has_current(pop, net.dt)
     if readout and not current and np.all(a_mem >= 1):
         return nir.I(r=np.ones(shape), metadata=meta)
     if not readout:
@@ -113,23 +122,54 @@ def _neuron_node(pop: Population, net: Network, dt_nir: float, shape: tuple, bia
                                                     w_in=(tau_syn / dt_nir).reshape(shape), **common)
 
 
+def _spiking_kind(pop, a_mem, bias, current, readout) -> str | None:
+    """``'IF'`` (no leak), ``'Threshold'`` (no memory: ``v = x``, so the reset changes nothing) or None (LIF,
+    CubaLIF) for a spiking population without synaptic current, refractory time or a bias left in ``v``."""
+    p = pop.params
+    if readout or current or np.any(p["t_ref"] > 0) or np.any(bias != 0):
+        return None
+    if np.all(a_mem >= 1) and pop.reset != "none":
+        return "IF"
+    if np.all(a_mem == 0) and np.all(p["v_rest"] == 0):
+        return "Threshold"
+    return None
+
+
 def _has_current(pop, dt) -> bool:
     """A CubaLIF (synaptic current with memory) rather than a LIF."""
     return bool(np.any(lif.discretize(pop.params, dt, pop.reset)[lif.A_SYN] != 0))
 
 
-def _layouts(network, convs) -> dict:
-    """Node shape per population: a conv layer's ``(C, H, W)`` (its ``shape`` metadata) where every projection
-    into it is a Conv2d node (for an input: some projection out of it), and no delayed Linear leaves it
-    (a Flatten carries no delay); flat otherwise."""
+def _chains(network):
+    """``(names, layouts)``: the projections written as the chain of weight nodes they were imported from
+    (:mod:`deployment.nirio.chains`): synapses unchanged, the target's biases unchanged (they ride on the chain),
+    the source in the chain's shape; a source that loses its shape (a projection out of it is no longer a chain)
+    invalidates the chains out of it, so this repeats until nothing changes."""
+    kept = {p.name for p in network.projections if chains.KEY in p.metadata and
+            network.population(p.post).metadata.get(chains.BIAS_KEY) == chains.bias_digest(
+                network.population(p.post).params)}
+    while True:
+        layouts = _layouts(network, kept)
+        still = {p.name for p in network.projections if p.name in kept and chains.valid(p, layouts[p.pre])}
+        if still == kept:
+            return kept, layouts
+        kept = still
+
+
+def _layouts(network, structured) -> dict:
+    """Node shape per population: its ``(C, H, W)`` (a conv layer's ``shape`` metadata, an imported node's
+    shape) where every projection into it is a Conv2d node or a chain of weight nodes (``structured``; for an
+    input: some projection out of it), and no delayed Linear leaves it (a Flatten carries no delay); flat
+    otherwise."""
     out = {}
+    recorded = network.metadata.get("shapes") or {}
     for pop in network.populations:
-        shape = tuple(int(d) for d in pop.metadata.get("shape", ()) or ())
+        shape = tuple(int(d) for d in pop.metadata.get("shape", ()) or recorded.get(pop.name, ()) or ())
         incoming = [p.name for p in network.projections if p.post == pop.name]
         outgoing = [p for p in network.projections if p.pre == pop.name]
-        fed = incoming and all(n in convs for n in incoming) if pop.model == "lif" else \
-            any(p.name in convs for p in outgoing)
-        delayed = any(p.name not in convs and np.any(p.active().delays) for p in outgoing)
+        fed = incoming and all(n in structured for n in incoming) if pop.model == "lif" else \
+            any(p.name in structured for p in outgoing)
+        delayed = any(p.name not in structured and np.any(p.active().delays) for p in outgoing)
         keep = len(shape) > 1 and int(np.prod(shape)) == pop.size and fed and not delayed
         out[pop.name] = shape if keep else (pop.size,)
     return out
@@ -186,13 +226,18 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
     nir = _nir()
     dt_nir = network.dt if dt_nir is None else _step(dt_nir, "the NIR dt (--nir-dt)")
     nodes, edges = {}, []
-    input_bias = {pop.name: b for pop in network.populations if (b := _input_bias(network, pop)) is not None}
-    biases = {proj.name: b for proj in network.projections if (b := _node_bias(network, proj, input_bias)) is not None}
+    kept, layouts = _chains(network)
+    chain_fed = {p.post for p in network.projections if p.name in kept}  # their biases ride on the chains
+    input_bias = {pop.name: b for pop in network.populations
+                  if pop.name not in chain_fed and (b := _input_bias(network, pop)) is not None}
+    biases = {proj.name: b for proj in network.projections
+              if proj.post not in chain_fed and (b := _node_bias(network, proj, input_bias)) is not None}
     convs = {p.name: c for p in network.projections if (c := _conv_node(p, p.active(), biases.get(p.name)))}
-    layouts = _layouts(network, convs)
+    layouts = _layouts(network, set(convs) | kept)
     for pop in network.populations:
         if pop.model == "lif":
-            nodes[pop.name] = _neuron_node(pop, network, dt_nir, layouts[pop.name], pop.name in input_bias)
+            nodes[pop.name] = _neuron_node(pop, network, dt_nir, layouts[pop.name],
+                                           pop.name in input_bias or pop.name in chain_fed)
         else:
             meta = {"neuro_model": pop.model, **{f"neuro_{k}": np.asarray(v) for k, v in pop.params.items()}}
             nodes[pop.name] = nir.Input(input_type={"input": np.array(layouts[pop.name])}, metadata=meta)
@@ -200,6 +245,14 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
         if proj.name in nodes:
             raise ValueError(f"projection name {proj.name!r} is also a population name; NIR needs unique node names")
         source = proj.pre
+        if proj.name in kept:  # the weight nodes it was imported from, rebuilt from their description
+            for name, node in chains.nodes(proj, dt_nir, layouts[proj.post]):
+                name = name if name not in nodes else f"{proj.name}.{name}"
+                nodes[name] = node
+                edges.append((source, name))
+                source = name
+            edges.append((source, proj.post))
+            continue
         if proj.name in convs:  # the synapses are rebuilt from the kernel on import (no per-synapse metadata)
             nodes[proj.name] = convs[proj.name]
         else:
@@ -213,8 +266,7 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
     feeds_other = {p.pre for p in network.projections if p.pre != p.post}
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
     for name in [n for n in lif_pops if n not in feeds_other] or lif_pops[-1:]:
-        size = network.population(name).size
-        nodes[f"{name}.output"] = nir.Output(output_type={"output": np.array([size])})
+        nodes[f"{name}.output"] = nir.Output(output_type={"output": np.array(layouts[name])})
         edges.append((name, f"{name}.output"))
     meta = {"neuro_format": "neuro.Network", "neuro_dt": network.dt, "dt": dt_nir,
             "neuro_discretisation": "forward Euler at dt: a = 1 - dt/tau; neuro tau = -dt/ln(a)"}
@@ -366,6 +418,7 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
     inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
     pops, info = {}, {}
     for name in inputs:
+        _unbatched(name, nodes, edges, known)
         meta = nodes[name].metadata or {}
         model = str(meta.get("neuro_model", "spike_source"))
         params = {"rate": np.asarray(meta["neuro_rate"])} if model == "poisson" else {}
@@ -379,26 +432,41 @@ def nir_to_network(graph, dt: float | None = None, convention: str | None = None
     ops = {n: maps.node_op(v, _shapes(nodes, preds, preds[n][0], known), dt, n) for n, v in nodes.items()
            if type(v).__name__ in maps.MAP_KINDS and preds[n]}
     composer = maps.Composer(ops, {n: int(np.prod(known[n])) for n in neurons + inputs}, preds)
-    projections = []
+    projections, given = [], {}
     for post in neurons:
         params, gain = info[post][0], info[post][2]
+        given[post] = {"bias": np.zeros(gain.size), "bias_syn": np.zeros(gain.size)}
         for pre_node in preds[post]:
-            projections += _projections(nodes, pre_node, post, composer, gain, params)
+            projections += _projections(nodes, pre_node, post, composer, gain, params, given[post], (known, dt))
+        if "neuro_v_th" not in (nodes[post].metadata or {}):  # a foreign node: its biases are its Affines'
+            params.update(given[post])
     back = back_edges(list(pops) + neurons, [(p.pre, p.post) for p in projections], inputs)
-    projections = [_recurrent(p) if (p.pre, p.post) in back else p for p in projections]
+    projections = [_sealed(_recurrent(p) if (p.pre, p.post) in back else p) for p in projections]
     for name in neurons:
         params, reset, _, mpr = info[name]
         meta = {"mpr": True} if mpr else {}
         if type(nodes[name]).__name__ in READOUT_KINDS:
             meta.update(layer="Readout", readout=True)  # as neuro.training's Readout: its output is v
         # NIR's readers start at v = 0 (neuro at v_rest); neuro's own nodes keep neuro's start
-        foreign = "neuro_v_th" not in (nodes[name].metadata or {}) and np.any(params["v_rest"] != 0)
-        initial = {"v": np.zeros(len(params["v_th"]))} if foreign else {}
+        foreign = "neuro_v_th" not in (nodes[name].metadata or {})
+        initial = {"v": np.zeros(len(params["v_th"]))} if foreign and np.any(params["v_rest"] != 0) else {}
+        if all(np.array_equal(params[k], given[name][k]) for k in given[name]):
+            meta[chains.BIAS_KEY] = chains.bias_digest(params)  # export writes them on the chains while unchanged
         pops[name] = Population(name, len(params["v_th"]), "lif", params, reset, initial, meta)
     outputs = [a for a, b in edges if isinstance(nodes.get(b), nir.Output) and a in pops]
     return Network(tuple(pops.values()), tuple(projections), net_dt,
                    {"source": "nir", "convention": convention, "outputs": outputs,
                     "shapes": {n: list(known[n]) for n in pops}})
+
+
+def _unbatched(name, nodes, edges, known):
+    """An Input's shape without the batch of one a producer's sample had (snntorch writes ``(1, C, H, W)``) where
+    it feeds convolutions only, which read ``(C, H, W)``."""
+    shape = _shapes(nodes, {}, name, known)
+    after = [nodes[b] for a, b in edges if a == name]
+    if len(shape) >= 3 and shape[0] == 1 and after and all(
+            type(n).__name__ in ("Conv1d", "Conv2d") and np.ndim(n.weight) == len(shape) for n in after):
+        known[name] = shape[1:]
 
 
 def _neuron(node, shape, dt, net_dt, file_dt, convention, at_threshold, name):
@@ -435,9 +503,10 @@ def _check_readouts(nodes, edges):
                              "may only feed an Output")
 
 
-def _projections(nodes, pre_node, post, composer, gain, params):
-    """The projections ``pre_node`` (a map or a source node) makes into neuron ``post``; its bias goes into
-    ``post``'s ``bias_syn`` (``bias`` without a synaptic current)."""
+def _projections(nodes, pre_node, post, composer, gain, params, given, shapes_dt):
+    """The projections ``pre_node`` (a map or a source node) makes into neuron ``post``; its bias is added to
+    ``given["bias_syn"]`` (``given["bias"]`` without a synaptic current). A projection composed from one chain of
+    weight nodes keeps the chain's description for export (:mod:`deployment.nirio.chains`)."""
     node = nodes[pre_node]
     meta = getattr(node, "metadata", {}) or {}
     if "neuro_weights" in meta:
@@ -445,18 +514,29 @@ def _projections(nodes, pre_node, post, composer, gain, params):
         csr = _csr_from_meta(meta, node.weight, pre_node)
         return [Projection(pre_node, src, post, csr, str(meta.get("neuro_receptor", "exc")))]
     terms, bias = composer.output(pre_node)
-    bias = np.broadcast_to(bias, gain.shape) * gain
-    if "neuro_v_th" not in (nodes[post].metadata or {}):
-        key = "bias_syn" if np.any(params["tau_syn"] > 0) else "bias"
-        params[key] = params[key] + bias
+    key = "bias_syn" if np.any(params["tau_syn"] > 0) else "bias"
+    given[key] = given[key] + np.broadcast_to(bias, gain.shape) * gain
     out = []
     for (src, delay), m in terms.items():
         m = (sparse.diags(gain) @ m).tocoo()
         name = pre_node if len(terms) == 1 else f"{pre_node}:{src}" + (f"@{delay}" if delay else "")
+        meta = {}
         if pre_node == src:
             name = f"{src}->{post}"
-        out.append(Projection(name, src, post, from_coo(m.col, m.row, m.data, delay, m.shape[1], m.shape[0])))
+        elif len(terms) == 1 and (path := chains.chain_of(pre_node, composer.sources, composer.preds)):
+            known, dt = shapes_dt
+            meta[chains.KEY] = chains.record(nodes, path, [known[composer.preds[n][0]] for n in path], gain, dt)
+        out.append(Projection(name, src, post, from_coo(m.col, m.row, m.data, delay, m.shape[1], m.shape[0]),
+                              metadata=meta))
     return out
+
+
+def _sealed(proj):
+    """``proj`` with the sha256 of its final synapses in its chain record (:func:`deployment.nirio.chains.valid`)."""
+    if chains.KEY not in proj.metadata:
+        return proj
+    chain = {**proj.metadata[chains.KEY], "sha256": chains.synapse_digest(proj)}
+    return replace(proj, metadata={**proj.metadata, chains.KEY: chain})
 
 
 def _recurrent(proj):
@@ -491,10 +571,11 @@ def _check_meta(node, params, net_dt, dt_nir, name):
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(a_mem < 1, dt_nir / (1 - a_mem), np.inf)
     nir_tau = node.tau_mem if isinstance(node, (nir.CubaLIF, nir.CubaLI)) else getattr(node, "tau", None)
-    pairs = (("tau", nir_tau, tau), ("v_threshold", getattr(node, "v_threshold", None), params["v_th"]),
+    threshold = node.threshold if isinstance(node, nir.Threshold) else getattr(node, "v_threshold", None)
+    pairs = (("tau", nir_tau, tau), ("v_threshold", threshold, params["v_th"]),
              ("v_reset", getattr(node, "v_reset", None), params["v_reset"]))
     for what, stored, expected in pairs:
-        if stored is None and type(node).__name__ in READOUT_KINDS:  # I has no tau, none has a threshold or reset
+        if stored is None and type(node).__name__ in READOUT_KINDS + ("IF", "Threshold"):  # fields they lack
             continue
         stored = np.asarray(stored if stored is not None else 0.0, float).ravel()  # (C, H, W) for conv layers
         if stored.size not in (1, np.size(expected)) or not np.allclose(stored, expected, rtol=1e-6, atol=1e-12,

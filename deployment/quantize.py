@@ -8,6 +8,8 @@ volt of neuron ``k`` is ``s_k = 64 V / theta_k`` integer voltage units. Then::
     dv        = round((1 - a_mem) 4096)            a_mem = exp(-dt / tau_mem), clipped to 0..4095
     du        = round((1 - a_syn) 4096) - 1        (Lava adds ds_offset = 1)
     bias_eff  = s_k (bias + dv/4096 (v_rest - v_reset))  -> bias_mant << bias_exp, mantissa 13 bit, exp 0..7
+    bias_syn  = s_k bias_syn  -> bias_syn_mant << bias_syn_exp, a constant into u each step (neurons.loihi);
+                where the current has no memory (tau_syn = 0) it is the same as a bias and joins bias_eff
     v0        = s_k (v_init - v_reset),   u0 = s_k i_init
     W         = round(w s_k / 64 / 2^weight_exp)   per projection, 8 bit by sign mode
 
@@ -24,7 +26,8 @@ Refused with a ``QuantizationError`` naming the neuron or synapse: a threshold
 not above the reset, ``tau_syn = inf``, a bias beyond ``4095 * 2^7`` units, weights
 that change some neuron's summed input ``sum |w_q - w| / sum |w|`` by more than
 ``max_error`` and more than one weight step (a projection's dynamic range beyond 8 bits), an initial state outside
-24 bits, delays Lava cannot time (:mod:`deployment.lava_timing`), current inputs.
+24 bits, delays Lava cannot time (:mod:`deployment.lava_timing`), current inputs, a ``bias_syn`` of a population
+fed only by inhibitory projections with ``tau_syn_inh != tau_syn`` (its one current decays as the inhibitory one).
 
 A non-spiking readout (:func:`is_readout`) has no threshold to respect: its voltage
 scale uses the 8 weight bits in full while the membrane provably stays within range.
@@ -49,13 +52,18 @@ class QuantizationError(ValueError):
     """A parameter of the network cannot be represented in Loihi fixed point."""
 
 
-def refuse_synaptic_bias(pop) -> None:
-    """Loihi's and Lava's LIF add their bias to ``v`` only: a ``bias_syn`` (constant synaptic current) is refused."""
-    if np.any(pop.params["bias_syn"] != 0):
-        k = int(np.flatnonzero(pop.params["bias_syn"] != 0)[0])
-        raise QuantizationError(f"population {pop.name!r}: neuron {k} has a synaptic bias bias_syn="
-                                f"{pop.params['bias_syn'][k]:g}; Lava's LIF has no bias on its current u "
-                                "(a bias into the membrane, tau_syn = 0, exports)")
+def synaptic_bias(pop, coef, primary) -> tuple[np.ndarray, np.ndarray]:
+    """``(into v, into u)``: a ``bias_syn`` without current memory (``a_syn = 0``) is a bias into ``v``; with memory it
+    goes into ``u`` (the excitatory current). Refused where the one current ``u`` decays as the inhibitory channel
+    (only inhibitory projections) and that is not the excitatory decay."""
+    b = np.asarray(pop.params["bias_syn"], np.float64)
+    memory = coef[lif.A_SYN] != 0
+    if primary == lif.A_INH and np.any(memory & (b != 0) & (coef[lif.A_INH] != coef[lif.A_SYN])):
+        k = int(np.flatnonzero(memory & (b != 0))[0])
+        raise QuantizationError(f"population {pop.name!r}: neuron {k} has a synaptic bias bias_syn={b[k]:g} into its "
+                                "excitatory current, but only inhibitory projections reach it and tau_syn_inh != "
+                                "tau_syn, so its one Loihi current u decays as the inhibitory channel")
+    return np.where(memory, 0.0, b), np.where(memory, b, 0.0)
 
 
 @dataclass
@@ -103,14 +111,15 @@ def _tau_error(report, where, what, a_true, code, offset, dt):
                f"{np.unique(code).size} distinct code(s)")
 
 
-def _split_bias(b: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _split_bias(b: np.ndarray, where: str, what: str = "bias") -> tuple[np.ndarray, np.ndarray]:
     """Mantissa (13-bit signed) and smallest exponent (0..7) with ``mant << exp ~ b``."""
     mant, exp = loihi.split_bias(b)
     if (exp < 0).any():
         k = int(np.flatnonzero(exp < 0)[0])
-        raise QuantizationError(f"{where}: bias of neuron {k} is {b[k]:.4g} voltage units, beyond Loihi's "
-                                f"{loihi.BIAS_MANT_MAX} << {loihi.BIAS_EXP_MAX}; lower the bias or the resting "
-                                "potential's distance from the reset, or raise headroom")
+        raise QuantizationError(f"{where}: {what} of neuron {k} is {b[k]:.4g} voltage units, beyond Loihi's "
+                                f"{loihi.BIAS_MANT_MAX} << {loihi.BIAS_EXP_MAX}; "
+                                + ("lower the bias or the resting potential's distance from the reset"
+                                   if what == "bias" else f"lower {what}") + ", or raise headroom")
     return mant, exp
 
 
@@ -214,7 +223,6 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         if pop.model != "lif":
             continue
         where = f"population {pop.name!r}"
-        refuse_synaptic_bias(pop)
         p = pop.params
         theta = p["v_th"] - p["v_reset"]
         if np.any(theta <= 0):
@@ -242,11 +250,16 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         _tau_error(report, pop.name, "tau_syn", coef[primary], du, 1, dt)
         if two:
             _tau_error(report, pop.name, "tau_syn_inh", coef[lif.A_INH], du_inh, 1, dt)
-        bias = s * (p["bias"] + dv / loihi.DECAY_UNITY * (p["v_rest"] - p["v_reset"]))
+        into_v, into_u = synaptic_bias(pop, coef, primary)
+        bias = s * (p["bias"] + into_v + dv / loihi.DECAY_UNITY * (p["v_rest"] - p["v_reset"]))
         bias_mant, bias_exp = _split_bias(bias, where)
         bias_q = loihi.effective_bias(bias_mant, bias_exp)
         report.add(pop.name, "bias", np.max(np.abs(bias_q - bias) / s / theta), 0.0,
                    "incl. leak to v_rest" if np.any(p["v_rest"] != p["v_reset"]) else "")
+        syn_mant, syn_exp = _split_bias(s * into_u, where, "bias_syn")
+        if np.any(into_u != 0):
+            report.add(pop.name, "bias_syn", np.max(np.abs(loihi.effective_bias(syn_mant, syn_exp) - s * into_u)
+                                                    / s / theta), 0.0, "a constant into u (custom process)")
         state = {}
         u0, u_inh0 = initial_currents(pop, two)
         for var, value in (("v0", pop.initial.get("v", p["v_rest"]) - p["v_reset"]), ("u0", u0), ("u_inh0", u_inh0)):
@@ -259,7 +272,7 @@ def quantize(network: Network, headroom: int = DEFAULT_HEADROOM,
         n_ref = lif.refractory_steps(p["t_ref"], dt).astype(np.int64)
         neurons[pop.name] = FixedNeurons(du=du, dv=dv, vth=np.full(pop.size, vth, np.int64), bias_mant=bias_mant,
                                          bias_exp=bias_exp, du_inh=du_inh, n_ref=n_ref, reset=pop.reset,
-                                         two_channels=two, **state)
+                                         two_channels=two, bias_syn_mant=syn_mant, bias_syn_exp=syn_exp, **state)
         if pop.name not in readout_scale:
             report.add(pop.name, "v_th", 0.0, 0.0, f"vth mantissa {vth} (per-neuron thresholds scale the weights)")
         if pop.metadata.get("mpr") or pop.metadata.get("use_mpr"):

@@ -4,16 +4,18 @@ NOT a built-in Loihi neuron. It runs on Lava's CPU backend (float and
 bit-accurate models); putting it on a chip would need a custom microcode neuron.
 It extends the CUBA LIF with per-neuron ``du``/``dv`` (heterogeneous time
 constants in one process), a second synaptic channel ``a_in_inh`` with its own
-decay, soft reset (``v -= vth``) or no reset, and refractory steps (``v`` held,
-no spike, currents keep decaying). The bit-accurate model uses exactly the
+decay, a constant current into ``u`` (``bias_syn``), soft reset (``v -= vth``) or
+no reset, and refractory steps (``v`` held, no spike, currents keep decaying). The bit-accurate model uses exactly the
 arithmetic of Lava's ``PyLifModelBitAcc`` (see :mod:`neurons.loihi`)::
 
-    u     = wrap24(decay(u, du + 1) + (a_in << 6));  u_inh likewise with du_inh
-    v     = clip(decay(v, dv) + u + u_inh + bias_mant << bias_exp, +-(2^23 - 1))
+    u     = wrap24(decay(u, du + 1) + (a_in << 6) + bias_syn_mant << bias_syn_exp);  u_inh likewise with du_inh
+    v     = clip(decay(v, dv) + u + u_inh + bias_mant << bias_exp, +-(2^23 - 1))       (no bias_syn)
     s     = v > vth << 6;  hard: v = 0 | soft: v -= vth << 6 | none;  refr = n_ref
 
-The float model: ``u = u (1 - du) + a_in``, ``v = v (1 - dv) + u + u_inh + bias_mant``,
-``s = v > vth``, same resets.
+The float model: ``u = u (1 - du) + a_in + bias_syn_mant``, ``v = v (1 - dv) + u + u_inh + bias_mant``,
+``s = v > vth``, same resets. ``bias_syn`` (a constant current into ``u``, neuro's ``bias_syn``) is what
+Lava's ``LIF`` has no parameter for: its ``bias`` goes into ``v`` (:mod:`neurons.loihi` says why no ``bias``
+equals it).
 
 Samples one after another (as Lava's ``LIFReset``, Lava counting steps from 1): when
 ``time_step % reset_interval == reset_offset`` the state returns to its initial values
@@ -49,7 +51,8 @@ class SoftResetLIF(AbstractProcess):
     """CUBA LIF with per-neuron decays, two channels, hard/soft/no reset and refractory steps (module docstring)."""
 
     def __init__(self, *, shape, du, dv, vth, bias_mant=0, bias_exp=0, u=0, v=0, du_inh=None, u_inh=0, n_ref=0,
-                 reset="soft", reset_interval=0, reset_offset=0, window=0, name=None):
+                 reset="soft", reset_interval=0, reset_offset=0, window=0, bias_syn_mant=0, bias_syn_exp=0,
+                 name=None):
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
         du_inh = du if du_inh is None else du_inh
@@ -61,7 +64,8 @@ class SoftResetLIF(AbstractProcess):
         self.v_out = OutPort(shape=shape)
         for var, init in (("u", u), ("u_inh", u_inh), ("v", v), ("u0", u), ("u_inh0", u_inh), ("v0", v),
                           ("du", du), ("du_inh", du_inh), ("dv", dv), ("vth", vth), ("bias_mant", bias_mant),
-                          ("bias_exp", bias_exp), ("n_ref", n_ref), ("refr", 0)):
+                          ("bias_exp", bias_exp), ("bias_syn_mant", bias_syn_mant), ("bias_syn_exp", bias_syn_exp),
+                          ("n_ref", n_ref), ("refr", 0)):
             setattr(self, var, Var(shape=shape, init=np.broadcast_to(init, shape).copy()))
 
 
@@ -87,8 +91,8 @@ class _SoftResetModel(PyLoihiProcessModel):
         phase, window = self._phase(), self.proc_params["window"]
         if phase == 0:
             self.u[:], self.u_inh[:], self.v[:], self.refr[:] = self.u0, self.u_inh0, self.v0, 0
-        self.u[:] = self._current(self.u, self.du, a_exc)
-        self.u_inh[:] = self._current(self.u_inh, self.du_inh, a_inh)
+        self.u[:] = self._current(self.u, self.du, a_exc, self._bias_syn())
+        self.u_inh[:] = self._current(self.u_inh, self.du_inh, a_inh, 0)
         active = self.refr <= 0
         self.refr[~active] -= 1
         v_new = self._voltage()
@@ -105,7 +109,8 @@ class _SoftResetModel(PyLoihiProcessModel):
 @requires(CPU)
 @tag("floating_pt")
 class PySoftResetLIFModelFloat(_SoftResetModel):
-    """Float model: ``u = u (1 - du) + a``, ``v = v (1 - dv) + u + u_inh + bias_mant``, ``s = v > vth``."""
+    """Float model: ``u = u (1 - du) + a + bias_syn_mant``, ``v = v (1 - dv) + u + u_inh + bias_mant``,
+    ``s = v > vth``."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_in_inh: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
@@ -123,11 +128,16 @@ class PySoftResetLIFModelFloat(_SoftResetModel):
     vth: np.ndarray = LavaPyType(np.ndarray, float)
     bias_mant: np.ndarray = LavaPyType(np.ndarray, float)
     bias_exp: np.ndarray = LavaPyType(np.ndarray, float)
+    bias_syn_mant: np.ndarray = LavaPyType(np.ndarray, float)
+    bias_syn_exp: np.ndarray = LavaPyType(np.ndarray, float)
     n_ref: np.ndarray = LavaPyType(np.ndarray, int)
     refr: np.ndarray = LavaPyType(np.ndarray, int)
 
-    def _current(self, u, du, a):
-        return u * (1 - du) + a
+    def _current(self, u, du, a, bias):
+        return u * (1 - du) + a + bias
+
+    def _bias_syn(self):
+        return self.bias_syn_mant
 
     def _voltage(self):
         return self.v * (1 - self.dv) + self.u + self.u_inh + self.bias_mant
@@ -158,6 +168,8 @@ class PySoftResetLIFModelBitAcc(_SoftResetModel):
     vth: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=17)
     bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    bias_syn_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_syn_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
     n_ref: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     refr: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
@@ -166,10 +178,14 @@ class PySoftResetLIFModelBitAcc(_SoftResetModel):
         p = x.astype(np.int64) * (4096 - d.astype(np.int64))
         return np.int32(np.sign(p) * np.right_shift(np.abs(p), 12))
 
-    def _current(self, u, du, a):
+    def _current(self, u, du, a, bias):
         x = self._decay(u, du + 1) + np.left_shift(a.astype(np.int32), 6)
+        x = x + np.int32(bias)
         x = np.where(x > _MAX_UV, x - 2 * _MAX_UV, x)
         return np.where(x <= -_MAX_UV, x + 2 * _MAX_UV, x)
+
+    def _bias_syn(self):
+        return np.left_shift(self.bias_syn_mant.astype(np.int32), self.bias_syn_exp)
 
     def _voltage(self):
         bias = np.left_shift(self.bias_mant.astype(np.int32), self.bias_exp)

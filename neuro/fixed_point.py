@@ -48,7 +48,8 @@ SIGN_MODES = loihi.SIGN_MODES
 MAX_DELAY = 64  # DelayDense holds delays 0..63 on top of Dense's one step (after the exporter's shift)
 _NEURON_RANGES = {"du": (0, loihi.DU_MAX), "du_inh": (0, loihi.DU_MAX), "dv": (0, loihi.DV_MAX),
                   "vth": (0, loihi.VTH_MAX), "bias_mant": (loihi.BIAS_MANT_MIN, loihi.BIAS_MANT_MAX),
-                  "bias_exp": (0, loihi.BIAS_EXP_MAX), "u0": (1 - loihi.MAX_UV, loihi.MAX_UV),
+                  "bias_exp": (0, loihi.BIAS_EXP_MAX), "bias_syn_mant": (loihi.BIAS_MANT_MIN, loihi.BIAS_MANT_MAX),
+                  "bias_syn_exp": (0, loihi.BIAS_EXP_MAX), "u0": (1 - loihi.MAX_UV, loihi.MAX_UV),
                   "u_inh0": (1 - loihi.MAX_UV, loihi.MAX_UV), "v0": (1 - loihi.MAX_UV, loihi.MAX_UV - 1),
                   "n_ref": (0, 2**31 - 1)}
 
@@ -59,6 +60,7 @@ class FixedNeurons:
 
     ``two_channels`` keeps the inhibitory current ``u_inh`` (decay ``du_inh``) apart;
     otherwise both receptors feed one current with decay ``du`` (Lava's single ``a_in``).
+    ``bias_syn_mant << bias_syn_exp`` is a constant into ``u`` every step (:mod:`neurons.loihi`; None: 0).
     """
 
     du: np.ndarray
@@ -73,11 +75,16 @@ class FixedNeurons:
     n_ref: np.ndarray
     reset: str = "hard"
     two_channels: bool = False
+    bias_syn_mant: np.ndarray | None = None
+    bias_syn_exp: np.ndarray | None = None
 
     def __post_init__(self):
         if self.reset not in RESET_MODES:
             raise ValueError(f"unknown reset mode {self.reset!r}; expected one of {RESET_MODES}")
         size = len(self.dv)
+        for name in ("bias_syn_mant", "bias_syn_exp"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(size, np.int64))
         for name, (lo, hi) in _NEURON_RANGES.items():
             value = np.asarray(getattr(self, name))
             if value.shape != (size,) or not np.issubdtype(value.dtype, np.integer):
@@ -144,7 +151,7 @@ class FixedPointNetwork:
 
 @njit(cache=True, nogil=True)
 def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, stage_ptr, prob, src_ptr, src_idx,
-                   du, du_inh, dv, vth, bias, reset, n_ref, two_ch,
+                   du, du_inh, dv, vth, bias, bias_syn, reset, n_ref, two_ch,
                    syn_ptr, syn_slot, syn_w, slot_post, slot_delay, slot_exp, slot_inh,
                    u, u_inh, v, refr, ring_e, ring_i, rng,
                    rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace):
@@ -167,7 +174,7 @@ def _advance_fixed(t1, t_done, pop_lo, pop_hi, pop_model, stage_ptr, prob, src_p
                     lo, hi = pop_lo[p], pop_hi[p]
                     if pop_model[p] == 0:
                         nf = loihi.loihi_lif_update(u[r], u_inh[r], v[r], refr[r], a_e, a_i, du, du_inh, dv, vth,
-                                                    bias, reset, n_ref, two_ch, lo, hi, fired, nf)
+                                                    bias, bias_syn, reset, n_ref, two_ch, lo, hi, fired, nf)
                     else:
                         nf = fire_inputs(pop_model[p], lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                 n_touched = 0
@@ -201,7 +208,7 @@ class FixedPointSimulator(Simulator):
         super().__init__(fixed.network, dtype=np.float64)
         self.fixed = fixed
         n = self.n
-        names = ("du", "du_inh", "dv", "vth", "bias", "reset", "n_ref", "two_ch", "u0", "u_inh0", "v0")
+        names = ("du", "du_inh", "dv", "vth", "bias", "bias_syn", "reset", "n_ref", "two_ch", "u0", "u_inh0", "v0")
         arr = {k: np.zeros(n, np.int64) for k in names}
         for pop in fixed.network.populations:
             if pop.model != "lif":
@@ -212,6 +219,7 @@ class FixedPointSimulator(Simulator):
                 arr[k][lo:hi] = getattr(f, k)
             arr["vth"][lo:hi] = loihi.effective_threshold(f.vth)
             arr["bias"][lo:hi] = loihi.effective_bias(f.bias_mant, f.bias_exp)
+            arr["bias_syn"][lo:hi] = loihi.effective_bias(f.bias_syn_mant, f.bias_syn_exp)
             arr["reset"][lo:hi] = RESET_MODES.index(f.reset)
             arr["two_ch"][lo:hi] = f.two_channels
         self.arrays = arr
@@ -280,8 +288,8 @@ class FixedPointSimulator(Simulator):
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
             _advance_fixed(t1, t_done, self.pop_lo, self.pop_hi, self.pop_model, self.stage_ptr, self.prob,
-                           src_ptr, src_idx, a["du"], a["du_inh"], a["dv"], a["vth"], a["bias"], a["reset"], a["n_ref"],
-                           a["two_ch"], self.syn_ptr, self.syn_slot, self.syn_w, self.slot_post,
+                           src_ptr, src_idx, a["du"], a["du_inh"], a["dv"], a["vth"], a["bias"], a["bias_syn"],
+                           a["reset"], a["n_ref"], a["two_ch"], self.syn_ptr, self.syn_slot, self.syn_w, self.slot_post,
                            self.slot_delay, self.slot_exp, self.slot_inh, state["u"], state["u_inh"],
                            state["v"], refr, ring_e, ring_i, rng, rec_mask, rec_t, rec_n, n_rec, max_new,
                            tr_idx, tr_vars, trace)

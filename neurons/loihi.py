@@ -5,11 +5,20 @@ and voltage ``v``, 24 bits wide. Each step, for input ``a`` (the summed Dense
 outputs, int32)::
 
     decay(x, d) = sgn(x (4096 - d)) * (|x (4096 - d)| >> 12)      # truncates towards 0
-    u   = wrap24(int32(decay(u, du + 1) + int32(a << 6)))           # ds_offset = 1
+    u   = wrap24(int32(int32(decay(u, du + 1) + int32(a << 6)) + bias_syn))   # ds_offset = 1
     v   = clip(decay(v, dv) + u (+ u_inh) + bias, -(2^23 - 1), 2^23 - 1)
     s   = v > vth << 6                                              # strict
     hard: v = 0     soft: v = v - (vth << 6)     none: v unchanged
-    bias = bias_mant << bias_exp
+    bias = bias_mant << bias_exp,   bias_syn = bias_syn_mant << bias_syn_exp
+
+``bias_syn`` is a constant current into ``u`` every step (neuro's ``bias_syn``; the excitatory channel ``u``
+when there are two). Lava's LIF has none (its ``bias`` goes into ``v``), and none of its parameters
+equals it: a constant ``B`` into ``u`` adds ``B (1 + a + ... + a^t)`` (``a`` the current's decay) to the
+``v`` input at step ``t``, a ramp no constant bias matches, and once ``u`` is near its fixed point the
+truncating ``decay`` of the summed ``u`` still differs from ``decay`` of its parts. Only without a
+current memory (``du = 4095``: ``decay(u, 4096) = 0``) is it exactly ``bias``, which is where the
+quantizer puts it; otherwise the custom process of ``deployment`` holds it (``bias_syn = 0`` there
+is ``PyLifModelBitAcc``'s update).
 
 ``wrap24`` is Lava's one-sided fold: ``x > 2^23 -> x - 2^24``, ``x <= -2^23 -> x + 2^24``.
 With ``du == du_inh`` and a single channel, hard reset and no refractory period
@@ -17,7 +26,7 @@ this is exactly ``PyLifModelBitAcc`` (du/dv per neuron instead of per process).
 The second channel, soft/no reset and refractory steps (``v`` held, no spike,
 currents still decay) are the custom soft-reset process of ``deployment``, not
 a built-in Loihi neuron. Parameter ranges: du, dv in 0..4095, vth in 0..2^17-1,
-bias_mant in -4096..4095, bias_exp in 0..7.
+bias_mant and bias_syn_mant in -4096..4095, bias_exp and bias_syn_exp in 0..7.
 """
 
 from __future__ import annotations
@@ -115,9 +124,10 @@ def decay(x, d):
 
 
 @njit(inline="always")
-def current_step(u, du, a):
-    """One current update with input ``a`` (int32 Dense sum): decay, add ``a << 6``, fold to 24 bits."""
-    x = wrap32(wrap32(decay(u, du + DS_OFFSET)) + wrap32(wrap32(a) << ACT_SHIFT))
+def current_step(u, du, a, bias_syn=0):
+    """One current update with input ``a`` (int32 Dense sum): decay, add ``a << 6`` and ``bias_syn``, fold to 24
+    bits."""
+    x = wrap32(wrap32(wrap32(decay(u, du + DS_OFFSET)) + wrap32(wrap32(a) << ACT_SHIFT)) + bias_syn)
     if x > MAX_UV:
         return x - 2 * MAX_UV
     if x <= -MAX_UV:
@@ -126,20 +136,20 @@ def current_step(u, du, a):
 
 
 @njit(cache=True, nogil=True)
-def loihi_lif_update(u, u_inh, v, refr, a_exc, a_inh, du, du_inh, dv, vth, bias, reset, n_ref, two_channels,
-                     lo, hi, fired, n_fired):
+def loihi_lif_update(u, u_inh, v, refr, a_exc, a_inh, du, du_inh, dv, vth, bias, bias_syn, reset, n_ref,
+                     two_channels, lo, hi, fired, n_fired):
     """Advance neurons ``lo..hi-1`` one step (module docstring); append spikes to ``fired``.
 
-    ``vth`` and ``bias`` are the effective values (``vth << 6``, ``bias_mant << bias_exp``).
+    ``vth``, ``bias`` and ``bias_syn`` are the effective values (``vth << 6``, ``mant << exp``).
     Without ``two_channels[k]`` the inhibitory input ``a_inh`` is added to ``a_exc``
     (one Lava InPort). Inputs are consumed (zeroed). Returns the new spike count.
     """
     for k in range(lo, hi):
         if two_channels[k]:
-            u[k] = current_step(u[k], du[k], a_exc[k])
+            u[k] = current_step(u[k], du[k], a_exc[k], bias_syn[k])
             u_inh[k] = current_step(u_inh[k], du_inh[k], a_inh[k])
         else:
-            u[k] = current_step(u[k], du[k], wrap32(a_exc[k] + a_inh[k]))
+            u[k] = current_step(u[k], du[k], wrap32(a_exc[k] + a_inh[k]), bias_syn[k])
         a_exc[k] = 0
         a_inh[k] = 0
         if refr[k] > 0:

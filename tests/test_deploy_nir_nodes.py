@@ -161,8 +161,8 @@ def test_cnn_runs_in_the_event_simulator_and_as_torch_layers_with_the_reference_
     assert len(pool_conv) == 1 and pool_conv[0].post == "6"  # SumPool2d and Conv2d composed into one projection
 
 
-def test_conv1d_avgpool_scale_delay_threshold_match_the_reference():
-    rng = np.random.default_rng(4)
+def conv1d_graph(rng):
+    """Conv1d -> LIF (r = 1: an input gain dt/tau) -> Scale -> Delay (2 steps) -> Flatten -> Linear -> Threshold."""
     nodes = {"input": nir.Input(input_type={"input": np.array([2, 9])}),
              "conv": nir.Conv1d(input_shape=9, weight=rng.normal(0.3, 0.5, (3, 2, 3)), stride=1, padding=1,
                                 dilation=1, groups=1, bias=np.full(3, 0.05)),
@@ -174,7 +174,11 @@ def test_conv1d_avgpool_scale_delay_threshold_match_the_reference():
              "lin": nir.Linear(weight=rng.normal(0.2, 0.4, (6, 27))), "thr": nir.Threshold(threshold=np.full(6, 0.3)),
              "output": nir.Output(output_type={"output": np.array([6])})}
     chain = ["input", "conv", "lif", "scale", "delay", "flat", "lin", "thr", "output"]
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])))
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])))
+
+
+def test_conv1d_avgpool_scale_delay_threshold_match_the_reference():
+    graph = conv1d_graph(np.random.default_rng(4))
     x = _inputs((2, 9), 60, 3, p=0.4)
     net = nir_to_network(graph)
     assert net.projection("lin").synapses.delays.min() == 2

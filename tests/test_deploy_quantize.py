@@ -92,11 +92,15 @@ def test_refuses_weights_whose_range_loses_input_and_accepts_negligible_ones():
     (dict(v_th=0.0, v_reset=0.0), "v_th=0.0 <= v_reset"),
     (dict(tau_syn=np.inf, tau_syn_inh=np.inf), "tau_syn of neuron 0 is inf"),
     (dict(bias=1e4), "bias of neuron 0"),
-    (dict(bias_syn=[0.0, 0.2, 0.0]), "neuron 1 has a synaptic bias"),
+    (dict(bias_syn=[0.0, 1e4, 0.0]), "bias_syn of neuron 1"),
+    (dict(bias_syn=[0.0, 0.2, 0.0], tau_syn_inh=2e-3, receptor="inh"), "neuron 1 has a synaptic bias"),
 ])
 def test_refuses_unrepresentable_neurons(params, match):
+    params = dict(params)
+    receptor = params.pop("receptor", "exc")
     net = Network((Population("in", 2, "spike_source"), Population("E", 3, params=params)),
-                  (Projection("p", "in", "E", from_dense(np.ones((3, 2)) * 0.5)),))
+                  (Projection("p", "in", "E", from_dense(np.ones((3, 2)) * 0.5 * (-1 if receptor == "inh" else 1)),
+                              receptor),))
     with pytest.raises(QuantizationError, match=match):
         quantize(net)
 

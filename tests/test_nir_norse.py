@@ -132,3 +132,19 @@ def test_norse_reads_a_hard_reset_conv_export_with_synaptic_currents_spike_for_s
     assert set(theirs) == {p.name for p in net.populations[1:]}
     for name, spikes in theirs.items():
         assert spikes.sum() >= 20 and np.array_equal(spikes[0], result.raster(name)), name
+
+
+def test_norse_reads_the_export_of_an_imported_cnn_with_if_sumpool_and_conv_nodes():
+    """NIR (Conv2d, IF, SumPool2d, Flatten, Affine) -> neuro -> NIR (the same node set) -> norse: every IF layer
+    spike-identical to neuro's run of the imported network."""
+    net = nir_to_network(sinabs_cnn(seed=9), convention="nir")
+    graph = network_to_nir(net, dt_nir=DT)
+    assert {"Conv2d", "IF", "SumPool2d", "Flatten", "Affine"} == {type(v).__name__ for v in graph.nodes.values()} - {
+        "Input", "Output"}
+    x = _inputs((2, 12, 12), 40, 3, p=0.25, seed=12)
+    theirs = _norse_spikes(graph, x, "nir")
+    result = Simulator(net, dtype=np.float64).run(40, [{"input": xi.reshape(40, -1)} for xi in x])
+    assert set(theirs) == {p.name for p in net.populations[1:]}
+    for name, spikes in theirs.items():
+        ours = np.stack([result.raster(name, b) for b in range(len(x))])
+        assert spikes.sum() >= 20 and np.array_equal(ours, spikes), name
