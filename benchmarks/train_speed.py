@@ -29,7 +29,7 @@ import time
 import torch
 from torch import nn
 
-from neuro.training.layers import Dense, Readout
+from neuro.training.layers import Dense, Readout, Recurrent
 from neuro.training.model import SpikingNet
 
 DT, TAU_MEM = 1e-3, 20e-3
@@ -103,10 +103,13 @@ def throughput(model, x, y, iters):
     return samples / (time.perf_counter() - t0), samples / (time.process_time() - c0)
 
 
-def layer_models(n: int) -> dict:
-    """Linear(n, n) -> n LIF neurons in every library that is installed: ``name -> forward(x) -> spikes``."""
+def layer_models(n: int, recurrent: bool = False) -> dict:
+    """Linear(n, n) -> n LIF neurons in every library that is installed: ``name -> forward(x) -> spikes``;
+    ``recurrent``: plus an all-to-all recurrent Linear(n, n) of last step's spikes (neuro and snntorch)."""
     beta = 0.95
     tau = -DT / math.log(beta)
+    if recurrent:
+        return recurrent_models(n, beta, tau)
     models = {}
     models["neuro"] = Dense(n, n, reset="soft", tau_mem=tau)
     models["neuro per-step"] = Dense(n, n, reset="soft", tau_mem=tau, fused=False)
@@ -146,6 +149,26 @@ def layer_models(n: int) -> dict:
     return models
 
 
+def recurrent_models(n: int, beta: float, tau: float) -> dict:
+    """neuro's Recurrent layer (fused, and the per-step reference) and snntorch's RLeaky (all-to-all)."""
+    import snntorch as snn
+
+    models = {"neuro": Recurrent(n, n, reset="soft", tau_mem=tau),
+              "neuro per-step": Recurrent(n, n, reset="soft", tau_mem=tau, fused=False)}
+    fc, lif = nn.Linear(n, n), snn.RLeaky(beta=beta, linear_features=n, all_to_all=True)
+
+    def snntorch_forward(x):
+        spk, mem = lif.init_rleaky()
+        out = []
+        for step in x:
+            spk, mem = lif(fc(step), spk, mem)
+            out.append(spk)
+        return torch.stack(out)
+
+    models["snntorch"] = snntorch_forward
+    return models
+
+
 def saved_bytes(forward, x) -> int:
     """Bytes of the distinct tensors autograd keeps for the backward pass of ``forward(x)``."""
     storages = {}
@@ -181,7 +204,7 @@ def layer_benchmark(a) -> dict:
     for n in a.sizes:
         torch.manual_seed(0)
         x = torch.randn(a.timesteps, a.batch, n)
-        models = layer_models(n)
+        models = layer_models(n, a.recurrent)
         for threads in a.threads:
             torch.set_num_threads(threads)
             best = {name: (float("inf"), float("inf")) for name in models}
@@ -214,6 +237,7 @@ def layer_ratios(rows) -> list:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layer", action="store_true", help="the Open Neuromorphic Linear + LIF benchmark instead")
+    p.add_argument("--recurrent", action="store_true", help="--layer with an all-to-all recurrent Linear as well")
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 2048])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--timesteps", type=int, default=500)
@@ -228,6 +252,7 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
+    a.layer = a.layer or a.recurrent
     a.batch = a.batch or (16 if a.layer else 64)
     result = layer_benchmark(a) if a.layer else throughput_benchmark(a)
     if a.json:

@@ -3,7 +3,7 @@
 Rules, by the block's language tag:
 
 * ``python``: executed; the blocks of one page share a namespace, in order, in a temporary folder
-  with ``configs/`` linked in.
+  with ``configs/`` and ``benchmarks/`` linked in.
 * ``bash`` / ``sh``: executed by bash there (``neuro`` and ``.venv/bin/neuro`` become
   ``python -m neuro.cli`` of this interpreter and checkout; ``python`` this interpreter).
 * ``yaml`` / ``toml``: parsed.
@@ -69,7 +69,8 @@ RAN: dict[str, int] = {}
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_page_code_runs(page, tmp_path, monkeypatch):
-    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    for folder in ("configs", "benchmarks"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
