@@ -17,8 +17,11 @@ HTML comments on the lines right above a block direct the test (several may stan
   visible in the page's source: fewer seeds, epochs, samples, trials, smaller sizes. Every OLD must
   occur in the block. **``NEURO_DOCS_FULL=1`` runs the blocks as written instead** (full length:
   hours, and ``pip install`` lines really install).
+* ``<!-- docs-test: placeholder OLD => NEW -->``: replacements made in quick and full runs alike, for
+  the names that stand for the reader's own (``CONFIG`` -> a file the setup wrote).
 * ``<!-- docs-test: setup COMMAND -->``: a bash command run first (quick and full runs alike), for
-  what the reader has and the test does not: a saved network standing for "your file", trained runs.
+  what the reader has and the test does not: a saved network standing for "your file", trained runs,
+  a small config.
 * ``<!-- not-run: reason -->``: skipped. None is left (``test_how_many_blocks_run``).
 
 Package installs: the quick form of ``pip install X`` is ``pip install --dry-run X`` (pip resolves X
@@ -49,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "api").glob("*.md"))]
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 COMMENT = re.compile(r"\s*<!--(.*)-->\s*")
-DIRECTIVE = re.compile(r"\s*(not-run|docs-test:\s*quick|docs-test:\s*setup)\s*:?\s*(.*?)\s*", re.S)
+DIRECTIVE = re.compile(r"\s*(not-run|docs-test:\s*(?:quick|placeholder|setup))\s*:?\s*(.*?)\s*", re.S)
 RUN = {"python", "bash", "sh"}
 PARSE = {"yaml": yaml.safe_load, "toml": tomllib.loads}
 FULL = os.environ.get("NEURO_DOCS_FULL") == "1"
@@ -60,7 +63,7 @@ TOOLS = {"python": "", "neuro": "-m neuro.cli", "pip": "-m pip", "torchrun": "-m
 
 def directives(text: str, start: int) -> list[tuple[str, str]]:
     """``(kind, text)`` of the HTML comments on the lines right above offset ``start``, top to bottom;
-    kind ``not-run``, ``quick`` or ``setup``. A comment there that is no directive fails."""
+    kind ``not-run``, ``quick``, ``placeholder`` or ``setup``. A comment there that is no directive fails."""
     out = []
     for line in reversed(text[:start].rstrip("\n").split("\n")):
         comment = COMMENT.fullmatch(line)
@@ -80,7 +83,8 @@ def blocks(page: Path):
             for m in FENCE.finditer(text)]
 
 
-def _quick(code: str, spec: str, where: str) -> str:
+def _replace(code: str, spec: str, where: str) -> str:
+    """``code`` with the replacements ``OLD => NEW; ...`` of ``spec``; each OLD must occur."""
     for pair in filter(None, (p.strip() for p in spec.split(";"))):
         old, new = (s.strip() for s in pair.split("=>"))
         if old not in code:
@@ -118,6 +122,9 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{_tools(tmp_path)}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # One OpenMP thread per command, as tests/conftest.py sets for torch here: torch's default of one per
+    # core waits for busy cores (a 1-epoch `neuro train` took 31 s instead of 16 s at load 4 on 2 cores).
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     namespace: dict = {"__name__": "__docs__"}
     ran = 0
     for line, lang, code, marks in blocks(page):
@@ -130,8 +137,8 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
         for kind, text in marks:
             if kind == "setup":
                 _bash(text, f"{where} (setup)")
-            elif kind == "quick" and not FULL:
-                code = _quick(code, text, where)
+            elif kind == "placeholder" or (kind == "quick" and not FULL):
+                code = _replace(code, text, where)
         if lang in PARSE:
             PARSE[lang](code)
         elif lang == "python":
