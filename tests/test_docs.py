@@ -24,6 +24,10 @@ HTML comments on the lines right above a block direct the test (several may stan
   a small config.
 * ``<!-- not-run: reason -->``: skipped. None is left (``test_how_many_blocks_run``).
 
+The shortening is a visible rewrite rather than a "quick" variable read by the CLI and the scripts: they
+carry no test-only mode (no one gets a shortened run by accident), and each shortening stands next to
+the block it shortens. Commands run with ``OMP_NUM_THREADS=1`` unless it is set.
+
 Package installs: the quick form of ``pip install X`` is ``pip install --dry-run X`` (pip resolves X
 against the package index, which must be reachable, and changes no environment); an install into a
 folder of the temporary directory (``--target``) runs for real. Benchmark peers that the project's own
