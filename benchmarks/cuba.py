@@ -27,6 +27,7 @@ rate, synaptic events per second, peak memory and bytes per synapse.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import resource
 import subprocess
@@ -289,18 +290,21 @@ def main():
     ap.add_argument("--scale", action="store_true", help="100,000 neurons x 100 synapses, 1 s (with --seeds)")
     ap.add_argument("--split", action="store_true",
                     help="1,000,000 neurons x 100 synapses, 1 s, neuro at 1 and --threads threads (with --seeds)")
-    ap.add_argument("--neurons", type=int, default=1_000_000, help="network size of --split")
+    ap.add_argument("--neurons", type=int, help="network size of --scale (default 100,000) and --split (1,000,000)")
     ap.add_argument("--no-first", action="store_true", help="skip the time-to-first-result measurement")
     args = ap.parse_args()
     args.threads = args.threads or (2 if args.split else 1)
+    if args.brian2 and importlib.util.find_spec("brian2") is None:
+        print("brian2 is not installed (pip install brian2, the [bench] extra): only neuro's side runs", flush=True)
+        args.brian2 = False
     if not args.no_first:
         print(f"time to first result (fresh interpreter: import + build + JIT/cache load + 1 s run): "
               f"{time_to_first_result():.2f} s [{load()}]", flush=True)
-    if args.scale:  # 100,000 neurons x 100 synapses, 1 s
-        compare(1.0, args.seeds, args, n=100_000, fan_in=100)
+    if args.scale:  # 100,000 neurons (--neurons) x 100 synapses, 1 s
+        compare(1.0, args.seeds, args, n=args.neurons or 100_000, fan_in=100)
         return
     if args.split:
-        compare(1.0, args.seeds, args, n=args.neurons, fan_in=100, split=True)
+        compare(1.0, args.seeds, args, n=args.neurons or 1_000_000, fan_in=100, split=True)
         return
     for seconds in args.seconds:
         compare(seconds, args.seeds, args)

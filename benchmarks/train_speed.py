@@ -136,15 +136,15 @@ def layer_models(n: int, recurrent: bool = False) -> dict:
             return sj(x)
 
         models["spikingjelly"] = spikingjelly_forward
-    except ImportError:
-        pass
+    except ImportError as e:
+        print(f"spikingjelly skipped ({e}; make bench-deps, then PYTHONPATH=.bench)", flush=True)
     try:
         from norse.torch import LIF, SequentialState
 
         norse_model = SequentialState(nn.Linear(n, n), LIF())
         models["norse"] = lambda x: norse_model(x)[0]
-    except ImportError:
-        pass
+    except ImportError as e:
+        print(f"norse skipped ({e}; make bench-deps, then PYTHONPATH=.bench)", flush=True)
     models["Linear alone"] = fc
     return models
 
