@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from deployment.nirio import chains, maps
+from deployment.nirio import chains, maps, trained
 from deployment.nirio.graph import back_edges, flat_graph
 from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params, non_strict
 from deployment.quantize import is_readout
@@ -194,46 +194,18 @@ def _input_bias(network, pop) -> np.ndarray | None:
     return bias
 
 
-def _conv_node(proj, s, bias=None):
-    """``nir.Conv2d`` of a projection that is still exactly the convolution it was unrolled from (``to_network``
-    records the geometry), or None: pruned, edited or delayed synapses stay a Linear. ``bias``: per channel."""
-    from neuro.training.convert import unroll_conv
-
-    geo = proj.metadata.get("conv")
-    if not geo or len(geo["kernel"]) != 2 or np.any(s.delays != 0):
-        return None
-    if bias is not None and np.size(bias) != geo["out_channels"]:
-        return None
-    taps = (geo["out_channels"], geo["in_channels"] // geo["groups"], *geo["kernel"])
-    pre, post, tap = unroll_conv(np.arange(np.prod(taps), dtype=np.float64).reshape(taps), geo["input_size"],
-                                 geo["stride"], geo["padding"], geo["dilation"], geo["groups"])
-    ours, theirs = np.lexsort((s.pre_indices(), s.indices)), np.lexsort((pre, post))
-    if pre.size != s.nnz or np.any(pre[theirs] != s.pre_indices()[ours]) or np.any(post[theirs] != s.indices[ours]):
-        return None
-    kernel = np.zeros(int(np.prod(taps)))
-    tap = tap[theirs].astype(np.int64)
-    kernel[tap] = s.weights[ours]
-    if not np.array_equal(kernel[tap], s.weights[ours]):  # a shared weight differs somewhere: not a convolution
-        return None
-    return _nir().Conv2d(input_shape=tuple(geo["input_size"]), weight=kernel.reshape(taps),
-                         stride=tuple(geo["stride"]), padding=tuple(geo["padding"]),
-                         dilation=tuple(geo["dilation"]), groups=geo["groups"],
-                         bias=np.zeros(geo["out_channels"]) if bias is None else np.asarray(bias, np.float64))
-
-
 def network_to_nir(network: Network, dt_nir: float | None = None):
     """The NIR graph of ``network`` (module docstring). ``dt_nir``: the Euler step readers assume."""
     nir = _nir()
     dt_nir = network.dt if dt_nir is None else _step(dt_nir, "the NIR dt (--nir-dt)")
     nodes, edges = {}, []
+    network = trained.adopt(network)  # a trained model's conv and pool layers: chains of NIR nodes too
     kept, layouts = _chains(network)
     chain_fed = {p.post for p in network.projections if p.name in kept}  # their biases ride on the chains
     input_bias = {pop.name: b for pop in network.populations
                   if pop.name not in chain_fed and (b := _input_bias(network, pop)) is not None}
     biases = {proj.name: b for proj in network.projections
               if proj.post not in chain_fed and (b := _node_bias(network, proj, input_bias)) is not None}
-    convs = {p.name: c for p in network.projections if (c := _conv_node(p, p.active(), biases.get(p.name)))}
-    layouts = _layouts(network, set(convs) | kept)
     for pop in network.populations:
         if pop.model == "lif":
             nodes[pop.name] = _neuron_node(pop, network, dt_nir, layouts[pop.name],
@@ -253,15 +225,12 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
                 source = name
             edges.append((source, proj.post))
             continue
-        if proj.name in convs:  # the synapses are rebuilt from the kernel on import (no per-synapse metadata)
-            nodes[proj.name] = convs[proj.name]
-        else:
-            node, flatten = _linear_node(proj, biases.get(proj.name), layouts[proj.pre])
-            nodes[proj.name] = node
-            if flatten is not None:  # a dense layer reads a conv layer flattened (C-order)
-                source = f"{proj.name}.flatten"
-                nodes[source] = flatten
-                edges.append((proj.pre, source))
+        node, flatten = _linear_node(proj, biases.get(proj.name), layouts[proj.pre])
+        nodes[proj.name] = node
+        if flatten is not None:  # a dense layer reads a conv layer flattened (C-order)
+            source = f"{proj.name}.flatten"
+            nodes[source] = flatten
+            edges.append((proj.pre, source))
         edges += [(source, proj.name), (proj.name, proj.post)]
     feeds_other = {p.pre for p in network.projections if p.pre != p.post}
     lif_pops = [p.name for p in network.populations if p.model == "lif"]

@@ -46,7 +46,9 @@ def test_conv_layers_export_as_conv2d_and_round_trip_spike_for_spike(reset, tmp_
 def test_a_pruned_conv_projection_stays_a_linear_node_and_still_round_trips(tmp_path):
     net = to_network(_conv_model(), SHAPE)
     conv = net.projections[0]
-    keep = np.arange(conv.synapses.nnz) % 3 != 0
+    # pruned at random: some but not all synapses of a tap go (pruning every third synapse removes whole taps,
+    # which leaves a convolution with zero taps, and that is exported as a Conv2d)
+    keep = np.random.default_rng(1).random(conv.synapses.nnz) > 0.3
     net = net.with_projections((conv.__class__(conv.name, conv.pre, conv.post, conv.synapses.select(keep),
                                                metadata=conv.metadata),) + net.projections[1:])
     assert "Conv2d" not in {type(node).__name__ for node in network_to_nir(net).nodes.values()}
