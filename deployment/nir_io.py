@@ -14,7 +14,9 @@ the incoming weights, ``v_rest = v_leak``. Export writes ``tau = dt_nir / (1 - a
 A non-spiking readout population (reset ``none``, marked as neuro.training's ``Readout``, feeding nothing) is
 written as a LI, CubaLI or (no leak, no current) I node; a spiking one without leak or current as IF, one
 without any memory as Threshold. A projection imported from a chain of weight nodes is written as that chain
-again while its synapses are unchanged (:mod:`deployment.nirio.chains`), a trained conv layer as Conv2d.
+again while its synapses are unchanged (:mod:`deployment.nirio.chains`), a trained model's conv and pool layers as
+Conv2d and SumPool2d/AvgPool2d nodes (:mod:`deployment.nirio.trained`), a projection with one delay per target
+neuron as a Linear/Affine then a Delay node.
 What NIR cannot express is kept in node metadata
 (``neuro_*`` keys) and restored on import: the reset mode (NIR only has ``v_reset``), MPR, refractory time,
 the exact time constants and dt, a second (inhibitory) synaptic channel, per-synapse delays and the receptor.
@@ -22,13 +24,14 @@ Pruned synapses (mask False) are not exported.
 
 Import: neuron nodes (LIF, CubaLIF, IF, Threshold, LI, CubaLI, I) become populations starting at ``v = 0`` as
 NIR's readers do, input nodes spike sources; the weight nodes between them (Linear, Affine, Scale, Flatten,
-Conv1d/2d, Sum/AvgPool2d, Delay) are composed into one sparse projection per source and delay
-(:mod:`deployment.nirio.maps`), an Affine's bias into the target's ``bias_syn`` (``bias`` without a synaptic
-current). The reset convention (``convention=``: ``nir``, ``subtract``, ``snntorch``, ``sinabs``: subtract with a
-spike at ``v >= v_threshold``; :mod:`deployment.nirio.neurons`) is read from the metadata when a producer wrote
-it, else ``nir``; so is a ``threshold_comparison`` of ``">="``. LI, CubaLI and I become neuro's non-spiking
-readout (reset ``none``) and may feed Output nodes only. Edges inside one step have no delay; a projection
-closing a cycle (a depth-first back edge from the inputs) gets at least 1 step, as snntorch's recurrent layers.
+Conv1d/2d, Sum/AvgPool2d, Delay) are composed into one sparse projection per source, a delay per synapse (per
+source and delay where two delays reach one pair of neurons; :mod:`deployment.nirio.maps`), an Affine's bias into
+the target's ``bias_syn`` (``bias`` without a synaptic current). The reset convention (``convention=``:
+``nir``, ``subtract``, ``snntorch``, ``sinabs``: subtract with a spike at ``v >= v_threshold``;
+:mod:`deployment.nirio.neurons`) is read from the metadata when a producer wrote it, else ``nir``; so is a
+``threshold_comparison`` of ``">="``. LI, CubaLI and I become neuro's non-spiking readout (reset ``none``) and
+may feed Output nodes only. Edges inside one step have no delay; a projection closing a cycle (a depth-first back
+edge from the inputs) gets at least 1 step, as snntorch's recurrent layers.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from deployment.nirio import chains, maps
+from deployment.nirio import chains, maps, trained
 from deployment.nirio.graph import back_edges, flat_graph
 from deployment.nirio.neurons import CONVENTIONS, NEURON_KINDS, READOUT_KINDS, convention_of, neuron_params, non_strict
 from deployment.quantize import is_readout
@@ -159,8 +162,8 @@ def _chains(network):
 def _layouts(network, structured) -> dict:
     """Node shape per population: its ``(C, H, W)`` (a conv layer's ``shape`` metadata, an imported node's
     shape) where every projection into it is a Conv2d node or a chain of weight nodes (``structured``; for an
-    input: some projection out of it), and no delayed Linear leaves it (a Flatten carries no delay); flat
-    otherwise."""
+    input: some projection out of it), and no Linear with per-synapse delays leaves it (a Flatten carries no
+    delay, a Delay node one per target); flat otherwise."""
     out = {}
     recorded = network.metadata.get("shapes") or {}
     for pop in network.populations:
@@ -169,7 +172,8 @@ def _layouts(network, structured) -> dict:
         outgoing = [p for p in network.projections if p.pre == pop.name]
         fed = incoming and all(n in structured for n in incoming) if pop.model == "lif" else \
             any(p.name in structured for p in outgoing)
-        delayed = any(p.name not in structured and np.any(p.active().delays) for p in outgoing)
+        delayed = any(p.name not in structured and np.any(p.active().delays) and _delay_steps(p) is None
+                      for p in outgoing)
         keep = len(shape) > 1 and int(np.prod(shape)) == pop.size and fed and not delayed
         out[pop.name] = shape if keep else (pop.size,)
     return out
@@ -194,46 +198,20 @@ def _input_bias(network, pop) -> np.ndarray | None:
     return bias
 
 
-def _conv_node(proj, s, bias=None):
-    """``nir.Conv2d`` of a projection that is still exactly the convolution it was unrolled from (``to_network``
-    records the geometry), or None: pruned, edited or delayed synapses stay a Linear. ``bias``: per channel."""
-    from neuro.training.convert import unroll_conv
-
-    geo = proj.metadata.get("conv")
-    if not geo or len(geo["kernel"]) != 2 or np.any(s.delays != 0):
-        return None
-    if bias is not None and np.size(bias) != geo["out_channels"]:
-        return None
-    taps = (geo["out_channels"], geo["in_channels"] // geo["groups"], *geo["kernel"])
-    pre, post, tap = unroll_conv(np.arange(np.prod(taps), dtype=np.float64).reshape(taps), geo["input_size"],
-                                 geo["stride"], geo["padding"], geo["dilation"], geo["groups"])
-    ours, theirs = np.lexsort((s.pre_indices(), s.indices)), np.lexsort((pre, post))
-    if pre.size != s.nnz or np.any(pre[theirs] != s.pre_indices()[ours]) or np.any(post[theirs] != s.indices[ours]):
-        return None
-    kernel = np.zeros(int(np.prod(taps)))
-    tap = tap[theirs].astype(np.int64)
-    kernel[tap] = s.weights[ours]
-    if not np.array_equal(kernel[tap], s.weights[ours]):  # a shared weight differs somewhere: not a convolution
-        return None
-    return _nir().Conv2d(input_shape=tuple(geo["input_size"]), weight=kernel.reshape(taps),
-                         stride=tuple(geo["stride"]), padding=tuple(geo["padding"]),
-                         dilation=tuple(geo["dilation"]), groups=geo["groups"],
-                         bias=np.zeros(geo["out_channels"]) if bias is None else np.asarray(bias, np.float64))
-
-
 def network_to_nir(network: Network, dt_nir: float | None = None):
     """The NIR graph of ``network`` (module docstring). ``dt_nir``: the Euler step readers assume."""
     nir = _nir()
     dt_nir = network.dt if dt_nir is None else _step(dt_nir, "the NIR dt (--nir-dt)")
     nodes, edges = {}, []
+    network = trained.adopt(network)  # a trained model's conv and pool layers: chains of NIR nodes too
     kept, layouts = _chains(network)
+    cycle = back_edges([p.name for p in network.populations], [(p.pre, p.post) for p in network.projections],
+                       [p.name for p in network.populations if p.model != "lif"])
     chain_fed = {p.post for p in network.projections if p.name in kept}  # their biases ride on the chains
     input_bias = {pop.name: b for pop in network.populations
                   if pop.name not in chain_fed and (b := _input_bias(network, pop)) is not None}
     biases = {proj.name: b for proj in network.projections
               if proj.post not in chain_fed and (b := _node_bias(network, proj, input_bias)) is not None}
-    convs = {p.name: c for p in network.projections if (c := _conv_node(p, p.active(), biases.get(p.name)))}
-    layouts = _layouts(network, set(convs) | kept)
     for pop in network.populations:
         if pop.model == "lif":
             nodes[pop.name] = _neuron_node(pop, network, dt_nir, layouts[pop.name],
@@ -253,16 +231,11 @@ def network_to_nir(network: Network, dt_nir: float | None = None):
                 source = name
             edges.append((source, proj.post))
             continue
-        if proj.name in convs:  # the synapses are rebuilt from the kernel on import (no per-synapse metadata)
-            nodes[proj.name] = convs[proj.name]
-        else:
-            node, flatten = _linear_node(proj, biases.get(proj.name), layouts[proj.pre])
-            nodes[proj.name] = node
-            if flatten is not None:  # a dense layer reads a conv layer flattened (C-order)
-                source = f"{proj.name}.flatten"
-                nodes[source] = flatten
-                edges.append((proj.pre, source))
-        edges += [(source, proj.name), (proj.name, proj.post)]
+        for name, node in _linear_nodes(proj, biases.get(proj.name), layouts[proj.pre], dt_nir, cycle):
+            nodes[name] = node
+            edges.append((source, name))
+            source = name
+        edges.append((source, proj.post))
     feeds_other = {p.pre for p in network.projections if p.pre != p.post}
     lif_pops = [p.name for p in network.populations if p.model == "lif"]
     for name in [n for n in lif_pops if n not in feeds_other] or lif_pops[-1:]:
@@ -288,12 +261,27 @@ def _node_bias(network, proj, input_bias):
     return None
 
 
-def _linear_node(proj, bias, pre_layout):
-    """A Linear (Affine with a bias) node of ``proj``, and the Flatten before it when its source is shaped.
+def _delay_steps(proj, cycle=frozenset()) -> np.ndarray | None:
+    """The delay of each target neuron in steps, for an excitatory projection with a delay > 0 whose synapses into
+    one neuron share one delay: it is written as a Linear/Affine and a Delay node. None otherwise, and for a
+    projection that closes a cycle (``(pre, post)`` in ``cycle``) with delay 1 everywhere: readers give a cycle's
+    edge that step themselves (snntorch's recurrent layers, neuro's import)."""
+    s = proj.active()
+    if proj.receptor != "exc" or not np.any(s.delays) or ((proj.pre, proj.post) in cycle and np.all(s.delays == 1)):
+        return None
+    steps = np.zeros(s.n_post, np.int64)
+    steps[s.indices] = s.delays
+    return steps if np.array_equal(steps[s.indices], s.delays) else None
 
-    Synapse lists, delays and the receptor travel in ``neuro_*`` metadata, except behind a Flatten (whose
-    Linear is read as a plain weight matrix)."""
+
+def _linear_nodes(proj, bias, pre_layout, dt_nir, cycle) -> list:
+    """``[(name, node)]`` from the source on: a Flatten when the source is shaped, a Linear (Affine with a bias) node
+    of ``proj``, and a Delay when its delays are one per target neuron (:func:`_delay_steps`).
+
+    Synapse lists, delays and the receptor travel in ``neuro_*`` metadata, except behind a Flatten or before a
+    Delay (the Linear is then read as a plain weight matrix, the Delay gives the delays)."""
     nir = _nir()
+    steps = _delay_steps(proj, cycle)
     s = proj.active()
     pre = s.pre_indices()
     if np.unique(s.indices.astype(np.int64) * s.n_pre + pre).size != s.nnz:
@@ -303,14 +291,18 @@ def _linear_node(proj, bias, pre_layout):
     w[s.indices, pre] = s.weights
     if bias is not None and np.size(bias) != s.n_post:  # a conv layer's per-channel bias, unrolled
         bias = np.repeat(bias, s.n_post // np.size(bias))
-    flatten = None
+    out = []
     meta = {"neuro_receptor": proj.receptor, "neuro_pre": pre, "neuro_post": s.indices.astype(np.int64),
             "neuro_weights": s.weights, "neuro_delays": s.delays}
-    if len(pre_layout) > 1:
-        flatten = nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array(pre_layout)})
+    if len(pre_layout) > 1:  # a dense layer reads a conv layer flattened (C-order)
+        out.append((f"{proj.name}.flatten", nir.Flatten(start_dim=0, end_dim=-1,
+                                                         input_type={"input": np.array(pre_layout)})))
+    if len(pre_layout) > 1 or steps is not None:
         meta = {}
     node = nir.Linear(weight=w, metadata=meta) if bias is None else nir.Affine(weight=w, bias=bias, metadata=meta)
-    return node, flatten
+    if steps is None:
+        return out + [(proj.name, node)]
+    return out + [(f"{proj.name}.weight", node), (proj.name, nir.Delay(delay=steps * dt_nir))]
 
 
 def graph_digest(graph) -> str:
@@ -516,18 +508,34 @@ def _projections(nodes, pre_node, post, composer, gain, params, given, shapes_dt
     terms, bias = composer.output(pre_node)
     key = "bias_syn" if np.any(params["tau_syn"] > 0) else "bias"
     given[key] = given[key] + np.broadcast_to(bias, gain.shape) * gain
+    groups = _by_source(terms, gain)
     out = []
-    for (src, delay), m in terms.items():
-        m = (sparse.diags(gain) @ m).tocoo()
-        name = pre_node if len(terms) == 1 else f"{pre_node}:{src}" + (f"@{delay}" if delay else "")
+    for (src, delay), (pre, post_idx, w, d) in groups.items():
+        name = pre_node if len(groups) == 1 else f"{pre_node}:{src}" + (f"@{delay}" if delay else "")
         meta = {}
         if pre_node == src:
             name = f"{src}->{post}"
-        elif len(terms) == 1 and (path := chains.chain_of(pre_node, composer.sources, composer.preds)):
+        elif len(groups) == 1 and (path := chains.chain_of(pre_node, composer.sources, composer.preds)):
             known, dt = shapes_dt
             meta[chains.KEY] = chains.record(nodes, path, [known[composer.preds[n][0]] for n in path], gain, dt)
-        out.append(Projection(name, src, post, from_coo(m.col, m.row, m.data, delay, m.shape[1], m.shape[0]),
+        out.append(Projection(name, src, post, from_coo(pre, post_idx, w, d, composer.sources[src], gain.size),
                               metadata=meta))
+    return out
+
+
+def _by_source(terms, gain) -> dict:
+    """``{(source, delay): (pre, post, weights, delays)}``: the terms of one source in one projection with a delay
+    per synapse (key delay None) where no pair of neurons is reached with two delays, else one per delay."""
+    coo = {key: (sparse.diags(gain) @ m).tocoo() for key, m in terms.items()}
+    out = {}
+    for src in dict.fromkeys(src for src, _ in coo):
+        mine = [(d, m) for (s, d), m in coo.items() if s == src]
+        pairs = np.concatenate([m.row.astype(np.int64) * m.shape[1] + m.col for _, m in mine])
+        if len(mine) > 1 and np.unique(pairs).size != pairs.size:
+            out.update({(src, d): (m.col, m.row, m.data, d) for d, m in mine})
+            continue
+        key = (src, mine[0][0] if len(mine) == 1 else None)
+        out[key] = tuple(np.concatenate(a) for a in zip(*((m.col, m.row, m.data, np.full(m.nnz, d)) for d, m in mine)))
     return out
 
 

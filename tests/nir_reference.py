@@ -10,6 +10,7 @@ Affine's output on no spikes, its bias)::
     z = v > v_threshold (v >= v_threshold with at_threshold=True, sinabs's rule)
     reset 'zero': v = v_reset;  'subtract': v -= v_threshold - v_reset
     LI, CubaLI, I: the same equations as LIF, CubaLIF, IF without threshold and reset; the output is v
+    Delay    y[t] = x[t - d], d = round(delay / dt) per element (0 before the first step)
 """
 
 import numpy as np
@@ -50,8 +51,9 @@ def _apply(node, x, dt, history):
         return x.ravel()
     if k == "Delay":
         history.append(x)
-        steps = int(round(float(np.max(node.delay)) / dt))
-        return history[-1 - steps] if steps < len(history) else np.zeros_like(x)
+        steps = np.rint(np.broadcast_to(np.asarray(node.delay, float), x.shape) / dt).astype(int)  # per element
+        past = np.stack(history[::-1] + [np.zeros_like(x)] * max(0, int(steps.max()) + 1 - len(history)))  # x[t - s]
+        return np.take_along_axis(past, steps[None], 0)[0]
     if k in ("Conv1d", "Conv2d"):
         conv = F.conv1d if k == "Conv1d" else F.conv2d
         args = {k: tuple(np.atleast_1d(getattr(node, k)).tolist()) for k in ("stride", "padding", "dilation")}

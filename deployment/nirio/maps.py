@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from neuro.training.convert import conv_shape, unroll_conv
+from neuro.training.pooling import pool_weight
 
 MAP_KINDS = ("Linear", "Affine", "Scale", "Flatten", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Delay")
 
@@ -57,11 +58,9 @@ def node_op(node, in_shape, dt: float, name: str) -> Op:
         return _conv(np.asarray(node.weight, np.float64), in_shape, node.stride, node.padding, node.dilation,
                      int(node.groups), np.asarray(node.bias, np.float64), name, k)
     if k in ("SumPool2d", "AvgPool2d"):
-        kh, kw = (int(v) for v in np.broadcast_to(node.kernel_size, (2,)))
-        value = 1.0 if k == "SumPool2d" else 1.0 / (kh * kw)
         channels = int(in_shape[0])
-        return _conv(np.full((channels, 1, kh, kw), value), in_shape, node.stride, node.padding, 1, channels,
-                     None, name, k)
+        weight = pool_weight("sum" if k == "SumPool2d" else "avg", channels, node.kernel_size)
+        return _conv(weight, in_shape, node.stride, node.padding, 1, channels, None, name, k)
     raise ValueError(f"NIR node {name!r} is a {k}, not a weight node")
 
 

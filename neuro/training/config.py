@@ -18,6 +18,8 @@ Schema (every key optional; the defaults are the built-in digits-as-N-MNIST run)
       layers:                     # hidden layers in order; the readout is appended
         - {type: dense, size: 256}            # dense | recurrent: size
                                               # conv: channels, kernel, stride (1), padding (0)
+                                              # pool: kernel, kind (sum | avg), stride (kernel), padding (0);
+                                              #   no neurons, over a conv layer's (or the input's) [C, H, W]
       readout: membrane           # membrane (non-spiking Readout, logits = mean v) | count (spike counts)
       reset: soft                 # hard | soft | none
       use_mpr: false              # MPR gradient (Guo et al. 2022)
@@ -60,6 +62,7 @@ from neuro.network import check_units
 from neuro.training.data import FILES, GENERATED
 from neuro.training.layers import Conv, Dense, Readout, Recurrent, conv_output_shape
 from neuro.training.model import READOUTS, SpikingNet
+from neuro.training.pooling import POOL_KINDS, Pool, pool_output_shape
 from neurons import RESET_MODES, sample_timescales
 from neurons.surrogate import fast_sigmoid
 
@@ -74,7 +77,9 @@ DEFAULTS = {
               "qat": False},
     "optim": {"lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine"},
 }
-LAYER_KEYS = {"dense": ("size",), "recurrent": ("size",), "conv": ("channels", "kernel", "stride", "padding")}
+LAYER_KEYS = {"dense": ("size",), "recurrent": ("size",), "conv": ("channels", "kernel", "stride", "padding"),
+              "pool": ("kernel", "kind", "stride", "padding")}
+REQUIRED = {"dense": ("size",), "recurrent": ("size",), "conv": ("channels", "kernel"), "pool": ("kernel",)}
 SCHEDULES = ("cosine", "constant")
 DATASETS = tuple(GENERATED) + tuple(FILES)
 
@@ -101,7 +106,7 @@ RULES = {
     "optim.lr": POSITIVE, "optim.weight_decay": NON_NEGATIVE, "optim.schedule": one_of(SCHEDULES),
 }
 LAYER_RULES = {"size": POSITIVE_INT, "channels": POSITIVE_INT, "kernel": POSITIVE_INT, "stride": POSITIVE_INT,
-               "padding": NON_NEGATIVE_INT}
+               "padding": NON_NEGATIVE_INT, "kind": one_of(POOL_KINDS)}
 
 
 def _validate(cfg: dict) -> None:
@@ -114,10 +119,13 @@ def _validate(cfg: dict) -> None:
         if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or spec["type"] not in LAYER_KEYS:
             raise ConfigError(f"{where}: needs 'type' in {sorted(LAYER_KEYS)}, got {spec!r}")
         check_keys(spec, ("type",) + LAYER_KEYS[spec["type"]], where)
-        for key in ("size", "channels", "kernel"):
-            if key in LAYER_KEYS[spec["type"]] and key not in spec:
+        for key in REQUIRED[spec["type"]]:
+            if key not in spec:
                 raise ConfigError(f"{where}: missing {key!r}")
         check_table(spec, LAYER_RULES, where)
+        if spec["type"] == "pool" and spec.get("kind") == "avg" and cfg["model"]["qat"]:
+            raise ConfigError(f"{where}: an avg pool cannot be trained with qat (the fixed-point forward would "
+                              "quantize W, the folded network W/k^2); use kind: sum")
 
 
 def _check_memory(layers, shape) -> None:
@@ -126,15 +134,16 @@ def _check_memory(layers, shape) -> None:
     total = 0
     for i, spec in enumerate(layers):
         where = f"train config: model.layers[{i}]"
-        if spec["type"] == "conv":
+        if spec["type"] in ("conv", "pool"):
             if len(shape) != 3:
-                raise ConfigError(f"{where}: a conv layer needs [C, H, W] inputs, got shape {shape}")
+                raise ConfigError(f"{where}: a {spec['type']} layer needs [C, H, W] inputs, got shape {shape}")
             try:
                 out = conv_output_shape(shape, spec["channels"], spec["kernel"], spec.get("stride", 1),
-                                        spec.get("padding", 0))
+                                        spec.get("padding", 0)) if spec["type"] == "conv" else \
+                    pool_output_shape(shape, spec["kernel"], spec.get("stride"), spec.get("padding", 0))
             except ValueError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
-            n = spec["channels"] * shape[0] * spec["kernel"] ** 2
+            n = spec["channels"] * shape[0] * spec["kernel"] ** 2 if spec["type"] == "conv" else 0
         else:
             out = (spec["size"],)
             n = math.prod(shape) * spec["size"] + (spec["size"] ** 2 if spec["type"] == "recurrent" else 0)
@@ -178,9 +187,9 @@ def build_model(model_cfg: dict, input_shape, n_classes: int, seed: int = 0) -> 
 
     _check_memory(m["layers"], shape)
     for spec in m["layers"]:
-        if spec["type"] == "conv":
-            if len(shape) != 3:
-                raise ConfigError(f"train config: a conv layer needs [C, H, W] inputs, got shape {shape}")
+        if spec["type"] == "pool":
+            layer = Pool(shape, spec["kernel"], spec.get("kind", "sum"), spec.get("stride"), spec.get("padding", 0))
+        elif spec["type"] == "conv":
             stride, padding = spec.get("stride", 1), spec.get("padding", 0)
             out = conv_output_shape(shape, spec["channels"], spec["kernel"], stride, padding)
             layer = Conv(shape[0], spec["channels"], spec["kernel"], shape[1:], stride, padding,

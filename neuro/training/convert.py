@@ -11,10 +11,13 @@ The event simulator then produces the same spikes as the torch forward pass:
   (layers within a step have no delay in torch; allowed on acyclic paths),
   a convolution is unrolled into its sparse ``[post, pre]`` synapse list, and
   a recurrent ``nn.Linear`` becomes a projection with delay 1;
+* a :class:`~neuro.training.pooling.Pool` (no neurons) is folded into the next layer's weights:
+  ``W' = W P_k ... P_1`` from the population before the pools (each ``P`` the pool as a sparse matrix,
+  :func:`pool_matrix`), the pools recorded in the projection's metadata (``pool``) for NIR export;
 * the non-spiking readout keeps its unreachable threshold; record its ``v``
   (``record_state``) to read the logits.
 
-Only our layers and ``nn.Flatten`` convert; anything else raises ``ValueError``.
+Only our layers, ``Pool`` and ``nn.Flatten`` convert; anything else raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import copy
 
 import numpy as np
 import torch
+from scipy import sparse
 from torch import nn
 
 from neuro.network import Network, Population, Projection
 from neuro.simulator import Simulator
 from neuro.training.layers import Conv, LIFLayer, Readout, Recurrent
 from neuro.training.model import SpikingNet
+from neuro.training.pooling import Pool, pool_weight
 from synapses import from_coo, from_dense
 
 INPUT = "input"
@@ -138,17 +143,51 @@ def conv_geometry(conv, input_size) -> dict:
             "dilation": [int(v) for v in conv.dilation], "groups": int(conv.groups)}
 
 
+def pool_matrix(pool: Pool) -> sparse.csr_matrix:
+    """``pool`` as a sparse matrix ``[pooled, input]`` (C-order flat indices): :func:`unroll_conv` of its kernel
+    (:func:`neuro.training.pooling.pool_weight`, one group per channel), as NIR import builds it."""
+    c, h, w = pool.input_shape
+    pre, post, weight = unroll_conv(pool_weight(pool.kind, c, pool.kernel), (h, w), pool.stride, pool.padding, 1, c)
+    return sparse.csr_matrix((weight, (post, pre)), shape=(int(np.prod(pool.out_shape)), c * h * w))
+
+
+def pooled_synapses(synapses, pools):
+    """``synapses`` (``W[post, pooled]``, delay 0) after ``pools``: ``W P_k (... (P_1 I))``, the order in which NIR
+    import composes a chain of nodes (:class:`deployment.nirio.maps.Composer`), so both give the same weights."""
+    n_pre = int(np.prod(pools[0].input_shape))
+    acc = sparse.identity(n_pre, format="csr")
+    for pool in pools:
+        acc = pool_matrix(pool) @ acc
+    w = sparse.csr_matrix((synapses.weights, (synapses.indices, synapses.pre_indices())),
+                          shape=(synapses.n_post, synapses.n_pre))
+    m = (w @ acc).tocoo()
+    return from_coo(m.col, m.row, m.data, 0, n_pre, synapses.n_post)
+
+
+def pool_geometry(pool: Pool) -> dict:
+    """What NIR export needs to write ``pool`` as a SumPool2d/AvgPool2d node."""
+    return {"kind": pool.kind, "kernel": [pool.kernel] * 2, "stride": [pool.stride] * 2,
+            "padding": [pool.padding] * 2, "input_shape": list(pool.input_shape)}
+
+
 def to_network(model: SpikingNet, input_shape, dt: float | None = None) -> Network:
     """The :class:`neuro.Network` equivalent of ``model`` for inputs of shape ``input_shape`` (one sample, one step)."""
     shape = tuple(int(d) for d in input_shape)
     pops = [Population(INPUT, int(np.prod(shape)), "spike_source", metadata={"shape": list(shape)})]
-    projs, prev, dts = [], INPUT, set()
+    projs, prev, dts, pools, prev_size = [], INPUT, set(), [], int(np.prod(shape))
     for i, layer in enumerate(model.layers):
         if isinstance(layer, nn.Flatten):
             continue
+        if isinstance(layer, Pool):
+            before = pools[-1].out_shape if pools else None
+            if int(np.prod(layer.input_shape)) != (prev_size if before is None else int(np.prod(before))):
+                raise ValueError(f"layer {i} (Pool) takes inputs {layer.input_shape}, but the layer before it gives "
+                                 f"{before or prev_size} values")
+            pools.append(layer)
+            continue
         if not isinstance(layer, LIFLayer):
             raise ValueError(f"layer {i} ({type(layer).__module__}.{type(layer).__name__}) has no Network "
-                             "equivalent; only neuro.training layers and nn.Flatten convert")
+                             "equivalent; only neuro.training layers, Pool and nn.Flatten convert")
         name = layer_name(i)
         dts.add(layer.cell.dt)
         pops.append(Population(name, layer.size, "lif", neuron_params(layer), layer.cell.reset,
@@ -160,11 +199,18 @@ def to_network(model: SpikingNet, input_shape, dt: float | None = None) -> Netwo
             geometry = {"conv": conv_geometry(layer.synapse, layer.input_size)}
         else:
             synapses = from_dense(_array(layer.synapse.weight), delays=0, keep_zeros=True)
+        if pools:
+            synapses = pooled_synapses(synapses, pools)
+            geometry["pool"] = [pool_geometry(p) for p in pools]
+            pools = []
         projs.append(Projection(f"{prev}->{name}", prev, name, synapses, metadata=geometry))
         if isinstance(layer, Recurrent):
             projs.append(Projection(f"{name}->{name}", name, name,
                                     from_dense(_array(layer.recurrent.weight), delays=1, keep_zeros=True)))
-        prev = name
+        prev, prev_size = name, layer.size
+    if pools:
+        raise ValueError("a Pool must be followed by a neuro.training layer to convert (it has no neurons; its "
+                         "output reaches a population only through the next layer's weights)")
     if len(dts) > 1:
         raise ValueError(f"all layers must share one time step to convert, got dt values {sorted(dts)}")
     dt = dt if dt is not None else (dts.pop() if dts else 1e-3)
@@ -208,9 +254,10 @@ def compare(model: SpikingNet, x_seq: torch.Tensor, dtype=np.float64) -> dict:
     with torch.no_grad():
         _, outputs = model(x, record=True)
     simulated = simulate(to_network(model, x.shape[2:]), x, dtype=dtype)
+    by_name = {layer_name(i): out for i, out in enumerate(outputs)}  # Pool and Flatten layers have no population
     result = {}
-    for out, (name, sim) in zip(outputs, simulated.items()):
-        out = out.reshape(sim.shape).cpu().numpy()
+    for name, sim in simulated.items():
+        out = by_name[name].reshape(sim.shape).cpu().numpy()
         if sim.dtype == bool:
             result[name] = {"spike_agreement": float((sim == (out > 0)).mean()), "spikes": int(out.sum())}
         else:

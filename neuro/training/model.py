@@ -4,8 +4,8 @@ At every step ``t`` the input ``x[t]`` passes through all layers in order
 (no delay between layers). Since no layer depends on a later one, this is
 computed layer by layer: each layer processes the whole sequence before the
 next one starts (same result, larger matrix products). Layers are ours (:mod:`neuro.training.layers`,
-state passed explicitly) or any per-step ``nn.Module``: ``nn.Flatten``,
-``nn.Linear``, or snntorch neurons built with ``init_hidden=True`` (their
+state passed explicitly; :class:`~neuro.training.pooling.Pool`, stateless) or any per-step
+``nn.Module``: ``nn.Flatten``, ``nn.Linear``, or snntorch neurons built with ``init_hidden=True`` (their
 hidden state is reset with their own ``reset_mem()`` at the start of every
 sequence; a tuple output such as ``(spk, mem)`` contributes its first item).
 
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from neuro.training.layers import LIFLayer, Readout
+from neuro.training.pooling import Pool
 
 READOUTS = ("membrane", "count")
 
@@ -57,7 +58,7 @@ class SpikingNet(nn.Module):
             m.reset_mem()
         outputs, h = [], x_seq
         for layer in self.layers:
-            if isinstance(layer, LIFLayer):
+            if isinstance(layer, (LIFLayer, Pool)):  # over the whole sequence at once
                 h = layer(h)
             else:
                 h = torch.stack([_first(layer(x)) for x in h])
