@@ -2,8 +2,9 @@
 
 Random heterogeneous networks (per-neuron and uniform parameters, all reset modes, refractory
 periods, per-synapse weights and delays, zero-delay stages, recurrence, both receptors,
-external currents, several trials) in float64: the reference adds inputs in the same order as
-the simulator, so every spike and every final state must be identical.
+external currents, several trials) in float64: the reference adds inputs in the order that
+docs/time.md prescribes (direct delay-1 events into the decayed current ``D``, every other input
+summed in ``x`` first), so every spike and every final state must be identical.
 """
 
 import numba
@@ -16,10 +17,15 @@ from neuro.simulator import SPLIT_MIN
 from neurons import lif
 
 
-def reference_step(c, v, i_exc, i_inh, refr, x_exc, x_inh):
-    """One step of ``neurons.lif``'s update, written with NumPy arrays; returns the spike mask."""
-    i_exc[:] = c[lif.A_SYN] * i_exc + x_exc + c[lif.BIAS_SYN]
-    i_inh[:] = c[lif.A_INH] * i_inh + x_inh
+def reference_step(c, v, i_exc, i_inh, refr, d_exc, d_inh, x_exc, x_inh):
+    """One step of ``neurons.lif``'s update, written with NumPy arrays; returns the spike mask.
+
+    ``d_exc``, ``d_inh``: the decayed currents ``D[t]`` (docs/time.md), replaced by ``D[t+1] = a * i[t]``.
+    """
+    i_exc[:] = d_exc + x_exc + c[lif.BIAS_SYN]
+    i_inh[:] = d_inh + x_inh
+    d_exc[:] = c[lif.A_SYN] * i_exc
+    d_inh[:] = c[lif.A_INH] * i_inh
     active = refr <= 0
     charged = c[lif.V_REST] + c[lif.A_MEM] * (v - c[lif.V_REST]) + i_exc + i_inh + c[lif.BIAS]
     v[:] = np.where(active, charged, v)
@@ -36,7 +42,11 @@ def reference_run(net, steps, spikes_in, currents):
     """Simulate ``net`` (float64) step by step: ``{population: (times, local neurons)}`` of spikes.
 
     ``spikes_in``: ``{source: boolean raster [steps, n]}``; ``currents``: ``{population: [steps, n]}``.
+    A delay-1 event from a population updated in the same or a later stage than its target is added
+    to the target's ``D`` at once (the target has already been updated in this step); every other
+    event is summed into ``x`` of its arrival step.
     """
+    stage_of = {name: s for s, stage in enumerate(net.stages()) for name in stage}
     pops = {p.name: p for p in net.populations}
     rows = {}
     for proj in net.projections:
@@ -50,8 +60,7 @@ def reference_run(net, steps, spikes_in, currents):
     for p in pops.values():
         if p.model == "lif":
             v0 = np.array(p.initial.get("v", p.params["v_rest"]), dtype=float) * np.ones(p.size)
-            state[p.name] = (lif.discretize(p.params, net.dt, p.reset), v0, np.zeros(p.size), np.zeros(p.size),
-                             np.zeros(p.size))
+            state[p.name] = (lif.discretize(p.params, net.dt, p.reset), v0, *(np.zeros(p.size) for _ in range(5)))
     out = {p: ([], []) for p in pops}
     for t in range(steps):
         for name, cur in currents.items():
@@ -71,8 +80,12 @@ def reference_run(net, steps, spikes_in, currents):
                     for proj in net.projections:
                         if proj.pre == name:
                             pre, post, w, d = rows[proj.name]
+                            direct = stage_of[proj.pre] >= stage_of[proj.post]
                             for j in np.flatnonzero(pre == k):
-                                x[(proj.post, proj.receptor)][t + d[j], post[j]] += w[j]
+                                if d[j] == 1 and direct:
+                                    state[proj.post][5 if proj.receptor == "exc" else 6][post[j]] += w[j]
+                                else:
+                                    x[(proj.post, proj.receptor)][t + d[j], post[j]] += w[j]
     return {p: (np.array(tk[0], np.int64), np.array(tk[1], np.int64)) for p, tk in out.items()}, state
 
 
@@ -122,7 +135,8 @@ def test_simulator_matches_the_reference_spike_for_spike(seed):
             t, k = res.spikes(pop, r)
             np.testing.assert_array_equal(t, ref[pop][0], err_msg=f"{pop} trial {r}")
             np.testing.assert_array_equal(k, ref[pop][1], err_msg=f"{pop} trial {r}")
-            np.testing.assert_array_equal(res.final(pop, "v")[r], state[pop][1])
+            for a, var in enumerate(("v", "i_exc", "i_inh")):
+                np.testing.assert_array_equal(res.final(pop, var)[r], state[pop][1 + a], err_msg=f"{pop} {var}")
         assert all(ref[p][0].size > 20 for p in ("a", "b", "c")), "the network must be active to test anything"
 
 
