@@ -16,6 +16,8 @@ Every engine in the project (the Numba event simulator here, the torch twin in
             none:  v[t] unchanged
             refractory[k] = n_ref
 
+(The event simulator adds delay-1 recurrent events into ``a_syn * i_exc[t-1]`` before the
+other inputs: the same sum in another float order, ``docs/time.md``.)
 ``bias_syn`` is a constant current into the excitatory channel (a bias on the synapse, as
 a torch ``nn.Linear`` bias feeding a synaptic current, or NIR's ``Affine`` bias into a
 ``CubaLIF``); ``bias`` is a constant added to ``v``. With ``tau_syn = 0`` the two are the same.
