@@ -59,8 +59,10 @@ def reference_run(net, steps, spikes_in, currents):
     state = {}
     for p in pops.values():
         if p.model == "lif":
-            v0 = np.array(p.initial.get("v", p.params["v_rest"]), dtype=float) * np.ones(p.size)
-            state[p.name] = (lif.discretize(p.params, net.dt, p.reset), v0, *(np.zeros(p.size) for _ in range(5)))
+            c = lif.discretize(p.params, net.dt, p.reset)
+            v0, ie, ii = (np.array(p.initial.get(var, p.params["v_rest"] if var == "v" else 0.0), dtype=float)
+                          * np.ones(p.size) for var in ("v", "i_exc", "i_inh"))
+            state[p.name] = (c, v0, ie, ii, np.zeros(p.size), c[lif.A_SYN] * ie, c[lif.A_INH] * ii)
     out = {p: ([], []) for p in pops}
     for t in range(steps):
         for name, cur in currents.items():
@@ -138,6 +140,42 @@ def test_simulator_matches_the_reference_spike_for_spike(seed):
             for a, var in enumerate(("v", "i_exc", "i_inh")):
                 np.testing.assert_array_equal(res.final(pop, var)[r], state[pop][1 + a], err_msg=f"{pop} {var}")
         assert all(ref[p][0].size > 20 for p in ("a", "b", "c")), "the network must be active to test anything"
+
+
+def test_populations_fed_only_by_direct_events_match_the_reference():
+    """``r`` receives only direct events (its own delay-1 recurrence, delay-1 feedback from the later stage
+    ``s``), so its update reads no input buffer; ``s`` gets ``r``'s spikes at delay 0. Nonzero initial
+    currents start ``D = a * i``. Spikes, final ``v`` and currents equal the reference; recording the
+    currents at every step (the steps that keep ``i[t]``) changes nothing."""
+    rng = np.random.default_rng(5)
+    n_r, n_s = 60, 20
+    pops = [Population("r", n_r, params={"tau_mem": rng.gamma(4.0, 5e-3, n_r), "tau_syn": 4e-3, "tau_syn_inh": 7e-3,
+                                         "v_th": 1.0, "bias": 0.06, "t_ref": 2e-3},
+                       initial={"v": rng.uniform(0, 1, n_r), "i_exc": rng.uniform(0, 0.2, n_r),
+                                "i_inh": rng.uniform(-0.2, 0, n_r)}),
+            Population("s", n_s, params={"tau_mem": 10e-3, "tau_syn": 3e-3, "v_th": 0.6})]
+    w = lambda scale: (lambda r, k: r.normal(scale, abs(scale) / 2, k))  # noqa: E731
+    projs = [Projection("rr", "r", "r", S.bernoulli(n_r, n_r, 0.1, weight=w(0.15), delay=1, seed=1)),
+             Projection("rr-inh", "r", "r", S.bernoulli(n_r, n_r, 0.1, weight=w(-0.2), delay=1, seed=2),
+                        receptor="inh"),
+             Projection("rs", "r", "s", S.bernoulli(n_r, n_s, 0.2, weight=w(0.3), delay=0, seed=3)),
+             Projection("sr", "s", "r", S.bernoulli(n_s, n_r, 0.2, weight=w(-0.3), delay=1, seed=4), receptor="inh")]
+    net = Network(pops, projs, dt=1e-3)
+    steps = 300
+    sim = Simulator(net, dtype=np.float64)
+    res = sim.run(steps)
+    traced = sim.run(steps, record_state={"r": None, "s": None}, state_vars=("v", "i_exc", "i_inh"))
+    ref, state = reference_run(net, steps, {}, {})
+    for pop in ("r", "s"):
+        t, k = res.spikes(pop)
+        np.testing.assert_array_equal(t, ref[pop][0], err_msg=pop)
+        np.testing.assert_array_equal(k, ref[pop][1], err_msg=pop)
+        assert ref[pop][0].size > 20, "the network must be active to test anything"
+        for a, var in enumerate(("v", "i_exc", "i_inh")):
+            np.testing.assert_array_equal(res.final(pop, var)[0], state[pop][1 + a], err_msg=f"{pop} {var}")
+            np.testing.assert_array_equal(traced.final(pop, var)[0], state[pop][1 + a], err_msg=f"{pop} {var}")
+            np.testing.assert_array_equal(traced.trace(pop, var)[0, -1], state[pop][1 + a], err_msg=f"{pop} {var}")
+    np.testing.assert_array_equal(traced.neurons[0], res.neurons[0])
 
 
 def test_specialised_kernels_equal_the_per_neuron_kernel_in_float32():
