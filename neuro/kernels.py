@@ -114,22 +114,17 @@ def keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi):
 
 
 @njit(inline="always")
-def add_row(x, s0, s1, idx, w):
-    """``x[idx[syn]] += w[syn]`` for synapses ``s0..s1-1``, in order."""
-    for syn in range(s0, s1):
-        x[idx[syn]] += w[syn]
-
-
-@njit(inline="always")
 def deliver(buf, r, base, slots, s0, s1, idx, w, d, dk):
     """Add synapses ``s0..s1-1`` (targets ``idx``, weights ``w``) into ``buf[r, (base + delay) mod slots]``.
 
     ``base < slots`` and every delay ``< slots``. ``dk``: the delay all of them share (one slot,
     no per-synapse lookup), or -1 (each synapse's own ``d``).
     """
-    if dk >= 0:
+    if dk >= 0:  # (indexed in full: a view per spike costs reference counting)
         slot = base + dk
-        add_row(buf[r, slot - slots if slot >= slots else slot], s0, s1, idx, w)
+        slot = slot - slots if slot >= slots else slot
+        for syn in range(s0, s1):
+            buf[r, slot, idx[syn]] += w[syn]
         return
     for syn in range(s0, s1):
         slot = base + d[syn]
@@ -152,10 +147,11 @@ def deliver_spikes(buf, r, base, slots, csr, spikes, n_spikes, parts, q0, q1):
 
 
 @njit(inline="always")
-def deliver_direct(x, csr, spikes, n_spikes, parts, q0, q1):
+def deliver_direct(x, r, csr, spikes, n_spikes, parts, q0, q1):
     """Add ``spikes[:n_spikes]``'s direct synapses (``csr = (ptr, idx, w)``, rows grouped as in
-    :func:`deliver_spikes`), in order, straight into ``x`` (the decayed currents ``D``)."""
+    :func:`deliver_spikes`), in order, straight into ``x[r]`` (trial ``r``'s decayed currents ``D``)."""
     ptr, idx, w = csr
     for j in range(n_spikes):
         k = spikes[j]
-        add_row(x, ptr[k * parts + q0], ptr[k * parts + q1], idx, w)
+        for syn in range(ptr[k * parts + q0], ptr[k * parts + q1]):
+            x[r, idx[syn]] += w[syn]
