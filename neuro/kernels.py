@@ -106,6 +106,20 @@ def update_population(v, d_exc, d_inh, refr, x_exc, x_inh, coef, layout, spiked,
 
 
 @njit(inline="always")
+def charge_population(v, d_exc, d_inh, refr, x_exc, x_inh, now_exc, now_inh, coef, layout, spiked, fired, nf, lo, hi,
+                      has_x, keep):
+    """:func:`update_population` on neurons ``lo..hi-1``, reading the input buffer only if ``has_x``
+    (a population that only direct synapses reach); with ``keep``, ``i[t]`` goes into ``now`` first."""
+    if has_x:
+        if keep:
+            keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi)
+        return update_population(v, d_exc, d_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi)
+    if keep:
+        keep_currents(d_exc, d_inh, None, None, now_exc, now_inh, coef, lo, hi)
+    return update_population(v, d_exc, d_inh, refr, None, None, coef, layout, spiked, fired, nf, lo, hi)
+
+
+@njit(inline="always")
 def keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi):
     """:func:`neurons.lif.current_now` on neurons ``lo..hi-1``: ``now = i[t]``, computed before their update
     (``bias_syn`` read per neuron: this runs only on the steps whose currents are kept)."""

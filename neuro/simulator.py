@@ -6,7 +6,10 @@ Time semantics (``docs/time.md``), every step ``t`` and every stage in order:
    zero-delay spikes of earlier stages this step) are in the input buffer;
 2. neurons charge, fire (``v > v_th``) and reset (:mod:`neurons.lif`);
 3. each spike of a neuron at ``t`` adds ``w`` to its targets' input at ``t + d``
-   (``d`` = synaptic delay in steps) through a ring buffer of ``max_delay + 1`` slots.
+   (``d`` = synaptic delay in steps) through a ring buffer of ``max_delay + 1`` slots, or,
+   for a delay-1 synapse onto a population already updated in this step, straight into the
+   target's decayed synaptic current ``D = a * i`` that the simulator stores between steps
+   (the order of float additions of ``docs/time.md``).
 
 Only the CSR rows of neurons that fired are touched. Threads: independent trials (other
 inputs or seeds, same network) run in parallel with ``prange``; or one network is split
@@ -25,14 +28,13 @@ import numpy as np
 from numba import njit, prange
 
 from neuro.kernels import (
+    charge_population,
     deliver_direct,
     deliver_spikes,
     fire_inputs,
-    keep_currents,
     record_spike,
     record_traces,
     step_inputs,
-    update_population,
 )
 from neuro.network import Network
 from neurons import lif
@@ -77,16 +79,8 @@ def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_mo
                     if model != 0:
                         nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                         continue
-                    if has_x[p]:
-                        if keep:
-                            keep_currents(i_exc[r], i_inh[r], x_exc, x_inh, now_e[r], now_i[r], coef, lo, hi)
-                        nf = update_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef, layout[p],
-                                               spiked, fired, nf, lo, hi)
-                    else:
-                        if keep:
-                            keep_currents(i_exc[r], i_inh[r], None, None, now_e[r], now_i[r], coef, lo, hi)
-                        nf = update_population(v[r], i_exc[r], i_inh[r], refr[r], None, None, coef, layout[p],
-                                               spiked, fired, nf, lo, hi)
+                    nf = charge_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, now_e[r], now_i[r], coef,
+                                           layout[p], spiked, fired, nf, lo, hi, has_x[p], keep)
                 for q in range(nf):
                     record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[q])
                 deliver_spikes(buf_e, r, slot, slots, csr_e, fired, nf, parts, 0, parts)
@@ -143,16 +137,9 @@ def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, 
                         count[p, q] = 0
                         if pop_model[p] != 0 or a >= b:
                             continue
-                        if has_x[p]:
-                            if keep:
-                                keep_currents(i_exc[r], i_inh[r], x_exc, x_inh, now_e[r], now_i[r], coef, a, b)
-                            count[p, q] = update_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, coef,
-                                                            layout[p], spiked[q], found, a, a, b) - a
-                        else:
-                            if keep:
-                                keep_currents(i_exc[r], i_inh[r], None, None, now_e[r], now_i[r], coef, a, b)
-                            count[p, q] = update_population(v[r], i_exc[r], i_inh[r], refr[r], None, None, coef,
-                                                            layout[p], spiked[q], found, a, a, b) - a
+                        count[p, q] = charge_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, now_e[r],
+                                                        now_i[r], coef, layout[p], spiked[q], found, a, a, b,
+                                                        has_x[p], keep) - a
                 nf = 0
                 for p in range(stage_ptr[s], stage_ptr[s + 1]):
                     if pop_model[p] == 0:
