@@ -9,7 +9,8 @@ slot ``(t + d) mod slots``).
 from __future__ import annotations
 
 import numba
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from neurons import lif
 
@@ -72,21 +73,58 @@ def record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k):
         n_rec[r] += 1
 
 
+def part(x, lo, hi):
+    """``x[lo:hi]``, or None when ``x`` is None."""
+    return x[lo:hi]
+
+
+@overload(part, inline="always")
+def _part(x, lo, hi):
+    if isinstance(x, types.NoneType):
+        return lambda x, lo, hi: None
+    return lambda x, lo, hi: x[lo:hi]
+
+
 @njit(inline="always")
-def update_population(v, i_exc, i_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi):
+def update_population(v, d_exc, d_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi):
     """:func:`neurons.lif.lif_step` on neurons ``lo..hi-1`` (any range inside one population), specialised to
-    how their coefficients vary; their spikes are appended to ``fired`` from index ``nf`` on."""
+    how their coefficients vary; their spikes are appended to ``fired`` from index ``nf`` on.
+
+    ``d_exc``, ``d_inh`` hold the decayed currents ``D[t]`` and receive ``D[t+1]``; ``x_exc``,
+    ``x_inh`` are the input buffer, or None for a population without one.
+    """
+    v, d_exc, d_inh, refr = v[lo:hi], d_exc[lo:hi], d_inh[lo:hi], refr[lo:hi]
+    x_exc, x_inh = part(x_exc, lo, hi), part(x_inh, lo, hi)
     if layout == lif.UNIFORM:
-        c1 = lif.uniform_coefficients(coef, lo)
-        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c1,
-                            spiked, fired, nf, lo)
+        return lif.lif_step(v, d_exc, d_inh, refr, x_exc, x_inh, lif.uniform_coefficients(coef, lo), spiked, fired,
+                            nf, lo, False, True)
     if layout == lif.PER_NEURON_DECAYS:
-        c2 = lif.decay_coefficients(coef, lo, hi)
-        return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c2,
-                            spiked, fired, nf, lo)
-    c = lif.coefficients(coef, lo, hi)
-    return lif.lif_step(v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refr[lo:hi], x_exc[lo:hi], x_inh[lo:hi], c,
-                        spiked, fired, nf, lo)
+        return lif.lif_step(v, d_exc, d_inh, refr, x_exc, x_inh, lif.decay_coefficients(coef, lo, hi), spiked,
+                            fired, nf, lo, False, True)
+    return lif.lif_step(v, d_exc, d_inh, refr, x_exc, x_inh, lif.coefficients(coef, lo, hi), spiked, fired, nf, lo,
+                        False, True)
+
+
+@njit(inline="always")
+def charge_population(v, d_exc, d_inh, refr, x_exc, x_inh, now_exc, now_inh, coef, layout, spiked, fired, nf, lo, hi,
+                      has_x, keep):
+    """:func:`update_population` on neurons ``lo..hi-1``, reading the input buffer only if ``has_x``
+    (a population that only direct synapses reach); with ``keep``, ``i[t]`` goes into ``now`` first."""
+    if has_x:
+        if keep:
+            keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi)
+        return update_population(v, d_exc, d_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi)
+    if keep:
+        keep_currents(d_exc, d_inh, None, None, now_exc, now_inh, coef, lo, hi)
+    return update_population(v, d_exc, d_inh, refr, None, None, coef, layout, spiked, fired, nf, lo, hi)
+
+
+@njit(inline="always")
+def keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi):
+    """:func:`neurons.lif.current_now` on neurons ``lo..hi-1``: ``now = i[t]``, computed before their update
+    (``bias_syn`` read per neuron: this runs only on the steps whose currents are kept)."""
+    lif.current_now(d_exc[lo:hi], d_inh[lo:hi], part(x_exc, lo, hi), part(x_inh, lo, hi), now_exc[lo:hi],
+                    now_inh[lo:hi], lif.coefficients(coef, lo, hi))
 
 
 @njit(inline="always")
@@ -96,11 +134,11 @@ def deliver(buf, r, base, slots, s0, s1, idx, w, d, dk):
     ``base < slots`` and every delay ``< slots``. ``dk``: the delay all of them share (one slot,
     no per-synapse lookup), or -1 (each synapse's own ``d``).
     """
-    if dk >= 0:
+    if dk >= 0:  # (indexed in full: a view per spike costs reference counting)
         slot = base + dk
-        x = buf[r, slot - slots if slot >= slots else slot]
+        slot = slot - slots if slot >= slots else slot
         for syn in range(s0, s1):
-            x[idx[syn]] += w[syn]
+            buf[r, slot, idx[syn]] += w[syn]
         return
     for syn in range(s0, s1):
         slot = base + d[syn]
@@ -120,3 +158,14 @@ def deliver_spikes(buf, r, base, slots, csr, spikes, n_spikes, parts, q0, q1):
     for j in range(n_spikes):
         k = spikes[j]
         deliver(buf, r, base, slots, ptr[k * parts + q0], ptr[k * parts + q1], idx, w, d, row_delay[k])
+
+
+@njit(inline="always")
+def deliver_direct(x, r, csr, spikes, n_spikes, parts, q0, q1):
+    """Add ``spikes[:n_spikes]``'s direct synapses (``csr = (ptr, idx, w)``, rows grouped as in
+    :func:`deliver_spikes`), in order, straight into ``x[r]`` (trial ``r``'s decayed currents ``D``)."""
+    ptr, idx, w = csr
+    for j in range(n_spikes):
+        k = spikes[j]
+        for syn in range(ptr[k * parts + q0], ptr[k * parts + q1]):
+            x[r, idx[syn]] += w[syn]

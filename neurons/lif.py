@@ -16,6 +16,8 @@ Every engine in the project (the Numba event simulator here, the torch twin in
             none:  v[t] unchanged
             refractory[k] = n_ref
 
+(The event simulator adds delay-1 recurrent events into ``a_syn * i_exc[t-1]`` before the
+other inputs: the same sum in another float order, ``docs/time.md``.)
 ``bias_syn`` is a constant current into the excitatory channel (a bias on the synapse, as
 a torch ``nn.Linear`` bias feeding a synaptic current, or NIR's ``Affine`` bias into a
 ``CubaLIF``); ``bias`` is a constant added to ``v``. With ``tau_syn = 0`` the two are the same.
@@ -145,29 +147,66 @@ def layout(coef: np.ndarray) -> int:
     return PER_NEURON_DECAYS if same[V_TH:].all() else PER_NEURON
 
 
+def plus_input(c, x, k):
+    """``c + x[k]`` for an input array ``x``, ``c`` when the population has no input buffer (``x`` is None)."""
+    return c + x[k]
+
+
+@overload(plus_input, inline="always")
+def _plus_input(c, x, k):
+    if isinstance(x, types.NoneType):
+        return lambda c, x, k: c
+    return lambda c, x, k: c + x[k]
+
+
+def consume(x, k):
+    """``x[k] = 0`` (the input is used up); nothing when ``x`` is None."""
+    x[k] = 0
+
+
+@overload(consume, inline="always")
+def _consume(x, k):
+    if isinstance(x, types.NoneType):
+        return lambda x, k: None
+
+    def zero(x, k):
+        x[k] = 0.0
+    return zero
+
+
 @njit(inline="always")
-def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, offset):
+def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, offset, decay_in, decay_out):
     """Advance one population of ``n = v.size`` neurons by one step (module docstring).
 
     ``c``: the coefficients in ``COEFFICIENTS`` order, each a per-neuron array or one scalar
     for the whole population (Numba compiles a specialised loop for each combination used:
     :func:`coefficients`, :func:`uniform_coefficients`, :func:`decay_coefficients`).
-    ``x_exc``/``x_inh`` are this step's inputs and are consumed (zeroed). ``spiked``: ``uint8``
-    scratch indexed by local neuron, ``8 * ceil(n / 8)`` entries or more (:func:`scratch`).
-    The first, branch-free pass charges every neuron and flags threshold crossings (it
-    vectorises); the second reads the flags 8 at a time, resets the neurons that fired and
-    appends ``offset + k`` to ``fired``. Returns the new number of entries in ``fired``.
+    ``x_exc``/``x_inh`` are this step's inputs and are consumed (zeroed); ``None`` when the
+    population has no input buffer (a loop that neither reads nor zeroes one).
+
+    The synaptic currents are read and written in one of two forms: ``decay_in`` true, ``i_exc``
+    holds ``i[t-1]`` and the step computes ``i[t] = a_syn * i[t-1] + x[t] + bias_syn``; false,
+    it holds the decayed current ``D[t] = a_syn * i[t-1]`` (plus what the event simulator added
+    into it, ``docs/time.md``) and ``i[t] = D[t] + x[t] + bias_syn``. ``decay_out`` true writes
+    ``D[t+1] = a_syn * i[t]`` back, false writes ``i[t]`` (same for ``i_inh`` with ``a_inh``).
+
+    ``spiked``: ``uint8`` scratch indexed by local neuron, ``8 * ceil(n / 8)`` entries or more
+    (:func:`scratch`). The first, branch-free pass charges every neuron and flags threshold
+    crossings (it vectorises); the second reads the flags 8 at a time, resets the neurons that
+    fired and appends ``offset + k`` to ``fired``. Returns the new number of entries in ``fired``.
     """
     a_mem, a_syn, a_inh, v_th, v_reset, v_rest, bias, n_ref, mode, bias_syn = c
     n = v.size
-    n_spikes = 0
+    any_spike = False
     for k in range(n):
-        ie = at(a_syn, k) * i_exc[k] + x_exc[k] + at(bias_syn, k)
-        ii = at(a_inh, k) * i_inh[k] + x_inh[k]
-        x_exc[k] = 0.0
-        x_inh[k] = 0.0
-        i_exc[k] = ie
-        i_inh[k] = ii
+        de = at(a_syn, k) * i_exc[k] if decay_in else i_exc[k]
+        di = at(a_inh, k) * i_inh[k] if decay_in else i_inh[k]
+        ie = plus_input(de, x_exc, k) + at(bias_syn, k)
+        ii = plus_input(di, x_inh, k)
+        consume(x_exc, k)
+        consume(x_inh, k)
+        i_exc[k] = at(a_syn, k) * ie if decay_out else ie
+        i_inh[k] = at(a_inh, k) * ii if decay_out else ii
         r = refr[k]
         active = r <= 0
         rest = at(v_rest, k)
@@ -177,8 +216,8 @@ def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, off
         refr[k] = r - 1 if r > 0 else r
         s = active & (vk > at(v_th, k))
         spiked[k] = s
-        n_spikes += s
-    if n_spikes == 0:
+        any_spike |= s
+    if not any_spike:
         return n_fired
     words = spiked.view(np.uint64)
     for w in range((n + 7) // 8):
@@ -189,6 +228,16 @@ def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, off
                     n_fired += 1
                     reset(v, refr, k, at(mode, k), at(v_th, k), at(v_reset, k), at(n_ref, k))
     return n_fired
+
+
+@njit(inline="always")
+def current_now(i_exc, i_inh, x_exc, x_inh, now_exc, now_inh, c):
+    """The currents ``i[t]`` that :func:`lif_step` with ``decay_in`` false is about to compute, into
+    ``now_exc``/``now_inh`` (the same operations, so the same bits); changes nothing else."""
+    bias_syn = c[9]
+    for k in range(i_exc.size):
+        now_exc[k] = plus_input(i_exc[k], x_exc, k) + at(bias_syn, k)
+        now_inh[k] = plus_input(i_inh[k], x_inh, k)
 
 
 @njit(inline="always")
@@ -203,9 +252,10 @@ def reset(v, refr, k, mode, v_th, v_reset, n_ref):
 
 @njit(cache=True, nogil=True)
 def lif_update(v, i_exc, i_inh, refr, x_exc, x_inh, coef, spiked, fired, n_fired, offset):
-    """:func:`lif_step` with per-neuron coefficients, columns ``offset .. offset+n-1`` of ``coef``."""
+    """:func:`lif_step` with per-neuron coefficients, columns ``offset .. offset+n-1`` of ``coef``, on the
+    currents ``i[t-1]`` (the update of the module docstring; ``i_exc``, ``i_inh`` hold ``i[t]`` after it)."""
     c = coefficients(coef, offset, offset + v.size)
-    return lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, offset)
+    return lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, offset, True, False)
 
 
 def scratch(n: int) -> np.ndarray:

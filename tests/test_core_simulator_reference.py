@@ -2,8 +2,9 @@
 
 Random heterogeneous networks (per-neuron and uniform parameters, all reset modes, refractory
 periods, per-synapse weights and delays, zero-delay stages, recurrence, both receptors,
-external currents, several trials) in float64: the reference adds inputs in the same order as
-the simulator, so every spike and every final state must be identical.
+external currents, several trials) in float64: the reference adds inputs in the order that
+docs/time.md prescribes (direct delay-1 events into the decayed current ``D``, every other input
+summed in ``x`` first), so every spike and every final state must be identical.
 """
 
 import numba
@@ -16,10 +17,15 @@ from neuro.simulator import SPLIT_MIN
 from neurons import lif
 
 
-def reference_step(c, v, i_exc, i_inh, refr, x_exc, x_inh):
-    """One step of ``neurons.lif``'s update, written with NumPy arrays; returns the spike mask."""
-    i_exc[:] = c[lif.A_SYN] * i_exc + x_exc + c[lif.BIAS_SYN]
-    i_inh[:] = c[lif.A_INH] * i_inh + x_inh
+def reference_step(c, v, i_exc, i_inh, refr, d_exc, d_inh, x_exc, x_inh):
+    """One step of ``neurons.lif``'s update, written with NumPy arrays; returns the spike mask.
+
+    ``d_exc``, ``d_inh``: the decayed currents ``D[t]`` (docs/time.md), replaced by ``D[t+1] = a * i[t]``.
+    """
+    i_exc[:] = d_exc + x_exc + c[lif.BIAS_SYN]
+    i_inh[:] = d_inh + x_inh
+    d_exc[:] = c[lif.A_SYN] * i_exc
+    d_inh[:] = c[lif.A_INH] * i_inh
     active = refr <= 0
     charged = c[lif.V_REST] + c[lif.A_MEM] * (v - c[lif.V_REST]) + i_exc + i_inh + c[lif.BIAS]
     v[:] = np.where(active, charged, v)
@@ -36,7 +42,11 @@ def reference_run(net, steps, spikes_in, currents):
     """Simulate ``net`` (float64) step by step: ``{population: (times, local neurons)}`` of spikes.
 
     ``spikes_in``: ``{source: boolean raster [steps, n]}``; ``currents``: ``{population: [steps, n]}``.
+    A delay-1 event from a population updated in the same or a later stage than its target is added
+    to the target's ``D`` at once (the target has already been updated in this step); every other
+    event is summed into ``x`` of its arrival step.
     """
+    stage_of = {name: s for s, stage in enumerate(net.stages()) for name in stage}
     pops = {p.name: p for p in net.populations}
     rows = {}
     for proj in net.projections:
@@ -49,9 +59,10 @@ def reference_run(net, steps, spikes_in, currents):
     state = {}
     for p in pops.values():
         if p.model == "lif":
-            v0 = np.array(p.initial.get("v", p.params["v_rest"]), dtype=float) * np.ones(p.size)
-            state[p.name] = (lif.discretize(p.params, net.dt, p.reset), v0, np.zeros(p.size), np.zeros(p.size),
-                             np.zeros(p.size))
+            c = lif.discretize(p.params, net.dt, p.reset)
+            v0, ie, ii = (np.array(p.initial.get(var, p.params["v_rest"] if var == "v" else 0.0), dtype=float)
+                          * np.ones(p.size) for var in ("v", "i_exc", "i_inh"))
+            state[p.name] = (c, v0, ie, ii, np.zeros(p.size), c[lif.A_SYN] * ie, c[lif.A_INH] * ii)
     out = {p: ([], []) for p in pops}
     for t in range(steps):
         for name, cur in currents.items():
@@ -71,8 +82,12 @@ def reference_run(net, steps, spikes_in, currents):
                     for proj in net.projections:
                         if proj.pre == name:
                             pre, post, w, d = rows[proj.name]
+                            direct = stage_of[proj.pre] >= stage_of[proj.post]
                             for j in np.flatnonzero(pre == k):
-                                x[(proj.post, proj.receptor)][t + d[j], post[j]] += w[j]
+                                if d[j] == 1 and direct:
+                                    state[proj.post][5 if proj.receptor == "exc" else 6][post[j]] += w[j]
+                                else:
+                                    x[(proj.post, proj.receptor)][t + d[j], post[j]] += w[j]
     return {p: (np.array(tk[0], np.int64), np.array(tk[1], np.int64)) for p, tk in out.items()}, state
 
 
@@ -122,8 +137,45 @@ def test_simulator_matches_the_reference_spike_for_spike(seed):
             t, k = res.spikes(pop, r)
             np.testing.assert_array_equal(t, ref[pop][0], err_msg=f"{pop} trial {r}")
             np.testing.assert_array_equal(k, ref[pop][1], err_msg=f"{pop} trial {r}")
-            np.testing.assert_array_equal(res.final(pop, "v")[r], state[pop][1])
+            for a, var in enumerate(("v", "i_exc", "i_inh")):
+                np.testing.assert_array_equal(res.final(pop, var)[r], state[pop][1 + a], err_msg=f"{pop} {var}")
         assert all(ref[p][0].size > 20 for p in ("a", "b", "c")), "the network must be active to test anything"
+
+
+def test_populations_fed_only_by_direct_events_match_the_reference():
+    """``r`` receives only direct events (its own delay-1 recurrence, delay-1 feedback from the later stage
+    ``s``), so its update reads no input buffer; ``s`` gets ``r``'s spikes at delay 0. Nonzero initial
+    currents start ``D = a * i``. Spikes, final ``v`` and currents equal the reference; recording the
+    currents at every step (the steps that keep ``i[t]``) changes nothing."""
+    rng = np.random.default_rng(5)
+    n_r, n_s = 60, 20
+    pops = [Population("r", n_r, params={"tau_mem": rng.gamma(4.0, 5e-3, n_r), "tau_syn": 4e-3, "tau_syn_inh": 7e-3,
+                                         "v_th": 1.0, "bias": 0.06, "t_ref": 2e-3},
+                       initial={"v": rng.uniform(0, 1, n_r), "i_exc": rng.uniform(0, 0.2, n_r),
+                                "i_inh": rng.uniform(-0.2, 0, n_r)}),
+            Population("s", n_s, params={"tau_mem": 10e-3, "tau_syn": 3e-3, "v_th": 0.6})]
+    w = lambda scale: (lambda r, k: r.normal(scale, abs(scale) / 2, k))  # noqa: E731
+    projs = [Projection("rr", "r", "r", S.bernoulli(n_r, n_r, 0.1, weight=w(0.15), delay=1, seed=1)),
+             Projection("rr-inh", "r", "r", S.bernoulli(n_r, n_r, 0.1, weight=w(-0.2), delay=1, seed=2),
+                        receptor="inh"),
+             Projection("rs", "r", "s", S.bernoulli(n_r, n_s, 0.2, weight=w(0.3), delay=0, seed=3)),
+             Projection("sr", "s", "r", S.bernoulli(n_s, n_r, 0.2, weight=w(-0.3), delay=1, seed=4), receptor="inh")]
+    net = Network(pops, projs, dt=1e-3)
+    steps = 300
+    sim = Simulator(net, dtype=np.float64)
+    res = sim.run(steps)
+    traced = sim.run(steps, record_state={"r": None, "s": None}, state_vars=("v", "i_exc", "i_inh"))
+    ref, state = reference_run(net, steps, {}, {})
+    for pop in ("r", "s"):
+        t, k = res.spikes(pop)
+        np.testing.assert_array_equal(t, ref[pop][0], err_msg=pop)
+        np.testing.assert_array_equal(k, ref[pop][1], err_msg=pop)
+        assert ref[pop][0].size > 20, "the network must be active to test anything"
+        for a, var in enumerate(("v", "i_exc", "i_inh")):
+            np.testing.assert_array_equal(res.final(pop, var)[0], state[pop][1 + a], err_msg=f"{pop} {var}")
+            np.testing.assert_array_equal(traced.final(pop, var)[0], state[pop][1 + a], err_msg=f"{pop} {var}")
+            np.testing.assert_array_equal(traced.trace(pop, var)[0, -1], state[pop][1 + a], err_msg=f"{pop} {var}")
+    np.testing.assert_array_equal(traced.neurons[0], res.neurons[0])
 
 
 def test_specialised_kernels_equal_the_per_neuron_kernel_in_float32():
