@@ -233,7 +233,7 @@ def _loops(device: torch.device):
 
 
 class _Plan(NamedTuple):
-    """What every call of one sequence (or of one stepper) shares, prepared once."""
+    """What the compiled loops of one sequence share, prepared once (a recurrent sequence calls them per step)."""
 
     c: torch.Tensor  # [len(lif.COEFFICIENTS), n] coefficient rows, no gradient
     reset: int  # lif.RESET_*
@@ -262,11 +262,7 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, v0, i0, j0, r0, a_mem, a_syn, plan: _Plan, steps: int):
         device, width = x.device, v0.numel()
-        refractory = plan.refractory or bool((r0 > 0).any())
-        spikes, membrane = torch.empty_like(x), torch.empty_like(x)
-        current = torch.empty_like(x) if a_syn.requires_grad else None
-        active = torch.empty(x.shape, dtype=torch.bool, device=device) if refractory else None
-        final = [s.detach().clone() for s in (v0, i0, j0, r0)]
+        spikes, membrane, current, active, final = _buffers(x, (v0, i0, j0, r0), a_syn, plan)
         ctx.threads = _use_threads(x.numel()) if device.type == "cpu" else None
         _loops(device)[0](*_flat(steps, x, y), plan.c, plan.grid, plan.reset, *(s.view(-1) for s in final),
                           *_flat(steps, spikes, membrane, current, active))
@@ -301,6 +297,15 @@ class _FusedLIF(torch.autograd.Function):
                 None if ga_syn is None else ga_syn.view(-1, n).sum(0), None, None)
 
 
+def _buffers(x, state, a_syn, plan: _Plan):
+    """What the forward loop fills: spikes and membrane like ``x``, the current trace (only for a learnable
+    τ_syn), the activity mask (only with refractory neurons) and a copy of the state it advances."""
+    refractory = plan.refractory or bool((state[3] > 0).any())
+    current = torch.empty_like(x) if a_syn.requires_grad else None
+    active = torch.empty(x.shape, dtype=torch.bool, device=x.device) if refractory else None
+    return torch.empty_like(x), torch.empty_like(x), current, active, [s.detach().clone() for s in state]
+
+
 def _flat(steps: int, *tensors: torch.Tensor | None) -> list:
     """``[steps, E]`` views of contiguous tensors (``None`` stays ``None``)."""
     return [None if t is None else t.view(steps, -1) for t in tensors]
@@ -318,12 +323,8 @@ class _FusedRecurrentLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, s0, v0, i0, j0, r0, a_mem, a_syn, plan: _Plan):
         steps, device, width = x.shape[0], x.device, v0.numel()
-        refractory = plan.refractory or bool((r0 > 0).any())
-        spikes, membrane = torch.empty_like(x), torch.empty_like(x)
-        current = torch.empty_like(x) if a_syn.requires_grad else None
+        spikes, membrane, current, active, final = _buffers(x, (v0, i0, j0, r0), a_syn, plan)
         v_after = torch.empty_like(x) if a_mem.requires_grad else None  # V[t] after the reset
-        active = torch.empty(x.shape, dtype=torch.bool, device=device) if refractory else None
-        final = [s.detach().clone() for s in (v0, i0, j0, r0)]
         flat_state = [s.view(-1) for s in final]
         ctx.threads = _use_threads(width) if device.type == "cpu" else None
         forward = _loops(device)[0]
@@ -457,15 +458,9 @@ def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str
     the sequence has at least ``FUSED_MIN_STEPS`` steps, the per-step reference otherwise; ``True`` insists,
     ``False`` runs the reference. Both give the same spikes and (to float tolerance) the same gradients.
     """
-    if reset not in lif.RESET_MODES:
-        raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
     if x_exc.dim() < 2:
         raise ValueError(f"x_exc must be [T, ..., n], got shape {tuple(x_exc.shape)}")
-    possible = fused is not False and can_fuse(x_exc, coef)
-    if fused and not possible:
-        raise ValueError("the fused LIF kernel needs float32/float64 tensors on CPU (or CUDA with Triton) and "
-                         "coefficients without gradients "
-                         f"other than a_mem/a_syn (got {x_exc.dtype} on {x_exc.device})")
+    possible = _fusable(x_exc, coef, reset, fused)
     if not possible or (fused is None and x_exc.shape[0] < FUSED_MIN_STEPS):
         return _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, truncate_units, record_v)
     steps, shape, n = x_exc.shape[0], x_exc.shape[1:], x_exc.shape[-1]
@@ -508,17 +503,11 @@ def lif_recurrent_sequence(x_exc: torch.Tensor, weight: torch.Tensor, s0: torch.
     :func:`can_fuse` allows (``fused`` as in :func:`lif_sequence`), step by step in torch otherwise. Same
     spikes either way; gradients (into ``x_exc``, ``W``, ``s0``, the state and learnable τ) to float tolerance.
     """
-    if reset not in lif.RESET_MODES:
-        raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
     if x_exc.dim() != 3 or weight.shape != (x_exc.shape[-1],) * 2:
         raise ValueError(f"x_exc must be [T, B, n] and weight [n, n], got {tuple(x_exc.shape)} and "
                          f"{tuple(weight.shape)}")
-    possible = fused is not False and can_fuse(x_exc, coef)
-    if fused and not possible:
-        raise ValueError(f"the fused LIF kernel cannot run {x_exc.dtype} tensors on {x_exc.device}")
-    if not possible:
-        decayed = None if truncate_units is None else (lambda x: truncate_to_grid(x, truncate_units))
-        spikes, s = [], s0
+    if not _fusable(x_exc, coef, reset, fused):
+        decayed, spikes, s = _truncation(truncate_units), [], s0
         for x_t in x_exc:
             s, state = lif_step(x_t + F.linear(s, weight), state, coef, reset, spike_fn, use_mpr, None, decayed)
             s = s.to(x_exc.dtype)
@@ -533,8 +522,25 @@ def lif_recurrent_sequence(x_exc: torch.Tensor, weight: torch.Tensor, s0: torch.
     return outputs[0], LIFState(*outputs[1:])
 
 
+def _fusable(x: torch.Tensor, coef: LIFCoef, reset: str, fused: bool | None) -> bool:
+    """Whether to run the compiled loops (``fused``: None where :func:`can_fuse` allows, True insists, False
+    never); a bad reset mode or an impossible ``fused=True`` is refused by name."""
+    if reset not in lif.RESET_MODES:
+        raise ValueError(f"unknown reset mode {reset!r}; expected one of {lif.RESET_MODES}")
+    possible = fused is not False and can_fuse(x, coef)
+    if fused and not possible:
+        raise ValueError("the fused LIF kernel needs float32/float64 tensors on CPU (or CUDA with Triton) and "
+                         f"coefficients without gradients other than a_mem/a_syn (got {x.dtype} on {x.device})")
+    return possible
+
+
+def _truncation(units: torch.Tensor | None):
+    """The ``decayed`` map of :func:`neurons.lif_torch.lif_step`: Loihi's grid (QAT) or none."""
+    return None if units is None else (lambda x: truncate_to_grid(x, units))
+
+
 def _reference(x_exc, state, coef, reset, spike_fn, use_mpr, x_inh, units, record_v):
-    decayed = None if units is None else (lambda x: truncate_to_grid(x, units))
+    decayed = _truncation(units)
     spikes, trace = [], []
     for t in range(x_exc.shape[0]):
         s, state = lif_step(x_exc[t], state, coef, reset, spike_fn, use_mpr,

@@ -24,8 +24,10 @@ from neurons import lif
 
 #: Elements per program.
 BLOCK = 256
-#: The coefficient rows the kernels read, in this order (rows of :data:`neurons.lif.COEFFICIENTS`).
-ROWS = (lif.A_MEM, lif.A_SYN, lif.A_INH, lif.V_TH, lif.V_RESET, lif.V_REST, lif.BIAS, lif.BIAS_SYN, lif.N_REF)
+# rows of the coefficient matrix (neurons.lif.COEFFICIENTS) the kernels read
+_A_MEM, _A_SYN, _A_INH = tl.constexpr(lif.A_MEM), tl.constexpr(lif.A_SYN), tl.constexpr(lif.A_INH)
+_V_TH, _V_RESET, _V_REST = tl.constexpr(lif.V_TH), tl.constexpr(lif.V_RESET), tl.constexpr(lif.V_REST)
+_BIAS, _BIAS_SYN, _N_REF = tl.constexpr(lif.BIAS), tl.constexpr(lif.BIAS_SYN), tl.constexpr(lif.N_REF)
 _HARD = tl.constexpr(lif.RESET_HARD)
 _SOFT = tl.constexpr(lif.RESET_SOFT)
 
@@ -60,9 +62,9 @@ def _forward_kernel(x, y, c, units, v, i, j, r, spikes, membrane, current, activ
     e = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
     inside = e < width
     k = e % n
-    a_mem, a_syn, a_inh = _row(c, 0, k, n), _row(c, 1, k, n), _row(c, 2, k, n)
-    v_th, v_reset, v_rest = _row(c, 3, k, n), _row(c, 4, k, n), _row(c, 5, k, n)
-    bias, bias_syn, n_ref = _row(c, 6, k, n), _row(c, 7, k, n), _row(c, 8, k, n)
+    a_mem, a_syn, a_inh = _row(c, _A_MEM, k, n), _row(c, _A_SYN, k, n), _row(c, _A_INH, k, n)
+    v_th, v_reset, v_rest = _row(c, _V_TH, k, n), _row(c, _V_RESET, k, n), _row(c, _V_REST, k, n)
+    bias, bias_syn, n_ref = _row(c, _BIAS, k, n), _row(c, _BIAS_SYN, k, n), _row(c, _N_REF, k, n)
     vb, ib = tl.load(v + e, mask=inside, other=0), tl.load(i + e, mask=inside, other=0)
     jb, rb = tl.load(j + e, mask=inside, other=0), tl.load(r + e, mask=inside, other=0)
     if HAS_UNITS:
@@ -111,8 +113,8 @@ def _backward_kernel(g_spikes, g_membrane, membrane, current, active, v0, i0, c,
     e = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
     inside = e < width
     k = e % n
-    a_mem, a_syn, a_inh = _row(c, 0, k, n), _row(c, 1, k, n), _row(c, 2, k, n)
-    v_th, v_reset, v_rest = _row(c, 3, k, n), _row(c, 4, k, n), _row(c, 5, k, n)
+    a_mem, a_syn, a_inh = _row(c, _A_MEM, k, n), _row(c, _A_SYN, k, n), _row(c, _A_INH, k, n)
+    v_th, v_reset, v_rest = _row(c, _V_TH, k, n), _row(c, _V_RESET, k, n), _row(c, _V_REST, k, n)
     scale = v_th - v_reset
     slope, mpr_gain = tl.load(constants), tl.load(constants + 1)
     gvb, gib = tl.load(gv + e, mask=inside, other=0), tl.load(gi + e, mask=inside, other=0)
@@ -196,9 +198,8 @@ def forward(x, y, c, units, reset, v, i, j, r, spikes, membrane, current, active
     """:func:`neurons.lif_fused` forward loop on tensors of one GPU (arguments as its Numba loop's)."""
     steps, width = x.shape
     n = c.shape[1]
-    rows = c[list(ROWS)].contiguous()
     _forward_kernel[_grid(width)](
-        x, x if y is None else y, rows, rows if units is None else units, v, i, j, r, spikes, membrane,
+        x, x if y is None else y, c, c if units is None else units, v, i, j, r, spikes, membrane,
         spikes if current is None else current, spikes if active is None else active, steps, width, n,
         RESET=reset, HAS_Y=y is not None, HAS_UNITS=units is not None, HAS_CURRENT=current is not None,
         HAS_ACTIVE=active is not None, BLOCK=BLOCK, enable_fp_fusion=False)
@@ -209,12 +210,11 @@ def backward(g_spikes, g_membrane, membrane, current, active, v0, i0, c, reset, 
     """:func:`neurons.lif_fused` reverse loop on tensors of one GPU (arguments as its Numba loop's)."""
     steps, width = membrane.shape
     n = c.shape[1]
-    rows = c[list(ROWS)].contiguous()
     constants = torch.tensor([slope, 3 / (2 * math.tanh(1.5))], dtype=membrane.dtype, device=membrane.device)
     surrogate = 2 if g_given is not None else (1 if mpr else 0)
     _backward_kernel[_grid(width)](
         g_spikes, membrane if g_membrane is None else g_membrane, membrane, membrane if current is None else current,
-        membrane if active is None else active, v0, i0, rows, constants, membrane if g_given is None else g_given,
+        membrane if active is None else active, v0, i0, c, constants, membrane if g_given is None else g_given,
         gv, gi, gj, gx, gx if gy is None else gy, gv if ga_mem is None else ga_mem, gv if ga_syn is None else ga_syn,
         steps, width, n, RESET=reset, SURROGATE=surrogate, HAS_GM=g_membrane is not None,
         HAS_ACTIVE=active is not None, HAS_Y=gy is not None, LEARN_MEM=ga_mem is not None,
