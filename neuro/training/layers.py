@@ -35,6 +35,7 @@ from torch import nn
 from neuro.training import qat as fixed_point
 from neurons.lif_fused import lif_recurrent_sequence, lif_sequence
 from neurons.lif_torch import LIFCell, LIFCoef, LIFState, initial_state
+from synapses.spike_linear import SpikeLinear
 
 #: Threshold of the non-spiking readout: never reached, so the readout is a leaky integrator.
 READOUT_THRESHOLD = 1e9
@@ -117,10 +118,14 @@ class LIFLayer(nn.Module):
 
 
 class Dense(LIFLayer):
-    """Fully connected: ``nn.Linear(in_features, size)`` -> ``size`` LIF neurons (inputs are flattened)."""
+    """Fully connected: ``nn.Linear(in_features, size)`` -> ``size`` LIF neurons (inputs are flattened).
+
+    The synapse is a :class:`synapses.spike_linear.SpikeLinear` (an ``nn.Linear`` whose product runs
+    through the input's nonzeros when the input is sparse, as spikes are).
+    """
 
     def __init__(self, in_features: int, size: int, bias: bool = True, **kwargs):
-        super().__init__(nn.Linear(in_features, size, bias=bias), (size,), **kwargs)
+        super().__init__(SpikeLinear(in_features, size, bias=bias), (size,), **kwargs)
 
     def current(self, x):
         return super().current(x.flatten(1))

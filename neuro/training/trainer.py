@@ -81,7 +81,7 @@ def fit(cfg: dict, data: FrameData, out=None, resume: bool = False, device="cpu"
              if cfg["optim"]["schedule"] == "cosine" else None)
 
     def train(epoch):
-        return [(data.x_train[idx], data.y_train[idx])
+        return [(data.x_train.index_select(0, idx), data.y_train.index_select(0, idx))  # (x[idx] is 20x slower)
                 for idx in epoch_batches(len(data.y_train), batch, seed, epoch, rank, world)]
 
     test = [(data.x_test[i:i + EVAL_BATCH], data.y_test[i:i + EVAL_BATCH]) for i in range(0, len(data.y_test),
