@@ -120,8 +120,8 @@ class _SpikeLinear(torch.autograd.Function):
     """``(x[R, J], W[out, J], b | None) -> x Wᵀ + b`` through the nonzeros of ``x`` (module docstring)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, ptr: _Pointers):
-        rows, columns = _bags(x.detach(), ptr, columns=weight.requires_grad)
+    def forward(ctx, x, weight, bias, ptr: _Pointers, weight_grad: bool):
+        rows, columns = _bags(x.detach(), ptr, columns=weight_grad)
         y = _bag_sum(rows, weight.detach().t().contiguous())
         if bias is not None:
             y += bias.detach()
@@ -133,11 +133,11 @@ class _SpikeLinear(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         (weight,) = ctx.saved_tensors
-        need_x, need_w, need_b, _ = ctx.needs_input_grad
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad = grad.contiguous()
         return (grad.mm(weight) if need_x else None,
                 _bag_sum(ctx.columns, grad).t().contiguous() if need_w else None,
-                grad.sum(0) if need_b else None, None)
+                grad.sum(0) if need_b else None, None, None)
 
 
 def spike_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -149,7 +149,8 @@ def spike_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     ptr = _pointers(flat.detach())
     if ptr.nnz > MAX_DENSITY * flat.numel():
         return F.linear(x, weight, bias)
-    return _SpikeLinear.apply(flat, weight, bias, ptr).reshape(*x.shape[:-1], weight.shape[0])
+    weight_grad = torch.is_grad_enabled() and weight.requires_grad  # (the column lists serve only dL/dW)
+    return _SpikeLinear.apply(flat, weight, bias, ptr, weight_grad).reshape(*x.shape[:-1], weight.shape[0])
 
 
 def _eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:

@@ -68,3 +68,14 @@ def test_dense_layers_use_it_and_keep_their_state_dict():
     assert set(layer.synapse.state_dict()) == {"weight", "bias"}
     x = _sparse((40, 30), 0.1, True, seed=5)
     torch.testing.assert_close(layer.synapse(x), F.linear(x, layer.synapse.weight, layer.synapse.bias))
+
+
+def test_a_frozen_weight_and_no_grad_mode():
+    x = _sparse((30, 40), 0.1, False, seed=6).requires_grad_()
+    w = torch.randn(70, 40)
+    y = sl.spike_linear(x, w)
+    g = torch.randn_like(y)
+    y.backward(g)
+    torch.testing.assert_close(x.grad, g @ w)
+    with torch.no_grad():
+        torch.testing.assert_close(sl.spike_linear(x, w.requires_grad_()), F.linear(x, w), rtol=1e-5, atol=1e-5)
