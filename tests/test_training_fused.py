@@ -32,6 +32,11 @@ OPTIONS = [
 ]
 
 
+
+def _option_id(options: dict) -> str:
+    """A test id that is the same in every process (a surrogate by its name, not its address)."""
+    return "-".join(f"{k}={getattr(v, '__qualname__', v)}" for k, v in options.items())
+
 def _run(cell, x, y, fused, units=None):
     coef = cell.coefficients()
     state = initial_state(coef, x.shape[1:-1])
@@ -62,7 +67,7 @@ def backend(request, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("opts", OPTIONS, ids=_option_id)
 def test_fused_equals_reference_spikes_and_gradients(opts, dtype, backend):
     """Random heterogeneous neurons, every option: identical spikes, membranes and final state; equal gradients
     for the input currents (both channels) and the learnable time constants."""
@@ -99,7 +104,7 @@ def test_fused_equals_reference_spikes_and_gradients(opts, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("opts", OPTIONS, ids=_option_id)
 def test_fused_recurrent_equals_reference(opts, dtype, backend):
     """A recurrent population (I[t] = x[t] + s[t-1] W^T), every option: identical spikes and final state, equal
     gradients for the inputs, W, the spikes before the first step, the initial membrane and learnable τ."""
