@@ -57,6 +57,8 @@ def run(args) -> int:
             data = load_frames(cfg["data"], False)
         _, history = fit(cfg, data, Path(args.out), args.resume, device, progress,
                          stop_after=args.stop_after)
+        if world > 1:  # tear the group down together: rank 0 is still writing its files when the others finish
+            dist.barrier()
     finally:
         if world > 1:
             dist.destroy_process_group()
