@@ -25,7 +25,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/neuro demo
 
-# two worker processes (pytest-xdist): 10 min instead of 17 on a 2-core machine with a cold kernel cache
+# two worker processes (pytest-xdist): on a 2-core machine 10 min with a cold kernel cache, 16-17 min serially with a warm one
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 

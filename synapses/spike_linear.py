@@ -13,9 +13,9 @@ so it costs ``nnz x out`` instead of ``R x J x out`` multiply-adds. Both sums ru
 output sums its terms in the order of ``c`` (forward) or ``r`` (backward), whatever the number of rows,
 so a step-by-step run gives the same currents as the whole sequence at once. The path is taken for
 float32 CPU tensors outside autocast whose density is at most :data:`MAX_DENSITY` and whose output has
-at least :data:`MIN_OUT` features (where the lists cost less than they save, measured in
-docs/training.md); everything else is :func:`torch.nn.functional.linear`. The two differ by float
-rounding only.
+at least :data:`MIN_OUT` features (the density bound from the measurements in docs/training.md; the
+output bound an estimate: below it the list building costs about what the dense product does);
+everything else is :func:`torch.nn.functional.linear`. The two differ by float rounding only.
 """
 
 from __future__ import annotations
