@@ -54,6 +54,9 @@ PARALLEL_MIN = 1 << 16
 #: Shorter sequences run the per-step reference by default: one step of it (about 0.3 ms forward and backward
 #: for 32 x 128 neurons) costs about half the fused call's fixed overhead.
 FUSED_MIN_STEPS = 3
+#: How many prepared plans :func:`_plan` keeps (one per layer and dtype in use).
+PLANS_KEPT = 64
+_PLANS: dict = {}
 _RESET_CODE = {"hard": lif.RESET_HARD, "soft": lif.RESET_SOFT, "none": lif.RESET_NONE}
 
 
@@ -244,10 +247,22 @@ class _Plan(NamedTuple):
 
 
 def _plan(coef: LIFCoef, a_mem, a_syn, reset: str, spike_fn, use_mpr: bool, units, dtype, device) -> _Plan:
+    """The plan for these coefficients, reused while they are the same objects, unchanged in place (a layer's
+    :meth:`neurons.lif_torch.LIFCell.coefficients` returns the same ``LIFCoef`` until a parameter changes)."""
+    inputs = (coef, spike_fn, units)  # (a_mem, a_syn: coef's, as dtype)
+    key = (id(coef), reset, use_mpr, dtype, device)
+    versions = tuple(t._version for t in (*coef, units) if torch.is_tensor(t))
+    cached = _PLANS.get(key)
+    if cached is not None and cached[1] == versions and all(a is b for a, b in zip(cached[0], inputs)):
+        return cached[2]
     n = a_mem.shape[0]
     c = _coefficient_rows(coef, a_mem, a_syn, n, dtype, device)
     grid = None if units is None else units.to(dtype=dtype, device=device).expand(n).contiguous()
-    return _Plan(c, _RESET_CODE[reset], spike_fn, use_mpr, grid, bool((c[lif.N_REF] > 0).any()))
+    plan = _Plan(c, _RESET_CODE[reset], spike_fn, use_mpr, grid, bool((c[lif.N_REF] > 0).any()))
+    if len(_PLANS) >= PLANS_KEPT:
+        del _PLANS[next(iter(_PLANS))]  # the oldest
+    _PLANS[key] = (inputs, versions, plan)  # (holding the inputs keeps their ids from being reused)
+    return plan
 
 
 class _FusedLIF(torch.autograd.Function):
@@ -269,6 +284,7 @@ class _FusedLIF(torch.autograd.Function):
         ctx.save_for_backward(membrane, current, active, v0, i0)
         ctx.plan, ctx.has_inh, ctx.steps, ctx.width = plan, y is not None, steps, width
         ctx.mark_non_differentiable(final[3])
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not a tensor of zeros
         return (spikes, membrane, *final)
 
     @staticmethod
@@ -339,6 +355,7 @@ class _FusedRecurrentLIF(torch.autograd.Function):
         ctx.save_for_backward(membrane, current, v_after, active, spikes, v0, i0, s0, weight)
         ctx.plan = plan
         ctx.mark_non_differentiable(final[3])
+        ctx.set_materialize_grads(False)
         return (spikes, *final)
 
     @staticmethod
@@ -472,10 +489,10 @@ def lif_sequence(x_exc: torch.Tensor, state: LIFState, coef: LIFCoef, reset: str
     spikes, membrane = outputs[:2]
     final = LIFState(*outputs[2:])
     v = None
-    if record_v:
-        drop = {"hard": lambda: spikes * (membrane - coef.v_reset), "soft": lambda: spikes * (coef.v_th - coef.v_reset),
-                "none": lambda: 0.0}[reset]()
-        v = membrane - drop
+    if record_v and reset == "none":
+        v = membrane
+    elif record_v:
+        v = membrane - (spikes * (membrane - coef.v_reset) if reset == "hard" else spikes * (coef.v_th - coef.v_reset))
     return spikes, v, final
 
 

@@ -132,10 +132,23 @@ class LIFCell(nn.Module):
                 self.register_buffer(f"log_{name}", value)
 
     def coefficients(self) -> LIFCoef:
+        """``LIFCoef`` with ``a = exp(-dt / tau)``. The same object is returned while no parameter or buffer
+        changes (identity and in-place version), unless a time constant is being learned (then ``a`` is
+        recomputed, so its gradient reaches ``tau``): the compiled loops reuse what they prepared for it."""
+        sources = (self.log_tau_mem, self.log_tau_syn, self.a_inh, self.v_th, self.v_reset, self.v_rest, self.bias,
+                   self.n_ref, self.bias_syn)
+        learning = torch.is_grad_enabled() and (self.log_tau_mem.requires_grad or self.log_tau_syn.requires_grad)
+        key = (self.dt, tuple(t._version for t in sources))
+        cached = self.__dict__.get("_coef_cache")
+        if not learning and cached is not None and cached[1] == key and all(
+                a is b for a, b in zip(cached[0], sources)):
+            return cached[2]
         a_mem = torch.exp(-self.dt / torch.exp(self.log_tau_mem))
         a_syn = torch.exp(-self.dt / torch.exp(self.log_tau_syn))
-        return LIFCoef(a_mem, a_syn, self.a_inh, self.v_th, self.v_reset, self.v_rest, self.bias, self.n_ref,
-                       self.bias_syn)
+        coef = LIFCoef(a_mem, a_syn, *sources[2:])
+        if not learning:
+            self.__dict__["_coef_cache"] = (sources, key, coef)
+        return coef
 
     def forward(self, x: torch.Tensor, state: LIFState | None = None, coef: LIFCoef | None = None):
         coef = coef or self.coefficients()

@@ -122,7 +122,7 @@ class _SpikeLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, ptr: _Pointers, weight_grad: bool):
         rows, columns = _bags(x.detach(), ptr, columns=weight_grad)
-        y = _bag_sum(rows, weight.detach().t().contiguous())
+        y = _bag_sum(rows, weight.detach().t().contiguous())  # (no copy for a SpikeLinear's column-major weight)
         if bias is not None:
             y += bias.detach()
         ctx.columns = columns
@@ -136,8 +136,13 @@ class _SpikeLinear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad = grad.contiguous()
         return (grad.mm(weight) if need_x else None,
-                _bag_sum(ctx.columns, grad).t().contiguous() if need_w else None,
+                _weight_layout(_bag_sum(ctx.columns, grad).t(), weight) if need_w else None,
                 grad.sum(0) if need_b else None, None, None)
+
+
+def _weight_layout(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``grad`` in the memory layout of ``weight`` (no copy when they already agree)."""
+    return grad if grad.stride() == weight.stride() else grad.contiguous()
 
 
 def spike_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -160,7 +165,15 @@ def _eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 
 class SpikeLinear(nn.Linear):
-    """``nn.Linear`` whose product runs through :func:`spike_linear` (same parameters, same state dict)."""
+    """``nn.Linear`` whose product runs through :func:`spike_linear` (same parameters, same state dict).
+
+    The weight ``[out, in]`` is stored column-major (a transposed view of an ``[in, out]`` tensor), the layout
+    the event-driven product reads and whose gradient it writes, so neither is transposed per call.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
+        super().__init__(in_features, out_features, bias, device, dtype)
+        self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())  # same values (same seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return spike_linear(x, self.weight, self.bias)

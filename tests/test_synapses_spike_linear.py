@@ -79,3 +79,19 @@ def test_a_frozen_weight_and_no_grad_mode():
     torch.testing.assert_close(x.grad, g @ w)
     with torch.no_grad():
         torch.testing.assert_close(sl.spike_linear(x, w.requires_grad_()), F.linear(x, w), rtol=1e-5, atol=1e-5)
+
+
+def test_weight_is_column_major_and_its_gradient_needs_no_copy():
+    """SpikeLinear keeps nn.Linear's values and state dict; its weight and gradient share one layout."""
+    torch.manual_seed(5)
+    layer = sl.SpikeLinear(96, 80)
+    torch.manual_seed(5)
+    plain = torch.nn.Linear(96, 80)
+    assert torch.equal(layer.weight, plain.weight) and layer.weight.stride() == (1, 80)
+    x = _sparse((30, 96), 0.1, True, 2)
+    layer(x).square().sum().backward()
+    plain(x).square().sum().backward()
+    assert layer.weight.grad.stride() == layer.weight.stride()
+    torch.testing.assert_close(layer.weight.grad, plain.weight.grad)
+    plain.load_state_dict(layer.state_dict())
+    assert torch.equal(plain.weight, layer.weight)

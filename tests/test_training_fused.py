@@ -243,3 +243,36 @@ def test_fused_refuses_what_it_cannot_run():
     s, _, _ = lif_sequence(torch.rand(5, 2, 4) * 3, initial_state(coef, (2,)), coef)  # auto: the reference
     (g,) = torch.autograd.grad(s.sum(), coef.v_th)
     assert g.abs().sum() > 0
+
+
+def test_prepared_coefficients_follow_in_place_changes():
+    """The coefficients and the loops' prepared rows are reused while unchanged, never when a value changed."""
+    torch.manual_seed(3)
+    cell = LIFCell(16, reset="soft", v_th=1.0)
+    assert cell.coefficients() is cell.coefficients()
+    x = torch.rand(12, 4, 16) * 0.6
+
+    def spikes(coef):
+        return lif_sequence(x, initial_state(coef, (4,)), coef, "soft", fused=True)[0]
+
+    coef = cell.coefficients()
+    before = spikes(coef)
+    with torch.no_grad():
+        cell.v_th.fill_(0.3)  # in place, as load_state_dict does: the same coef object now holds 0.3
+    after = spikes(coef)
+    reference = lif_sequence(x, initial_state(coef, (4,)), coef, "soft", fused=False)[0]
+    assert torch.equal(after, reference) and after.sum() > before.sum()
+    fresh = cell.coefficients()
+    assert fresh is not coef and float(fresh.v_th[0]) == pytest.approx(0.3)
+
+
+def test_learned_time_constants_get_fresh_coefficients_with_gradients():
+    cell = LIFCell(8, learn_tau=True, tau_mem=0.02, tau_syn=0.005)
+    first, second = cell.coefficients(), cell.coefficients()
+    assert first is not second and first.a_mem.requires_grad
+    with torch.no_grad():
+        assert cell.coefficients() is cell.coefficients()  # no graph to build: reused
+    x = torch.rand(6, 2, 8)
+    s, _, _ = lif_sequence(x, initial_state(second, (2,)), second, "soft", fused=True, record_v=True)
+    s.sum().backward()
+    assert cell.log_tau_mem.grad is not None and bool(cell.log_tau_mem.grad.abs().sum() > 0)
