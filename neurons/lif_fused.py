@@ -250,7 +250,7 @@ def _plan(coef: LIFCoef, a_mem, a_syn, reset: str, spike_fn, use_mpr: bool, unit
     """The plan for these coefficients, reused while they are the same objects, unchanged in place (a layer's
     :meth:`neurons.lif_torch.LIFCell.coefficients` returns the same ``LIFCoef`` until a parameter changes)."""
     inputs = (coef, spike_fn, units)  # (a_mem, a_syn: coef's, as dtype)
-    key = (id(coef), reset, use_mpr, dtype, device)
+    key = (id(coef), a_mem.shape[0], reset, use_mpr, dtype, device)
     versions = tuple(t._version for t in (*coef, units) if torch.is_tensor(t))
     cached = _PLANS.get(key)
     if cached is not None and cached[1] == versions and all(a is b for a, b in zip(cached[0], inputs)):
@@ -260,7 +260,7 @@ def _plan(coef: LIFCoef, a_mem, a_syn, reset: str, spike_fn, use_mpr: bool, unit
     grid = None if units is None else units.to(dtype=dtype, device=device).expand(n).contiguous()
     plan = _Plan(c, _RESET_CODE[reset], spike_fn, use_mpr, grid, bool((c[lif.N_REF] > 0).any()))
     if len(_PLANS) >= PLANS_KEPT:
-        del _PLANS[next(iter(_PLANS))]  # the oldest
+        _PLANS.pop(next(iter(_PLANS), None), None)  # the oldest (no error if another thread took it first)
     _PLANS[key] = (inputs, versions, plan)  # (holding the inputs keeps their ids from being reused)
     return plan
 

@@ -167,13 +167,15 @@ def _eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
 class SpikeLinear(nn.Linear):
     """``nn.Linear`` whose product runs through :func:`spike_linear` (same parameters, same state dict).
 
-    The weight ``[out, in]`` is stored column-major (a transposed view of an ``[in, out]`` tensor), the layout
-    the event-driven product reads and whose gradient it writes, so neither is transposed per call.
+    Where the event-driven product can run (at least :data:`MIN_OUT` outputs) the weight ``[out, in]`` is
+    stored column-major (a transposed view of an ``[in, out]`` tensor): the layout that product reads and whose
+    gradient it writes, so neither is transposed per call. Narrower layers keep ``nn.Linear``'s layout.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__(in_features, out_features, bias, device, dtype)
-        self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())  # same values (same seed)
+        if out_features >= MIN_OUT:
+            self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())  # same values (same seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return spike_linear(x, self.weight, self.bias)

@@ -276,3 +276,14 @@ def test_learned_time_constants_get_fresh_coefficients_with_gradients():
     s, _, _ = lif_sequence(x, initial_state(second, (2,)), second, "soft", fused=True, record_v=True)
     s.sum().backward()
     assert cell.log_tau_mem.grad is not None and bool(cell.log_tau_mem.grad.abs().sum() > 0)
+
+
+def test_one_scalar_coefficient_set_serves_layers_of_two_sizes():
+    coef = LIFCell(1).coefficients()._replace(**{k: torch.tensor(v) for k, v in
+                                                 dict(v_th=0.5, v_reset=0.0, v_rest=0.0, bias=0.0, n_ref=0.0).items()})
+    for n in (3, 7, 3):
+        x = torch.rand(5, 2, n)
+        fused = lif_sequence(x, initial_state(coef._replace(v_rest=coef.v_rest.expand(n)), (2,)), coef, fused=True)[0]
+        reference = lif_sequence(x, initial_state(coef._replace(v_rest=coef.v_rest.expand(n)), (2,)), coef,
+                                 fused=False)[0]
+        assert fused.shape == (5, 2, n) and torch.equal(fused, reference)
