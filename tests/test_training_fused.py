@@ -287,3 +287,16 @@ def test_one_scalar_coefficient_set_serves_layers_of_two_sizes():
         reference = lif_sequence(x, initial_state(coef._replace(v_rest=coef.v_rest.expand(n)), (2,)), coef,
                                  fused=False)[0]
         assert fused.shape == (5, 2, n) and torch.equal(fused, reference)
+
+
+def test_a_refractory_state_without_refractory_periods():
+    """A state handed in with neurons still refractory holds them, although no neuron has a refractory period."""
+    cell = LIFCell(6, reset="hard", v_th=0.2)
+    coef = cell.coefficients()
+    x = torch.rand(5, 3, 6)
+    state = initial_state(coef, (3,))
+    state = state._replace(refr=torch.tensor([[0.0, 2.0, 0.0, 1.0, 0.0, 3.0]]).expand(3, 6).clone())
+    fused = lif_sequence(x, state, coef, "hard", fused=True)
+    reference = lif_sequence(x, state, coef, "hard", fused=False)
+    assert torch.equal(fused[0], reference[0]) and torch.equal(fused[2].refr, reference[2].refr)
+    assert fused[0][0, :, 5].sum() == 0 and fused[0][0, :, 0].sum() > 0  # held, and not held
