@@ -95,15 +95,25 @@ def charge_population(v, d_exc, d_inh, refr, now_exc, now_inh, coef, layout, spi
 
 
 @njit(inline="always")
-def deliver_runs(dec, r, syn, hist, slot, j0, j1, col, parts, q0, q1):
-    """Add the synapses of delay column ``col`` onto thread ranges ``q0 .. q1-1`` of the spikes
-    ``hist[r, slot, j0:j1]``, in
-    order, into ``dec[r]`` (trial ``r``'s decayed currents, excitatory ``0..n-1``, inhibitory ``n..2n-1``).
+def deliver_ranges(dec, r, idx, w, lo, hi, n_ranges):
+    """Add synapses ``lo[i] .. hi[i]-1`` for ``i < n_ranges``, in order, into ``dec[r]``."""
+    for i in range(n_ranges):
+        for s in range(lo[i], hi[i]):
+            dec[r, idx[s]] += w[s]
+
+
+@njit(inline="always")
+def deliver_runs(dec, r, syn, hist, slot, j0, j1, col, parts, q0, q1, lo, hi, n_ranges):
+    """Queue the synapses of delay column ``col`` onto thread ranges ``q0 .. q1-1`` of the spikes
+    ``hist[r, slot, j0:j1]``, in order, as ranges ``lo[i] .. hi[i]-1`` (from ``i = n_ranges`` on) for
+    :func:`deliver_ranges` into ``dec[r]`` (trial ``r``'s decayed currents, excitatory ``0..n-1``,
+    inhibitory ``n..2n-1``); delivers and empties the queue when it is full. Returns its new length.
 
     ``syn = (ptr, run, idx, w)``: row ``k``'s synapses are ``ptr[k] .. ptr[k+1]-1``, sorted by delay
     and then thread range; those of delay column ``c`` onto range ``q`` are
     ``ptr[k] + run[k, c * parts + q] .. ptr[k] + run[k, c * parts + q + 1] - 1`` (in projection and
-    CSR order).
+    CSR order). Collecting the ranges first, then adding, keeps the loads of the row pointers out
+    of the synapse loops (a row holds a few synapses of each delay: 4.2 against 6.2 ns per event).
     """
     ptr, run, idx, w = syn
     c0 = col * parts + q0
@@ -111,22 +121,37 @@ def deliver_runs(dec, r, syn, hist, slot, j0, j1, col, parts, q0, q1):
     for j in range(j0, j1):  # (arrays indexed in full: a view costs reference counting)
         k = hist[r, slot, j]
         base = ptr[k]
-        for s in range(base + run[k, c0], base + run[k, c1]):
-            dec[r, idx[s]] += w[s]
+        lo[n_ranges] = base + run[k, c0]
+        hi[n_ranges] = base + run[k, c1]
+        n_ranges += 1
+        if n_ranges == lo.size:
+            deliver_ranges(dec, r, idx, w, lo, hi, n_ranges)
+            n_ranges = 0
+    return n_ranges
 
 
 @njit(inline="always")
-def deliver_history(dec, r, syn, hist, hist_n, t, delays, first, parts, q0, q1):
+def deliver_zero_delay(dec, r, syn, hist, slot, j0, j1, parts, q0, q1, lo, hi):
+    """The zero-delay events of the spikes ``hist[r, slot, j0:j1]`` onto thread ranges ``q0 .. q1-1``, in order,
+    into ``dec[r]`` (delay column 0 of :func:`deliver_runs`; ``lo``, ``hi``: its scratch)."""
+    deliver_ranges(dec, r, syn[2], syn[3], lo, hi, deliver_runs(dec, r, syn, hist, slot, j0, j1, 0, parts, q0, q1,
+                                                                  lo, hi, 0))
+
+
+@njit(inline="always")
+def deliver_history(dec, r, syn, hist, hist_n, t, delays, first, parts, q0, q1, lo, hi):
     """Every event due at step ``t`` of delay ``d >= 1``, into ``dec[r]`` onto thread ranges ``q0 .. q1-1``.
 
     ``delays[first:]``: the network's delays ``>= 1``, ascending (``delays[c]`` has delay column ``c``
     of :func:`deliver_runs`); for each, the spikes of step ``t - d`` (history slot ``(t - d) mod H``)
-    in the order they were emitted.
+    in the order they were emitted. ``lo``, ``hi``: scratch for :func:`deliver_runs`.
     """
     slots = hist.shape[1]
+    n_ranges = 0
     for c in range(first, delays.size):
         d = delays[c]
         if d > t:
             break
         slot = (t - d) % slots
-        deliver_runs(dec, r, syn, hist, slot, 0, hist_n[r, slot], c, parts, q0, q1)
+        n_ranges = deliver_runs(dec, r, syn, hist, slot, 0, hist_n[r, slot], c, parts, q0, q1, lo, hi, n_ranges)
+    deliver_ranges(dec, r, syn[2], syn[3], lo, hi, n_ranges)

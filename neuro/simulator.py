@@ -30,7 +30,7 @@ from numba import njit, prange
 from neuro.kernels import (
     charge_population,
     deliver_history,
-    deliver_runs,
+    deliver_zero_delay,
     fire_inputs,
     record_spike,
     record_traces,
@@ -41,6 +41,7 @@ from synapses.csr import counting_order
 
 MODEL_CODES = {"lif": 0, "spike_source": 1, "poisson": 2}
 STATE_VARS = ("v", "i_exc", "i_inh")
+RANGES = 512  # synapse ranges collected before they are added (neuro.kernels.deliver_runs)
 SPLIT_MIN = 100_000  # threads=None splits networks of at least this many neurons across threads
 
 
@@ -64,12 +65,13 @@ def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_mo
     zero = delays.size > 0 and delays[0] == 0
     for r in prange(n_trials):
         spiked = np.zeros(8 * ((n + 7) // 8), np.uint8)
+        r_lo, r_hi = np.empty(RANGES, np.int64), np.empty(RANGES, np.int64)
         d_exc, d_inh = dec[r][:n], dec[r][n:]
         t = t_done[r]
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
                 break  # recording buffer full: the caller grows it and resumes
-            deliver_history(dec, r, syn, hist, hist_n, t, delays, 1 if zero else 0, parts, 0, parts)
+            deliver_history(dec, r, syn, hist, hist_n, t, delays, 1 if zero else 0, parts, 0, parts, r_lo, r_hi)
             for j in range(cur_idx.size):
                 d_exc[cur_idx[j]] += cur[r, t, j]
             slot = t % slots
@@ -86,7 +88,7 @@ def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_mo
                     nf = charge_population(v[r], d_exc, d_inh, refr[r], now_e[r], now_i[r], coef, layout[p], spiked,
                                            fired, nf, lo, hi, keep)
                 if zero:
-                    deliver_runs(dec, r, syn, hist, slot, first, nf, 0, parts, 0, parts)
+                    deliver_zero_delay(dec, r, syn, hist, slot, first, nf, parts, 0, parts, r_lo, r_hi)
             hist_n[r, slot] = nf
             for q in range(nf):
                 record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[q])
@@ -117,6 +119,7 @@ def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, 
     count = np.zeros((pop_lo.size, parts), np.int64)
     cur_lo = np.searchsorted(cur_idx, bounds)  # part q's currents: cur_lo[q] .. cur_lo[q + 1] - 1
     spiked = np.zeros((parts, 8 * ((np.max(bounds[1:] - bounds[:-1]) + 7) // 8)), np.uint8)
+    r_lo, r_hi = np.empty((parts, RANGES), np.int64), np.empty((parts, RANGES), np.int64)
     for r in range(n_trials):
         d_exc, d_inh = dec[r][:n], dec[r][n:]
         t = t_done[r]
@@ -130,11 +133,12 @@ def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, 
             for s in range(stage_ptr.size - 1):
                 for q in prange(parts):
                     if s == 0:
-                        deliver_history(dec, r, syn, hist, hist_n, t, delays, 1 if zero else 0, parts, q, q + 1)
+                        deliver_history(dec, r, syn, hist, hist_n, t, delays, 1 if zero else 0, parts, q, q + 1,
+                                        r_lo[q], r_hi[q])
                         for j in range(cur_lo[q], cur_lo[q + 1]):
                             d_exc[cur_idx[j]] += cur[r, t, j]
                     elif zero:
-                        deliver_runs(dec, r, syn, hist, slot, first, nf, 0, parts, q, q + 1)
+                        deliver_zero_delay(dec, r, syn, hist, slot, first, nf, parts, q, q + 1, r_lo[q], r_hi[q])
                     for p in range(stage_ptr[s], stage_ptr[s + 1]):
                         a, b = max(pop_lo[p], bounds[q]), min(pop_hi[p], bounds[q + 1])
                         count[p, q] = 0
@@ -292,7 +296,8 @@ class Simulator:
         for proj in self.network.projections:
             s = proj.active()
             pre.append(s.pre_indices() + self.layout[proj.pre][0])
-            post.append(s.indices.astype(np.int64) + self.layout[proj.post][0] + (self.n if proj.receptor == "inh" else 0))
+            column = self.layout[proj.post][0] + (self.n if proj.receptor == "inh" else 0)
+            post.append(s.indices.astype(np.int64) + column)
             w.append(s.weights)
             d.append(s.delays)
         pre, post, w, d = (np.concatenate(a) for a in (pre, post, w, d))
@@ -346,8 +351,8 @@ class Simulator:
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
             advance(t1, t_done, self.bounds, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi,
                     self.pop_model, self.stage_ptr, self.syn, self.delays, src_ptr, src_idx, cur_idx, cur,
-                    state["v"], dec, state["refr"], now["i_exc"], now["i_inh"], hist, hist_n, rng, rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all,
-                    steps - 1)
+                    state["v"], dec, state["refr"], now["i_exc"], now["i_inh"], hist, hist_n, rng, rec_mask, rec_t,
+                    rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, steps - 1)
 
         before = numba.get_num_threads()
         numba.set_num_threads(threads)
