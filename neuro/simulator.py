@@ -302,11 +302,16 @@ class Simulator:
             d.append(s.delays)
         pre, post, w, d = (np.concatenate(a) for a in (pre, post, w, d))
         parts = self.bounds.size - 1
-        delays, col = np.unique(d, return_inverse=True)
-        group = col * parts + np.searchsorted(self.bounds, post % self.n, side="right") - 1
+        present = np.bincount(d) > 0
+        delays = np.flatnonzero(present)
+        col = (np.cumsum(present) - 1).astype(np.int32)[d]  # the delay's column
+        del d
+        group = col * parts + np.searchsorted(self.bounds, post % self.n, side="right") - 1  # int64
+        del col
         width = delays.size * parts
         by_group = counting_order(group, max(width, 1))  # stable, then stably by row: row, delay, range, order
         order = by_group[counting_order(pre[by_group], self.n)]
+        del by_group
         counts = np.bincount(pre * width + group, minlength=self.n * width).reshape(self.n, width)
         run = np.zeros((self.n, width + 1), np.int64)
         np.cumsum(counts, axis=1, out=run[:, 1:])
