@@ -131,7 +131,7 @@ def random_network(seed, max_delay=12):
 
 
 def assert_matches_reference(net, seed, **options):
-    """Two trials of 150 steps (given spikes into ``in``, currents into ``b``) equal the reference: spikes, final state."""
+    """Two trials of 150 steps (spikes into ``in``, currents into ``b``) equal the reference: spikes, final state."""
     rng = np.random.default_rng(100 + seed)
     steps = 150
     inputs = [{"in": rng.random((steps, 20)) < 0.1, "b": rng.normal(0.0, 0.05, (steps, 30))} for _ in range(2)]
