@@ -41,18 +41,18 @@ from synapses.csr import counting_order
 
 MODEL_CODES = {"lif": 0, "spike_source": 1, "poisson": 2}
 STATE_VARS = ("v", "i_exc", "i_inh")
-RANGES = 512  # synapse ranges collected before they are added (neuro.kernels.deliver_runs)
 SPLIT_MIN = 100_000  # threads=None splits networks of at least this many neurons across threads
 
 
 def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, syn, delays,
-                  src_ptr, src_idx, cur_idx, cur, v, dec, refr, now_e, now_i, hist, hist_n, rng,
+                  ranges, src_ptr, src_idx, cur_idx, cur, v, dec, refr, now_e, now_i, hist, hist_n, rng,
                   rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, t_last):
     """Advance every trial ``r`` from step ``t_done[r]`` to ``t1``, one trial per thread.
 
     ``syn = (ptr, run, idx, w)``: every active synapse, rows sorted by delay (``delays``: the
     network's delays, ascending, each a column of ``run``) and thread range (``bounds``), targets
-    ``idx`` in ``dec``'s columns (:meth:`Simulator._global_csr`). ``dec[r]`` holds trial ``r``'s
+    ``idx`` in ``dec``'s columns (:meth:`Simulator._global_csr`); up to ``ranges`` synapse ranges are
+    collected before they are added (:func:`neuro.kernels.deliver_runs`). ``dec[r]`` holds trial ``r``'s
     decayed currents ``D`` (excitatory ``0..n-1``, inhibitory ``n..2n-1``, docs/time.md); every input
     is added into it as it arrives: at the start of step ``t`` the events of delay ``d >= 1``
     (the spikes of step ``t - d`` from the history ``hist[r, (t - d) mod H]``), then the external
@@ -65,7 +65,7 @@ def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_mo
     zero = delays.size > 0 and delays[0] == 0
     for r in prange(n_trials):
         spiked = np.zeros(8 * ((n + 7) // 8), np.uint8)
-        r_lo, r_hi = np.empty(RANGES, np.int64), np.empty(RANGES, np.int64)
+        r_lo, r_hi = np.empty(ranges, np.int64), np.empty(ranges, np.int64)
         d_exc, d_inh = dec[r][:n], dec[r][n:]
         t = t_done[r]
         while t < t1:
@@ -98,7 +98,7 @@ def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_mo
 
 
 def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, syn, delays,
-                        src_ptr, src_idx, cur_idx, cur, v, dec, refr, now_e, now_i, hist, hist_n, rng,
+                        ranges, src_ptr, src_idx, cur_idx, cur, v, dec, refr, now_e, now_i, hist, hist_n, rng,
                         rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, t_last):
     """:func:`_advance_impl` with each trial's neurons split into ranges ``bounds[q] .. bounds[q+1]-1``.
 
@@ -119,7 +119,7 @@ def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, 
     count = np.zeros((pop_lo.size, parts), np.int64)
     cur_lo = np.searchsorted(cur_idx, bounds)  # part q's currents: cur_lo[q] .. cur_lo[q + 1] - 1
     spiked = np.zeros((parts, 8 * ((np.max(bounds[1:] - bounds[:-1]) + 7) // 8)), np.uint8)
-    r_lo, r_hi = np.empty((parts, RANGES), np.int64), np.empty((parts, RANGES), np.int64)
+    r_lo, r_hi = np.empty((parts, ranges), np.int64), np.empty((parts, ranges), np.int64)
     for r in range(n_trials):
         d_exc, d_inh = dec[r][:n], dec[r][n:]
         t = t_done[r]
@@ -281,6 +281,7 @@ class Simulator:
         parts = self.threads or (available if self.n >= SPLIT_MIN else 1)
         self.bounds = np.arange(parts + 1, dtype=np.int64) * self.n // parts  # the threads' neuron ranges
         self.syn, self.delays = self._global_csr()
+        self.ranges = 512  # synapse ranges collected before they are added (any number >= 1: the same spikes)
 
     def _global_csr(self):
         """All active synapses as one CSR over global neuron indices, rows sorted by delay, then thread range.
@@ -355,7 +356,7 @@ class Simulator:
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
             advance(t1, t_done, self.bounds, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi,
-                    self.pop_model, self.stage_ptr, self.syn, self.delays, src_ptr, src_idx, cur_idx, cur,
+                    self.pop_model, self.stage_ptr, self.syn, self.delays, self.ranges, src_ptr, src_idx, cur_idx, cur,
                     state["v"], dec, state["refr"], now["i_exc"], now["i_inh"], hist, hist_n, rng, rec_mask, rec_t,
                     rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, steps - 1)
 

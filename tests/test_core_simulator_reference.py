@@ -165,6 +165,26 @@ def test_any_delays_match_the_reference_on_one_and_two_threads(max_delay, thread
     assert_matches_reference(net, max_delay, threads=threads)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_collecting_fewer_synapse_ranges_gives_the_same_spikes(threads):
+    """The delivery collects up to ``Simulator.ranges`` synapse ranges before adding them; with 1 or 3 (a
+    flush after every range or every third, mid-spike-list) the spikes and final state are those of 512."""
+    net = random_network(47, 40)
+    rng = np.random.default_rng(9)
+    inputs = {"in": rng.random((200, 20)) < 0.1}
+    runs = {}
+    for ranges in (512, 3, 1):
+        sim = Simulator(net, threads=threads)
+        sim.ranges = ranges
+        runs[ranges] = sim.run(200, inputs, chunk=70)
+    assert runs[512].times[0].size > 100
+    for ranges in (3, 1):
+        np.testing.assert_array_equal(runs[ranges].times[0], runs[512].times[0])
+        np.testing.assert_array_equal(runs[ranges].neurons[0], runs[512].neurons[0])
+        for var, state in runs[512].final_state.items():
+            np.testing.assert_array_equal(runs[ranges].final_state[var], state, err_msg=var)
+
+
 def test_populations_fed_only_by_direct_events_match_the_reference():
     """``r`` receives only direct events (its own delay-1 recurrence, delay-1 feedback from the later stage
     ``s``), so its update reads no input buffer; ``s`` gets ``r``'s spikes at delay 0. Nonzero initial
