@@ -122,7 +122,7 @@ class _SpikeLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, ptr: _Pointers, weight_grad: bool):
         rows, columns = _bags(x.detach(), ptr, columns=weight_grad)
-        y = _bag_sum(rows, weight.detach().t().contiguous())  # (no copy for a SpikeLinear's column-major weight)
+        y = _bag_sum(rows, weight.detach().t().contiguous())  # (no copy for a column-major weight)
         if bias is not None:
             y += bias.detach()
         ctx.columns = columns
@@ -165,17 +165,7 @@ def _eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 
 class SpikeLinear(nn.Linear):
-    """``nn.Linear`` whose product runs through :func:`spike_linear` (same parameters, same state dict).
-
-    Where the event-driven product can run (at least :data:`MIN_OUT` outputs) the weight ``[out, in]`` is
-    stored column-major (a transposed view of an ``[in, out]`` tensor): the layout that product reads and whose
-    gradient it writes, so neither is transposed per call. Narrower layers keep ``nn.Linear``'s layout.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
-        super().__init__(in_features, out_features, bias, device, dtype)
-        if out_features >= MIN_OUT:
-            self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())  # same values (same seed)
+    """``nn.Linear`` whose product runs through :func:`spike_linear` (same parameters, same state dict)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return spike_linear(x, self.weight, self.bias)

@@ -81,17 +81,16 @@ def test_a_frozen_weight_and_no_grad_mode():
         torch.testing.assert_close(sl.spike_linear(x, w.requires_grad_()), F.linear(x, w), rtol=1e-5, atol=1e-5)
 
 
-def test_weight_is_column_major_and_its_gradient_needs_no_copy():
-    """SpikeLinear keeps nn.Linear's values and state dict; its weight and gradient share one layout."""
-    torch.manual_seed(5)
-    layer = sl.SpikeLinear(96, 80)
-    torch.manual_seed(5)
-    plain = torch.nn.Linear(96, 80)
-    assert torch.equal(layer.weight, plain.weight) and layer.weight.stride() == (1, 80)
+def test_a_column_major_weight_gets_its_gradient_in_its_own_layout():
+    """A weight stored transposed (``[in, out]`` memory) is read without a copy and its gradient comes back in the
+    same layout; a row-major one (``nn.Linear``'s) in row-major layout; both equal to F.linear's."""
     x = _sparse((30, 96), 0.1, True, 2)
-    layer(x).square().sum().backward()
-    plain(x).square().sum().backward()
-    assert layer.weight.grad.stride() == layer.weight.stride()
-    torch.testing.assert_close(layer.weight.grad, plain.weight.grad)
-    plain.load_state_dict(layer.state_dict())
-    assert torch.equal(plain.weight, layer.weight)
+    g = torch.Generator().manual_seed(4)
+    for weight in (torch.randn(80, 96, generator=g), torch.randn(96, 80, generator=g).t()):
+        w = weight.clone().requires_grad_() if weight.is_contiguous() else weight.detach().t().clone().t()
+        w.requires_grad_()
+        sl.spike_linear(x, w).square().sum().backward()
+        reference = weight.detach().clone().requires_grad_()
+        F.linear(x, reference).square().sum().backward()
+        assert w.grad.stride() == w.stride()
+        torch.testing.assert_close(w.grad, reference.grad)
