@@ -78,7 +78,8 @@ def cuba_network(n: int = 4000, p: float = 0.02, seed: int = 1, fan_out: int | N
 
 
 def bytes_per_synapse(sim: Simulator, n_syn: int) -> float:
-    return sum(a.nbytes for a in sim.syn) / max(n_syn, 1)
+    arrays = [a for csr in sim.csr.values() for a in csr]
+    return sum(a.nbytes for a in arrays) / max(n_syn, 1)
 
 
 def rss_mb() -> float:
@@ -111,7 +112,7 @@ class NeuroRun:
         """Median run time of the runs so far, spikes, rate, events per second, memory."""
         t_run = float(np.median(self.times))
         n_spk = len(self.res.times[0])
-        fanout = np.diff(self.sim.syn[0])
+        fanout = sum(np.diff(c[0][::self.sim.bounds.size - 1]) for c in self.sim.csr.values())
         events = int(fanout[self.res.neurons[0]].sum())
         return {"neurons": self.n, "synapses": self.net.n_synapses, "seconds": self.seconds, "seed": self.seed,
                 "build_s": self.build_s, "run_s": t_run, "spikes": n_spk, "rate_hz": n_spk / self.n / self.seconds,

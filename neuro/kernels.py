@@ -1,18 +1,25 @@
 """The compiled pieces of one simulator step, inlined into the time loops of :mod:`neuro.simulator`.
 
 Input spikes (given or Poisson), the LIF update of a range of neurons, spike recording,
-state traces, and the delivery of spikes through their synapses straight into the targets'
-decayed currents ``D`` (``docs/time.md``): the spikes of the last steps are kept in a history
-``hist[trial, (t mod H), j]`` (``hist_n`` of them per step), and at the start of step ``t`` those
-of step ``t - d`` are delivered through their synapses of delay ``d``.
+state traces, and the delivery of a range of synapses into the ring buffer
+``buf[trial, slot, neuron]`` (a spike at ``t`` through a synapse of delay ``d`` lands in
+slot ``(t + d) mod slots``).
 """
 
 from __future__ import annotations
 
 import numba
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from neurons import lif
+
+
+@njit(inline="always")
+def step_inputs(buf_e, buf_i, r, t):
+    """Ring-buffer slot of step ``t`` and trial ``r``'s excitatory and inhibitory inputs due at ``t`` (views)."""
+    slot = t % buf_e.shape[1]
+    return slot, buf_e[r, slot], buf_i[r, slot]
 
 
 @njit(inline="always")
@@ -66,92 +73,99 @@ def record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, k):
         n_rec[r] += 1
 
 
+def part(x, lo, hi):
+    """``x[lo:hi]``, or None when ``x`` is None."""
+    return x[lo:hi]
+
+
+@overload(part, inline="always")
+def _part(x, lo, hi):
+    if isinstance(x, types.NoneType):
+        return lambda x, lo, hi: None
+    return lambda x, lo, hi: x[lo:hi]
+
+
 @njit(inline="always")
-def update_population(v, d_exc, d_inh, refr, coef, layout, spiked, fired, nf, lo, hi):
+def update_population(v, d_exc, d_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi):
     """:func:`neurons.lif.lif_step` on neurons ``lo..hi-1`` (any range inside one population), specialised to
     how their coefficients vary; their spikes are appended to ``fired`` from index ``nf`` on.
 
-    ``d_exc``, ``d_inh`` hold the decayed currents ``D[t]`` with every input due at ``t`` already added
-    (no input buffer), and receive ``D[t+1]``.
+    ``d_exc``, ``d_inh`` hold the decayed currents ``D[t]`` and receive ``D[t+1]``; ``x_exc``,
+    ``x_inh`` are the input buffer, or None for a population without one.
     """
     v, d_exc, d_inh, refr = v[lo:hi], d_exc[lo:hi], d_inh[lo:hi], refr[lo:hi]
+    x_exc, x_inh = part(x_exc, lo, hi), part(x_inh, lo, hi)
     if layout == lif.UNIFORM:
-        return lif.lif_step(v, d_exc, d_inh, refr, None, None, lif.uniform_coefficients(coef, lo), spiked, fired,
+        return lif.lif_step(v, d_exc, d_inh, refr, x_exc, x_inh, lif.uniform_coefficients(coef, lo), spiked, fired,
                             nf, lo, False, True)
     if layout == lif.PER_NEURON_DECAYS:
-        return lif.lif_step(v, d_exc, d_inh, refr, None, None, lif.decay_coefficients(coef, lo, hi), spiked,
+        return lif.lif_step(v, d_exc, d_inh, refr, x_exc, x_inh, lif.decay_coefficients(coef, lo, hi), spiked,
                             fired, nf, lo, False, True)
-    return lif.lif_step(v, d_exc, d_inh, refr, None, None, lif.coefficients(coef, lo, hi), spiked, fired, nf, lo,
+    return lif.lif_step(v, d_exc, d_inh, refr, x_exc, x_inh, lif.coefficients(coef, lo, hi), spiked, fired, nf, lo,
                         False, True)
 
 
 @njit(inline="always")
-def charge_population(v, d_exc, d_inh, refr, now_exc, now_inh, coef, layout, spiked, fired, nf, lo, hi, keep):
-    """:func:`update_population` on neurons ``lo..hi-1``; with ``keep``, ``i[t]`` goes into ``now`` first
-    (:func:`neurons.lif.current_now`; ``bias_syn`` read per neuron: only on the steps whose currents are kept)."""
+def charge_population(v, d_exc, d_inh, refr, x_exc, x_inh, now_exc, now_inh, coef, layout, spiked, fired, nf, lo, hi,
+                      has_x, keep):
+    """:func:`update_population` on neurons ``lo..hi-1``, reading the input buffer only if ``has_x``
+    (a population that only direct synapses reach); with ``keep``, ``i[t]`` goes into ``now`` first."""
+    if has_x:
+        if keep:
+            keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi)
+        return update_population(v, d_exc, d_inh, refr, x_exc, x_inh, coef, layout, spiked, fired, nf, lo, hi)
     if keep:
-        lif.current_now(d_exc[lo:hi], d_inh[lo:hi], now_exc[lo:hi], now_inh[lo:hi], lif.coefficients(coef, lo, hi))
-    return update_population(v, d_exc, d_inh, refr, coef, layout, spiked, fired, nf, lo, hi)
+        keep_currents(d_exc, d_inh, None, None, now_exc, now_inh, coef, lo, hi)
+    return update_population(v, d_exc, d_inh, refr, None, None, coef, layout, spiked, fired, nf, lo, hi)
 
 
 @njit(inline="always")
-def deliver_ranges(dec, r, idx, w, lo, hi, n_ranges):
-    """Add synapses ``lo[i] .. hi[i]-1`` for ``i < n_ranges``, in order, into ``dec[r]``."""
-    for i in range(n_ranges):
-        for s in range(lo[i], hi[i]):
-            dec[r, idx[s]] += w[s]
+def keep_currents(d_exc, d_inh, x_exc, x_inh, now_exc, now_inh, coef, lo, hi):
+    """:func:`neurons.lif.current_now` on neurons ``lo..hi-1``: ``now = i[t]``, computed before their update
+    (``bias_syn`` read per neuron: this runs only on the steps whose currents are kept)."""
+    lif.current_now(d_exc[lo:hi], d_inh[lo:hi], part(x_exc, lo, hi), part(x_inh, lo, hi), now_exc[lo:hi],
+                    now_inh[lo:hi], lif.coefficients(coef, lo, hi))
 
 
 @njit(inline="always")
-def deliver_runs(dec, r, syn, hist, slot, j0, j1, col, parts, q0, q1, lo, hi, n_ranges):
-    """Queue the synapses of delay column ``col`` onto thread ranges ``q0 .. q1-1`` of the spikes
-    ``hist[r, slot, j0:j1]``, in order, as ranges ``lo[i] .. hi[i]-1`` (from ``i = n_ranges`` on) for
-    :func:`deliver_ranges` into ``dec[r]`` (trial ``r``'s decayed currents, excitatory ``0..n-1``,
-    inhibitory ``n..2n-1``); delivers and empties the queue when it is full. Returns its new length.
+def deliver(buf, r, base, slots, s0, s1, idx, w, d, dk):
+    """Add synapses ``s0..s1-1`` (targets ``idx``, weights ``w``) into ``buf[r, (base + delay) mod slots]``.
 
-    ``syn = (ptr, run, idx, w)``: row ``k``'s synapses are ``ptr[k] .. ptr[k+1]-1``, sorted by delay
-    and then thread range; those of delay column ``c`` onto range ``q`` are
-    ``ptr[k] + run[k, c * parts + q] .. ptr[k] + run[k, c * parts + q + 1] - 1`` (in projection and
-    CSR order). Collecting the ranges first, then adding, keeps the loads of the row pointers out
-    of the synapse loops (a row holds a few synapses of each delay: 4.2 against 6.2 ns per event).
+    ``base < slots`` and every delay ``< slots``. ``dk``: the delay all of them share (one slot,
+    no per-synapse lookup), or -1 (each synapse's own ``d``).
     """
-    ptr, run, idx, w = syn
-    c0 = col * parts + q0
-    c1 = col * parts + q1
-    for j in range(j0, j1):  # (arrays indexed in full: a view costs reference counting)
-        k = hist[r, slot, j]
-        base = ptr[k]
-        lo[n_ranges] = base + run[k, c0]
-        hi[n_ranges] = base + run[k, c1]
-        n_ranges += 1
-        if n_ranges == lo.size:
-            deliver_ranges(dec, r, idx, w, lo, hi, n_ranges)
-            n_ranges = 0
-    return n_ranges
+    if dk >= 0:  # (indexed in full: a view per spike costs reference counting)
+        slot = base + dk
+        slot = slot - slots if slot >= slots else slot
+        for syn in range(s0, s1):
+            buf[r, slot, idx[syn]] += w[syn]
+        return
+    for syn in range(s0, s1):
+        slot = base + d[syn]
+        if slot >= slots:
+            slot -= slots
+        buf[r, slot, idx[syn]] += w[syn]
 
 
 @njit(inline="always")
-def deliver_zero_delay(dec, r, syn, hist, slot, j0, j1, parts, q0, q1, lo, hi):
-    """The zero-delay events of the spikes ``hist[r, slot, j0:j1]`` onto thread ranges ``q0 .. q1-1``, in order,
-    into ``dec[r]`` (delay column 0 of :func:`deliver_runs`; ``lo``, ``hi``: its scratch)."""
-    deliver_ranges(dec, r, syn[2], syn[3], lo, hi, deliver_runs(dec, r, syn, hist, slot, j0, j1, 0, parts, q0, q1,
-                                                                  lo, hi, 0))
+def deliver_spikes(buf, r, base, slots, csr, spikes, n_spikes, parts, q0, q1):
+    """Deliver ``spikes[:n_spikes]``, in order, through their synapses onto thread ranges ``q0 .. q1-1``.
 
-
-@njit(inline="always")
-def deliver_history(dec, r, syn, hist, hist_n, t, delays, first, parts, q0, q1, lo, hi):
-    """Every event due at step ``t`` of delay ``d >= 1``, into ``dec[r]`` onto thread ranges ``q0 .. q1-1``.
-
-    ``delays[first:]``: the network's delays ``>= 1``, ascending (``delays[c]`` has delay column ``c``
-    of :func:`deliver_runs`); for each, the spikes of step ``t - d`` (history slot ``(t - d) mod H``)
-    in the order they were emitted. ``lo``, ``hi``: scratch for :func:`deliver_runs`.
+    ``csr = (ptr, idx, w, d, row_delay)``; row ``k``'s synapses onto range ``q`` are
+    ``ptr[k * parts + q] .. ptr[k * parts + q + 1] - 1`` (one range: ``parts = 1``).
     """
-    slots = hist.shape[1]
-    n_ranges = 0
-    for c in range(first, delays.size):
-        d = delays[c]
-        if d > t:
-            break
-        slot = (t - d) % slots
-        n_ranges = deliver_runs(dec, r, syn, hist, slot, 0, hist_n[r, slot], c, parts, q0, q1, lo, hi, n_ranges)
-    deliver_ranges(dec, r, syn[2], syn[3], lo, hi, n_ranges)
+    ptr, idx, w, d, row_delay = csr
+    for j in range(n_spikes):
+        k = spikes[j]
+        deliver(buf, r, base, slots, ptr[k * parts + q0], ptr[k * parts + q1], idx, w, d, row_delay[k])
+
+
+@njit(inline="always")
+def deliver_direct(x, r, csr, spikes, n_spikes, parts, q0, q1):
+    """Add ``spikes[:n_spikes]``'s direct synapses (``csr = (ptr, idx, w)``, rows grouped as in
+    :func:`deliver_spikes`), in order, straight into ``x[r]`` (trial ``r``'s decayed currents ``D``)."""
+    ptr, idx, w = csr
+    for j in range(n_spikes):
+        k = spikes[j]
+        for syn in range(ptr[k * parts + q0], ptr[k * parts + q1]):
+            x[r, idx[syn]] += w[syn]

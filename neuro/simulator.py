@@ -2,14 +2,14 @@
 
 Time semantics (``docs/time.md``), every step ``t`` and every stage in order:
 
-1. every input due at ``t`` is added straight into its target's decayed synaptic current
-   ``D = a * i`` that the simulator stores between steps: at the start of the step the events
-   of delay ``d >= 1`` (the spikes of step ``t - d``, kept in a history of the last
-   ``max_delay`` steps, through their synapses of delay ``d``), then the external currents,
-   and after each stage its zero-delay events, for the later stages (the order of float
-   additions of ``docs/time.md``);
+1. inputs due at ``t`` (synaptic events scheduled earlier, external currents,
+   zero-delay spikes of earlier stages this step) are in the input buffer;
 2. neurons charge, fire (``v > v_th``) and reset (:mod:`neurons.lif`);
-3. their spikes go into the history.
+3. each spike of a neuron at ``t`` adds ``w`` to its targets' input at ``t + d``
+   (``d`` = synaptic delay in steps) through a ring buffer of ``max_delay + 1`` slots, or,
+   for a delay-1 synapse onto a population already updated in this step, straight into the
+   target's decayed synaptic current ``D = a * i`` that the simulator stores between steps
+   (the order of float additions of ``docs/time.md``).
 
 Only the CSR rows of neurons that fired are touched. Threads: independent trials (other
 inputs or seeds, same network) run in parallel with ``prange``; or one network is split
@@ -29,11 +29,12 @@ from numba import njit, prange
 
 from neuro.kernels import (
     charge_population,
-    deliver_history,
-    deliver_zero_delay,
+    deliver_direct,
+    deliver_spikes,
     fire_inputs,
     record_spike,
     record_traces,
+    step_inputs,
 )
 from neuro.network import Network
 from neurons import lif
@@ -44,124 +45,123 @@ STATE_VARS = ("v", "i_exc", "i_inh")
 SPLIT_MIN = 100_000  # threads=None splits networks of at least this many neurons across threads
 
 
-def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, syn, delays,
-                  ranges, src_ptr, src_idx, cur_idx, cur, v, dec, refr, now_e, now_i, hist, hist_n, rng,
+def _advance_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, has_x, csrs,
+                  src_ptr, src_idx, cur_idx, cur, v, i_exc, i_inh, refr, now_e, now_i, buf_e, buf_i, rng,
                   rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, t_last):
     """Advance every trial ``r`` from step ``t_done[r]`` to ``t1``, one trial per thread.
 
-    ``syn = (ptr, run, idx, w)``: every active synapse, rows sorted by delay (``delays``: the
-    network's delays, ascending, each a column of ``run``) and thread range (``bounds``), targets
-    ``idx`` in ``dec``'s columns (:meth:`Simulator._global_csr`); up to ``ranges`` synapse ranges are
-    collected before they are added (:func:`neuro.kernels.deliver_runs`). ``dec[r]`` holds trial ``r``'s
-    decayed currents ``D`` (excitatory ``0..n-1``, inhibitory ``n..2n-1``, docs/time.md); every input
-    is added into it as it arrives: at the start of step ``t`` the events of delay ``d >= 1``
-    (the spikes of step ``t - d`` from the history ``hist[r, (t - d) mod H]``), then the external
-    currents, then after each stage its zero-delay events. On the steps that keep them (every step
-    with ``keep_all``, else the last, ``t_last``) ``now_e``, ``now_i`` receive ``i[t]``.
+    ``csrs = (csr_e, csr_i, direct_e, direct_i)``: per receptor the buffered synapses
+    ``(ptr, idx, w, d, row_delay)`` and the direct ones ``(ptr, idx, w)``, each row's synapses
+    grouped by the thread range (``bounds``) of their target (:meth:`Simulator._global_csr`).
+    ``i_exc``, ``i_inh`` hold the decayed currents ``D`` (docs/time.md); on the steps that keep
+    them (every step with ``keep_all``, else the last, ``t_last``) ``now_e``, ``now_i`` receive ``i[t]``.
+    ``has_x[p]``: population ``p`` reads an input buffer (else its update skips it).
     """
     n_trials, n = v.shape
+    slots = buf_e.shape[1]
     parts = bounds.size - 1
-    slots = hist.shape[1]
-    zero = delays.size > 0 and delays[0] == 0
+    csr_e, csr_i, direct_e, direct_i = csrs
     for r in prange(n_trials):
+        fired = np.empty(n, np.int64)
         spiked = np.zeros(8 * ((n + 7) // 8), np.uint8)
-        r_lo, r_hi = np.empty(ranges, np.int64), np.empty(ranges, np.int64)
-        d_exc, d_inh = dec[r][:n], dec[r][n:]
         t = t_done[r]
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
                 break  # recording buffer full: the caller grows it and resumes
-            deliver_history(dec, r, syn, hist, hist_n, t, delays, 1 if zero else 0, parts, 0, parts, r_lo, r_hi)
-            for j in range(cur_idx.size):
-                d_exc[cur_idx[j]] += cur[r, t, j]
-            slot = t % slots
-            fired = hist[r, slot]
+            slot, x_exc, x_inh = step_inputs(buf_e, buf_i, r, t)
             keep = keep_all or t == t_last
-            nf = 0
+            for j in range(cur_idx.size):
+                x_exc[cur_idx[j]] += cur[r, t, j]
             for s in range(stage_ptr.size - 1):
-                first = nf
+                nf = 0
                 for p in range(stage_ptr[s], stage_ptr[s + 1]):
                     lo, hi, model = pop_lo[p], pop_hi[p], pop_model[p]
                     if model != 0:
                         nf = fire_inputs(model, lo, hi, t, r, src_ptr, src_idx, prob, rng, fired, nf)
                         continue
-                    nf = charge_population(v[r], d_exc, d_inh, refr[r], now_e[r], now_i[r], coef, layout[p], spiked,
-                                           fired, nf, lo, hi, keep)
-                if zero:
-                    deliver_zero_delay(dec, r, syn, hist, slot, first, nf, parts, 0, parts, r_lo, r_hi)
-            hist_n[r, slot] = nf
-            for q in range(nf):
-                record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[q])
+                    nf = charge_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, now_e[r], now_i[r], coef,
+                                           layout[p], spiked, fired, nf, lo, hi, has_x[p], keep)
+                for q in range(nf):
+                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[q])
+                deliver_spikes(buf_e, r, slot, slots, csr_e, fired, nf, parts, 0, parts)
+                deliver_spikes(buf_i, r, slot, slots, csr_i, fired, nf, parts, 0, parts)
+                deliver_direct(i_exc, r, direct_e, fired, nf, parts, 0, parts)
+                deliver_direct(i_inh, r, direct_i, fired, nf, parts, 0, parts)
             record_traces(trace, r, t, tr_idx, tr_vars, v, now_e, now_i)
             t += 1
         t_done[r] = t
 
 
-def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, syn, delays,
-                        ranges, src_ptr, src_idx, cur_idx, cur, v, dec, refr, now_e, now_i, hist, hist_n, rng,
+def _advance_split_impl(t1, t_done, bounds, coef, layout, prob, pop_lo, pop_hi, pop_model, stage_ptr, has_x, csrs,
+                        src_ptr, src_idx, cur_idx, cur, v, i_exc, i_inh, refr, now_e, now_i, buf_e, buf_i, rng,
                         rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, t_last):
     """:func:`_advance_impl` with each trial's neurons split into ranges ``bounds[q] .. bounds[q+1]-1``.
 
-    One parallel region per stage and step: part ``q`` (one thread) first adds, onto its own range,
-    what :func:`_advance_impl` adds before that stage (first stage: the delayed events and the
-    external currents; later stages: the previous stage's zero-delay events), through the synapses
-    onto its range (row ``k``'s are grouped by range inside each delay), in the same order, then
-    updates the LIF neurons of its range. The parts' spikes are joined in neuron order and the
-    inputs drawn by one thread, population by population, as :func:`_advance_impl` does. So every
-    target receives the same additions in the same order as from one thread, and the spikes are
-    identical.
+    One parallel region per stage and step: part ``q`` (one thread) first delivers the previous
+    stage's spikes, in their order, through the synapses onto its own range (row ``k``'s are
+    ``ptr[k * parts + q] .. ptr[k * parts + q + 1]``, in row order), adds the step's external
+    currents to its range (first stage), then updates the LIF neurons of its range. The parts'
+    spikes are joined in neuron order and the inputs drawn by one thread, population by
+    population, as :func:`_advance_impl` does. So every target receives the same additions in the
+    same order as from one thread, and the spikes are identical.
     """
     n_trials, n = v.shape
+    slots = buf_e.shape[1]
     parts = bounds.size - 1
-    slots = hist.shape[1]
-    zero = delays.size > 0 and delays[0] == 0
+    csr_e, csr_i, direct_e, direct_i = csrs
+    fired = np.empty(n, np.int64)  # this stage's spikes
+    pending = np.empty(n, np.int64)  # the previous stage's, not delivered yet
     found = np.empty(n, np.int64)  # the spikes of part q in population p, from max(pop_lo[p], bounds[q]) on
     count = np.zeros((pop_lo.size, parts), np.int64)
     cur_lo = np.searchsorted(cur_idx, bounds)  # part q's currents: cur_lo[q] .. cur_lo[q + 1] - 1
     spiked = np.zeros((parts, 8 * ((np.max(bounds[1:] - bounds[:-1]) + 7) // 8)), np.uint8)
-    r_lo, r_hi = np.empty((parts, ranges), np.int64), np.empty((parts, ranges), np.int64)
     for r in range(n_trials):
-        d_exc, d_inh = dec[r][:n], dec[r][n:]
         t = t_done[r]
+        n_pending, base = 0, 0
         while t < t1:
             if n_rec[r] + max_new > rec_t.shape[1]:
                 break  # recording buffer full: the caller grows it and resumes
-            slot = t % slots
-            fired = hist[r, slot]
+            slot, x_exc, x_inh = step_inputs(buf_e, buf_i, r, t)
             keep = keep_all or t == t_last
-            nf, first = 0, 0
             for s in range(stage_ptr.size - 1):
                 for q in prange(parts):
+                    deliver_spikes(buf_e, r, base, slots, csr_e, pending, n_pending, parts, q, q + 1)
+                    deliver_spikes(buf_i, r, base, slots, csr_i, pending, n_pending, parts, q, q + 1)
+                    deliver_direct(i_exc, r, direct_e, pending, n_pending, parts, q, q + 1)
+                    deliver_direct(i_inh, r, direct_i, pending, n_pending, parts, q, q + 1)
                     if s == 0:
-                        deliver_history(dec, r, syn, hist, hist_n, t, delays, 1 if zero else 0, parts, q, q + 1,
-                                        r_lo[q], r_hi[q])
                         for j in range(cur_lo[q], cur_lo[q + 1]):
-                            d_exc[cur_idx[j]] += cur[r, t, j]
-                    elif zero:
-                        deliver_zero_delay(dec, r, syn, hist, slot, first, nf, parts, q, q + 1, r_lo[q], r_hi[q])
+                            x_exc[cur_idx[j]] += cur[r, t, j]
                     for p in range(stage_ptr[s], stage_ptr[s + 1]):
                         a, b = max(pop_lo[p], bounds[q]), min(pop_hi[p], bounds[q + 1])
                         count[p, q] = 0
                         if pop_model[p] != 0 or a >= b:
                             continue
-                        count[p, q] = charge_population(v[r], d_exc, d_inh, refr[r], now_e[r], now_i[r], coef,
-                                                        layout[p], spiked[q], found, a, a, b, keep) - a
-                first = nf
+                        count[p, q] = charge_population(v[r], i_exc[r], i_inh[r], refr[r], x_exc, x_inh, now_e[r],
+                                                        now_i[r], coef, layout[p], spiked[q], found, a, a, b,
+                                                        has_x[p], keep) - a
+                nf = 0
                 for p in range(stage_ptr[s], stage_ptr[s + 1]):
                     if pop_model[p] == 0:
                         for q in range(parts):  # a loop, not a slice copy (numba would start threads for it)
-                            lo = max(pop_lo[p], bounds[q])
+                            first = max(pop_lo[p], bounds[q])
                             for j in range(count[p, q]):
-                                fired[nf + j] = found[lo + j]
+                                fired[nf + j] = found[first + j]
                             nf += count[p, q]
                     else:
                         nf = fire_inputs(pop_model[p], pop_lo[p], pop_hi[p], t, r, src_ptr, src_idx, prob, rng,
                                          fired, nf)
-            hist_n[r, slot] = nf
-            for j in range(nf):
-                record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[j])
+                for j in range(nf):
+                    record_spike(rec_mask, rec_t, rec_n, n_rec, r, t, fired[j])
+                fired, pending = pending, fired
+                n_pending, base = nf, slot
             record_traces(trace, r, t, tr_idx, tr_vars, v, now_e, now_i)
             t += 1
+        for q in prange(parts):  # the last stage's spikes, before returning
+            deliver_spikes(buf_e, r, base, slots, csr_e, pending, n_pending, parts, q, q + 1)
+            deliver_spikes(buf_i, r, base, slots, csr_i, pending, n_pending, parts, q, q + 1)
+            deliver_direct(i_exc, r, direct_e, pending, n_pending, parts, q, q + 1)
+            deliver_direct(i_inh, r, direct_i, pending, n_pending, parts, q, q + 1)
         t_done[r] = t
 
 
@@ -280,45 +280,51 @@ class Simulator:
                 self.prob[lo:hi] = np.minimum(p.params["rate"] * network.dt, 1.0)
         parts = self.threads or (available if self.n >= SPLIT_MIN else 1)
         self.bounds = np.arange(parts + 1, dtype=np.int64) * self.n // parts  # the threads' neuron ranges
-        self.syn, self.delays = self._global_csr()
-        self.ranges = 512  # synapse ranges collected before they are added (any number >= 1: the same spikes)
+        self.csr = {}
+        for rec in ("exc", "inh"):
+            self.csr[rec], self.csr[rec + " direct"], into = self._global_csr(rec)
+            self.buffered_into = into if rec == "exc" else self.buffered_into | into
+        max_delay = max([int(c[3].max()) for c in (self.csr["exc"], self.csr["inh"]) if c[3].size] + [0])
+        self.slots = max_delay + 1
 
-    def _global_csr(self):
-        """All active synapses as one CSR over global neuron indices, rows sorted by delay, then thread range.
+    def _global_csr(self, receptor):
+        """All active synapses onto ``receptor`` as two CSRs over global neuron indices, and a mask.
 
-        Returns ``(ptr, run, idx, w)`` and ``delays``, the network's distinct delays ascending. Row
-        ``k``'s synapses are ``ptr[k] .. ptr[k+1]-1``; those of delay ``delays[c]`` onto thread range
-        ``q`` (``self.bounds``) start at ``ptr[k] + run[k, c * parts + q]`` (offsets relative to the row,
-        ``uint16`` unless a row holds 65,536 synapses or more), each group in projection order, then in
-        the projection's CSR order. ``idx`` is the target's column in the decayed currents ``D``:
-        ``post`` for the excitatory receptor, ``n + post`` for the inhibitory one.
+        Direct synapses (delay 1 from a population updated in the same or a later stage than its
+        target) add into the target's decayed current; the others go through the input buffer
+        (docs/time.md). Returns ``(ptr, idx, w, d, row_delay)`` of the buffered ones, ``(ptr, idx,
+        w)`` of the direct ones, and per neuron whether any buffered synapse reaches it. Each row's
+        synapses are grouped (stably) by the thread range ``self.bounds`` of their target:
+        ``ptr[k * parts + q] .. ptr[k * parts + q + 1]`` are row ``k``'s synapses onto range ``q``.
         """
-        pre, post, w, d = ([np.empty(0, t)] for t in (np.int64, np.int64, float, np.int64))
+        pre, post, w, d, direct = ([np.empty(0, t)] for t in (np.int64, np.int64, float, np.int64, bool))
         for proj in self.network.projections:
+            if proj.receptor != receptor:
+                continue
             s = proj.active()
             pre.append(s.pre_indices() + self.layout[proj.pre][0])
-            column = self.layout[proj.post][0] + (self.n if proj.receptor == "inh" else 0)
-            post.append(s.indices.astype(np.int64) + column)
+            post.append(s.indices.astype(np.int64) + self.layout[proj.post][0])
             w.append(s.weights)
             d.append(s.delays)
-        pre, post, w, d = (np.concatenate(a) for a in (pre, post, w, d))
+            direct.append((s.delays == 1) & (self.stage_of[proj.pre] >= self.stage_of[proj.post]))
+        pre, post, w, d, direct = (np.concatenate(a) for a in (pre, post, w, d, direct))
+        buffered = ~direct
+        d = d[buffered]
+        delay_dtype = np.uint8 if d.size == 0 or d.max() < 256 else np.int32
+        ptr, post_b, w_b, order = self._grouped(pre[buffered], post[buffered], w[buffered])
+        d = d[order].astype(delay_dtype)
+        into = np.zeros(self.n, bool)
+        into[post_b] = True
+        return ((ptr, post_b, w_b, d, row_delays(ptr[::self.bounds.size - 1], d)),
+                self._grouped(pre[direct], post[direct], w[direct])[:3], into)
+
+    def _grouped(self, pre, post, w):
+        """``(ptr, idx, w, order)``: synapses ``pre -> post`` sorted by row and thread range (stable)."""
         parts = self.bounds.size - 1
-        present = np.bincount(d) > 0
-        delays = np.flatnonzero(present)
-        col = (np.cumsum(present) - 1).astype(np.int32)[d]  # the delay's column
-        del d
-        group = col * parts + np.searchsorted(self.bounds, post % self.n, side="right") - 1  # int64
-        del col
-        width = delays.size * parts
-        by_group = counting_order(group, max(width, 1))  # stable, then stably by row: row, delay, range, order
-        order = by_group[counting_order(pre[by_group], self.n)]
-        del by_group
-        counts = np.bincount(pre * width + group, minlength=self.n * width).reshape(self.n, width)
-        run = np.zeros((self.n, width + 1), np.int64)
-        np.cumsum(counts, axis=1, out=run[:, 1:])
-        ptr = np.concatenate([[0], np.cumsum(run[:, -1])]).astype(np.int64)
-        run = run.astype(np.uint16 if run[:, -1].max(initial=0) < 2**16 else np.int64)
-        return (ptr, run, post[order].astype(np.int32), w[order].astype(self.dtype)), delays.astype(np.int64)
+        key = pre * parts + np.searchsorted(self.bounds, post, side="right") - 1
+        order = counting_order(key, self.n * parts)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=self.n * parts))]).astype(np.int64)
+        return ptr, post[order].astype(np.int32), w[order].astype(self.dtype), order
 
     # --------------------------------------------------------------------------------------------
     def run(self, steps: int, inputs=None, *, trials: int | None = None, seed: int = 0, record=True,
@@ -343,22 +349,26 @@ class Simulator:
         src_ptr, src_idx = self._pack_spike_inputs(per_trial, steps)
         cur_idx, cur = self._pack_currents(per_trial, steps)
         state = self._initial_state(n_trials, initial)
-        hist = np.zeros((n_trials, max(int(self.delays.max(initial=0)), 1), self.n), np.int32)
-        hist_n = np.zeros(hist.shape[:2], np.int64)
+        has_x = np.array([self.buffered_into[lo:hi].any() or (lo < hi and np.isin(lo, cur_idx))
+                          for lo, hi in zip(self.pop_lo, self.pop_hi)], np.bool_)
+        buf_e = np.zeros((n_trials, self.slots, self.n), self.dtype)
+        buf_i = np.zeros_like(buf_e)
         rng = trial_generators(seed, n_trials)
         rec_mask = self._record_mask(record)
         tr_idx, tr_vars, trace_neurons = self._trace_spec(record_state, state_vars)
         trace = np.zeros((n_trials, steps, len(tr_vars), len(tr_idx)), self.dtype)
         advance, threads = self._kernel(n_trials)
+        csrs = tuple(self.csr[k] for k in ("exc", "inh", "exc direct", "inh direct"))
         now = {var: state[var].copy() for var in ("i_exc", "i_inh")}  # i[t] on the steps that keep it
-        dec = np.concatenate([state["i_exc"] * self.coef[lif.A_SYN], state["i_inh"] * self.coef[lif.A_INH]], axis=1)
+        decayed = {var: state[var] * self.coef[a] for var, a in (("i_exc", lif.A_SYN), ("i_inh", lif.A_INH))}
         keep_all = bool(np.isin(tr_vars, [1, 2]).any())
 
         def step_to(t1, t_done, rec_t, rec_n, n_rec, max_new):
             advance(t1, t_done, self.bounds, self.coef, self.pop_layout, self.prob, self.pop_lo, self.pop_hi,
-                    self.pop_model, self.stage_ptr, self.syn, self.delays, self.ranges, src_ptr, src_idx, cur_idx, cur,
-                    state["v"], dec, state["refr"], now["i_exc"], now["i_inh"], hist, hist_n, rng, rec_mask, rec_t,
-                    rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all, steps - 1)
+                    self.pop_model, self.stage_ptr, has_x, csrs, src_ptr, src_idx, cur_idx, cur,
+                    state["v"], decayed["i_exc"], decayed["i_inh"], state["refr"], now["i_exc"], now["i_inh"],
+                    buf_e, buf_i, rng, rec_mask, rec_t, rec_n, n_rec, max_new, tr_idx, tr_vars, trace, keep_all,
+                    steps - 1)
 
         before = numba.get_num_threads()
         numba.set_num_threads(threads)
@@ -510,6 +520,17 @@ def refractory_dtype(n_ref: np.ndarray):
     float32 (docs/performance.md)."""
     top = float(n_ref.max()) if n_ref.size else 0.0
     return next(t for t in (np.int8, np.int16, np.int32, np.int64) if top <= np.iinfo(t).max)
+
+
+def row_delays(ptr: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per CSR row: the delay all its synapses share (0 for an empty row), or -1 when they differ."""
+    n = ptr.size - 1
+    first = np.zeros(n, np.int64)
+    nonempty = ptr[1:] > ptr[:-1]
+    first[nonempty] = d[ptr[:-1][nonempty]]
+    row = np.repeat(np.arange(n), np.diff(ptr))
+    mixed = np.bincount(row, weights=d != first[row], minlength=n) > 0
+    return np.where(mixed, -1, first).astype(np.int32)
 
 
 def trial_generators(seed: int, n_trials: int) -> np.ndarray:

@@ -16,8 +16,8 @@ Every engine in the project (the Numba event simulator here, the torch twin in
             none:  v[t] unchanged
             refractory[k] = n_ref
 
-(The event simulator adds every input into ``a_syn * i_exc[t-1]`` as it arrives: the same sum
-in another float order, ``docs/time.md``.)
+(The event simulator adds delay-1 recurrent events into ``a_syn * i_exc[t-1]`` before the
+other inputs: the same sum in another float order, ``docs/time.md``.)
 ``bias_syn`` is a constant current into the excitatory channel (a bias on the synapse, as
 a torch ``nn.Linear`` bias feeding a synaptic current, or NIR's ``Affine`` bias into a
 ``CubaLIF``); ``bias`` is a constant added to ``v``. With ``tau_syn = 0`` the two are the same.
@@ -231,13 +231,13 @@ def lif_step(v, i_exc, i_inh, refr, x_exc, x_inh, c, spiked, fired, n_fired, off
 
 
 @njit(inline="always")
-def current_now(i_exc, i_inh, now_exc, now_inh, c):
-    """The currents ``i[t]`` that :func:`lif_step` with ``decay_in`` false and no input buffer is about to
-    compute, into ``now_exc``/``now_inh`` (the same operations, so the same bits); changes nothing else."""
+def current_now(i_exc, i_inh, x_exc, x_inh, now_exc, now_inh, c):
+    """The currents ``i[t]`` that :func:`lif_step` with ``decay_in`` false is about to compute, into
+    ``now_exc``/``now_inh`` (the same operations, so the same bits); changes nothing else."""
     bias_syn = c[9]
     for k in range(i_exc.size):
-        now_exc[k] = i_exc[k] + at(bias_syn, k)
-        now_inh[k] = i_inh[k]
+        now_exc[k] = plus_input(i_exc[k], x_exc, k) + at(bias_syn, k)
+        now_inh[k] = plus_input(i_inh[k], x_inh, k)
 
 
 @njit(inline="always")
