@@ -249,13 +249,13 @@ class _Plan(NamedTuple):
 def _plan(coef: LIFCoef, a_mem, a_syn, reset: str, spike_fn, use_mpr: bool, units, dtype, device) -> _Plan:
     """The plan for these coefficients, reused while they are the same objects, unchanged in place (a layer's
     :meth:`neurons.lif_torch.LIFCell.coefficients` returns the same ``LIFCoef`` until a parameter changes)."""
+    n = a_mem.shape[0]
     inputs = (coef, spike_fn, units)  # (a_mem, a_syn: coef's, as dtype)
-    key = (id(coef), a_mem.shape[0], reset, use_mpr, dtype, device)
+    key = (id(coef), n, reset, use_mpr, dtype, device)
     versions = tuple(t._version for t in (*coef, units) if torch.is_tensor(t))
     cached = _PLANS.get(key)
     if cached is not None and cached[1] == versions and all(a is b for a, b in zip(cached[0], inputs)):
         return cached[2]
-    n = a_mem.shape[0]
     c = _coefficient_rows(coef, a_mem, a_syn, n, dtype, device)
     grid = None if units is None else units.to(dtype=dtype, device=device).expand(n).contiguous()
     plan = _Plan(c, _RESET_CODE[reset], spike_fn, use_mpr, grid, bool((c[lif.N_REF] > 0).any()))

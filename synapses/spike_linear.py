@@ -136,13 +136,8 @@ class _SpikeLinear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad = grad.contiguous()
         return (grad.mm(weight) if need_x else None,
-                _weight_layout(_bag_sum(ctx.columns, grad).t(), weight) if need_w else None,
+                _bag_sum(ctx.columns, grad).t() if need_w else None,  # (autograd lays it out as the weight)
                 grad.sum(0) if need_b else None, None, None)
-
-
-def _weight_layout(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``grad`` in the memory layout of ``weight`` (no copy when they already agree)."""
-    return grad if grad.stride() == weight.stride() else grad.contiguous()
 
 
 def spike_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
